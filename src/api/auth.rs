@@ -1,0 +1,78 @@
+//! Bearer-token check for `/v1`, compared in constant time.
+
+use std::future::{ready, Ready};
+use std::rc::Rc;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::Error;
+use futures_util::future::LocalBoxFuture;
+
+use super::ApiError;
+use crate::sign::constant_time_eq;
+
+/// Middleware: when a token is configured, every request must carry
+/// `Authorization: Bearer <token>`.
+#[derive(Clone)]
+pub struct BearerAuth {
+    token: Option<Rc<str>>,
+}
+
+impl BearerAuth {
+    /// Require `token`, or nothing when `None`.
+    pub fn new(token: Option<String>) -> Self {
+        Self { token: token.map(Rc::from) }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for BearerAuth
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = BearerAuthService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(BearerAuthService { service: Rc::new(service), token: self.token.clone() }))
+    }
+}
+
+/// The service produced by [`BearerAuth`].
+pub struct BearerAuthService<S> {
+    service: Rc<S>,
+    token: Option<Rc<str>>,
+}
+
+impl<S, B> Service<ServiceRequest> for BearerAuthService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let ok = match &self.token {
+            None => true,
+            Some(t) => req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), t.as_bytes())),
+        };
+        if !ok {
+            let resp = actix_web::ResponseError::error_response(&ApiError::Unauthorized);
+            return Box::pin(async move { Ok(req.into_response(resp).map_into_right_body()) });
+        }
+        let svc = self.service.clone();
+        Box::pin(async move { svc.call(req).await.map(ServiceResponse::map_into_left_body) })
+    }
+}

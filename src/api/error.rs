@@ -1,0 +1,145 @@
+//! `ApiError`: every API failure as RFC 9457 `application/problem+json`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::bus::BusError;
+
+/// One invalid field.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// Field path, e.g. `events[0].type`.
+    pub loc: String,
+    /// What is wrong.
+    pub msg: String,
+}
+
+/// An API error, rendered as problem+json.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not well-formed JSON (400).
+    #[error("{0}")]
+    Malformed(String),
+    /// Well-formed but invalid (422), with every field problem.
+    #[error("{detail}")]
+    Invalid {
+        /// Summary.
+        detail: String,
+        /// Each problem.
+        errors: Vec<FieldError>,
+    },
+    /// Larger than allowed (413).
+    #[error("request body exceeds {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// Missing or wrong token (401).
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// No such resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicts with existing state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store cannot take writes now; nothing was acknowledged (503).
+    #[error("storage unavailable; nothing was acknowledged, retry later")]
+    Unavailable,
+    /// A bug or unexpected failure (500); details only in the log.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed_request",
+            ApiError::Invalid { .. } => "validation_failed",
+            ApiError::TooLarge { .. } => "payload_too_large",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal_error",
+        }
+    }
+
+    /// A 422 from `(field, reason)` pairs.
+    pub fn invalid(problems: Vec<(String, String)>) -> Self {
+        let detail = problems
+            .iter()
+            .map(|(l, m)| format!("{l}: {m}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError::Invalid {
+            detail,
+            errors: problems.into_iter().map(|(loc, msg)| FieldError { loc, msg }).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let code = self.code();
+        let body = Problem {
+            kind: format!("urn:hookbus:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code,
+            errors: match self {
+                ApiError::Invalid { errors, .. } => Some(errors),
+                _ => None,
+            },
+        };
+        let mut resp = HttpResponse::build(status);
+        resp.content_type("application/problem+json");
+        if matches!(self, ApiError::Unauthorized) {
+            resp.insert_header(("www-authenticate", "Bearer"));
+        }
+        resp.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+impl From<BusError> for ApiError {
+    fn from(e: BusError) -> Self {
+        match e {
+            BusError::Invalid(p) => ApiError::invalid(p),
+            BusError::Conflict(m) => ApiError::Conflict(m),
+            BusError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
+            BusError::Store(e) => {
+                tracing::error!(error = %e, "Store error; request refused.");
+                ApiError::Unavailable
+            }
+            BusError::Unavailable => ApiError::Unavailable,
+        }
+    }
+}

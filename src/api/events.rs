@@ -1,0 +1,105 @@
+//! `POST /v1/events` and `POST /v1/events/batch`.
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+use crate::bus::messages::PublishReceipt;
+use crate::event::PublishRequest;
+use crate::Hookbus;
+
+/// Read the whole body, refusing (413) as soon as it exceeds `limit`.
+async fn read_limited(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::Malformed(format!("cannot read body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Parse JSON, telling syntax errors (400) from shape errors (422).
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            ApiError::invalid(vec![("body".into(), e.to_string())])
+        } else {
+            ApiError::Malformed(format!("malformed JSON: {e}"))
+        }
+    })
+}
+
+fn idempotency_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.to_string()))
+            .map_err(|_| ApiError::invalid(vec![("Idempotency-Key".into(), "must be visible ASCII".into())])),
+    }
+}
+
+/// Publish one event; 202 once it and its deliveries are durable.
+#[post("/events")]
+pub(super) async fn publish(req: HttpRequest, payload: web::Payload, hub: web::Data<Hookbus>) -> Result<HttpResponse, ApiError> {
+    let limit = hub.config().delivery.max_event_bytes;
+    let body = read_limited(&req, payload, limit).await?;
+    let mut event: PublishRequest = parse(&body)?;
+    if let Some(key) = idempotency_header(&req)? {
+        event.idempotency_key.get_or_insert(key);
+    }
+    let receipt = hub.publish(event).await?;
+    Ok(HttpResponse::Accepted().json(receipt))
+}
+
+/// `POST /v1/events/batch` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    events: Vec<PublishRequest>,
+}
+
+/// `POST /v1/events/batch` answer.
+#[derive(Serialize)]
+struct BatchReceipt {
+    events: Vec<PublishReceipt>,
+}
+
+/// Publish many events in one durable batch; 202 once all are durable.
+#[post("/events/batch")]
+pub(super) async fn publish_batch(req: HttpRequest, payload: web::Payload, hub: web::Data<Hookbus>) -> Result<HttpResponse, ApiError> {
+    let d = &hub.config().delivery;
+    let body = read_limited(&req, payload, d.max_batch_bytes).await?;
+    let batch: Batch = parse(&body)?;
+    if batch.events.is_empty() || batch.events.len() > d.max_batch_events {
+        return Err(ApiError::invalid(vec![(
+            "events".into(),
+            format!("must hold 1..={} events", d.max_batch_events),
+        )]));
+    }
+    // Each event on its own must respect the single-event limit.
+    let too_big: Vec<(String, String)> = batch
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| serde_json::to_vec(e).map_or(0, |v| v.len()) > d.max_event_bytes)
+        .map(|(i, _)| (format!("events[{i}]"), format!("exceeds max_event_bytes ({})", d.max_event_bytes)))
+        .collect();
+    if !too_big.is_empty() {
+        return Err(ApiError::invalid(too_big));
+    }
+    let receipts = hub.publish_batch(batch.events).await?;
+    Ok(HttpResponse::Accepted().json(BatchReceipt { events: receipts }))
+}

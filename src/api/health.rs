@@ -1,0 +1,31 @@
+//! `/healthz` (process up) and `/readyz` (store open, bus answering).
+
+use actix_web::{get, web, HttpResponse};
+use serde_json::json;
+
+use crate::Hookbus;
+
+/// The process is up.
+#[get("/healthz")]
+pub(super) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Ready: the store answers reads and the bus actor answers messages.
+#[get("/readyz")]
+pub(super) async fn readyz(hub: web::Data<Hookbus>) -> HttpResponse {
+    let store_ok = hub.store().endpoints().is_ok();
+    let endpoints = hub.endpoints().await.ok().map(|e| e.len());
+    let ready = store_ok && endpoints.is_some();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "store": if store_ok { "ok" } else { "error" },
+        "bus": if endpoints.is_some() { "ok" } else { "stopped" },
+        "endpoints": endpoints,
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

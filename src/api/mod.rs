@@ -1,0 +1,40 @@
+//! The HTTP API (actix-web): publishing, health, and the error format.
+//! [`configure`] mounts it into any `App`.
+
+mod auth;
+pub mod error;
+mod events;
+mod health;
+
+use actix_web::web;
+
+pub use error::ApiError;
+
+use crate::Hookbus;
+
+/// Mount hookbus's routes (`/v1/...`, `/healthz`, `/readyz`) into an app.
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(hub: hookbus::Hookbus) -> std::io::Result<()> {
+/// use actix_web::{App, HttpServer};
+/// HttpServer::new(move || App::new().configure(hookbus::api::configure(hub.clone())))
+///     .bind("127.0.0.1:8080")?
+///     .run()
+///     .await
+/// # }
+/// ```
+pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        let token = hub.config().server.api_token.clone();
+        cfg.app_data(web::Data::new(hub))
+            .service(health::healthz)
+            .service(health::readyz)
+            .service(
+                web::scope("/v1")
+                    .wrap(auth::BearerAuth::new(token))
+                    .service(events::publish)
+                    .service(events::publish_batch),
+            );
+    }
+}

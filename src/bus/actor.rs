@@ -1,0 +1,319 @@
+//! The bus actor: subscriptions, publish fan-out and the endpoint registry.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::matcher::Subscriptions;
+use super::messages::{
+    ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll, Upserted, UpsertEndpoint,
+};
+use super::BusError;
+use crate::endpoint::messages::{Enqueue, Reconfigure, Stop};
+use crate::endpoint::queue::{EventInfo, Item};
+use crate::endpoint::spec::{EndpointSpec, Status};
+use crate::endpoint::EndpointActor;
+use crate::event::Event;
+use crate::ids::{self, now_ms};
+use crate::store::records::{
+    DeliveryRecord, DeliveryRef, DeliveryStatus, EndpointRecord, IdempotencyRecord, StoredEvent,
+};
+use crate::store::{keys, Cf, Op, Store, StoreError};
+use crate::telemetry::EventsPublished;
+
+struct Registered {
+    record: Arc<EndpointRecord>,
+    addr: Addr<EndpointActor>,
+}
+
+/// Routes events to endpoint actors.
+pub struct Bus {
+    store: Store,
+    subs: Subscriptions,
+    endpoints: HashMap<String, Registered>,
+    /// name → id, for upserts and look-ups by name.
+    names: HashMap<String, String>,
+    /// Delivery threads; endpoint actors are spread over them round-robin.
+    workers: Vec<ArbiterHandle>,
+    next_worker: usize,
+    queue_memory: usize,
+    /// Caller-chosen event ids being committed right now (not yet visible in the store).
+    committing: HashSet<String>,
+}
+
+impl Bus {
+    /// A bus over `store` that places endpoint actors on `workers`.
+    pub fn new(store: Store, workers: Vec<ArbiterHandle>, queue_memory: usize) -> Self {
+        Self {
+            store,
+            subs: Subscriptions::new(),
+            endpoints: HashMap::new(),
+            names: HashMap::new(),
+            workers,
+            next_worker: 0,
+            queue_memory,
+            committing: HashSet::new(),
+        }
+    }
+
+    /// Start actors for every stored endpoint (at start-up).
+    fn load(&mut self) -> Result<(), StoreError> {
+        for rec in self.store.endpoints()? {
+            self.register(Arc::new(rec));
+        }
+        Ok(())
+    }
+
+    fn spawn_actor(&mut self, record: Arc<EndpointRecord>) -> Addr<EndpointActor> {
+        let store = self.store.clone();
+        let mem = self.queue_memory;
+        let actor = move |r: Arc<EndpointRecord>| EndpointActor::new(r, store, mem);
+        if self.workers.is_empty() {
+            return actor(record).start();
+        }
+        let w = &self.workers[self.next_worker % self.workers.len()];
+        self.next_worker += 1;
+        EndpointActor::start_in_arbiter(w, move |_| actor(record))
+    }
+
+    fn register(&mut self, record: Arc<EndpointRecord>) {
+        self.subs.set(&record.id, record.spec.patterns());
+        self.names.insert(record.spec.name.clone(), record.id.clone());
+        match self.endpoints.get_mut(&record.id) {
+            Some(reg) => {
+                reg.addr.do_send(Reconfigure(record.clone()));
+                reg.record = record;
+            }
+            None => {
+                let addr = self.spawn_actor(record.clone());
+                self.endpoints.insert(record.id.clone(), Registered { record, addr });
+            }
+        }
+    }
+
+    /// Build the batch for `events`; returns receipts and per-endpoint items.
+    fn plan(&mut self, events: Vec<Event>) -> (Vec<Op>, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
+        let now = now_ms();
+        let mut ops = Vec::new();
+        let mut receipts = Vec::with_capacity(events.len());
+        let mut fanout: HashMap<String, Vec<Item>> = HashMap::new();
+        for event in events {
+            let info = Arc::new(EventInfo {
+                id: event.id.clone(),
+                event_type: event.event_type.clone(),
+                body: event.body(),
+                accepted_ms: now,
+            });
+            let mut targets: Vec<&str> = self
+                .subs
+                .matching(&event.event_type)
+                .into_iter()
+                .filter(|id| self.endpoints.get(*id).is_some_and(|r| r.record.spec.status != Status::Disabled))
+                .collect();
+            targets.sort_unstable();
+            let mut refs = Vec::with_capacity(targets.len());
+            for ep in targets {
+                let ticket = u128::from(ids::next_ulid());
+                let id = ids::delivery_id();
+                let rec = DeliveryRecord {
+                    id: id.clone(),
+                    event_id: event.id.clone(),
+                    endpoint_id: ep.to_string(),
+                    status: DeliveryStatus::Pending,
+                    attempts: 0,
+                    created_at: now,
+                    updated_at: now,
+                    next_attempt_at: None,
+                    last_delay_ms: None,
+                    last_error: None,
+                    ticket,
+                };
+                ops.push(Op::put_json(Cf::Deliveries, id.as_bytes(), &rec));
+                ops.push(Op::Put(Cf::Queue, keys::queue(ep, ticket), id.clone().into_bytes()));
+                ops.push(Op::Put(Cf::EndpointDeliveries, keys::endpoint_delivery(ep, &id), Vec::new()));
+                fanout.entry(ep.to_string()).or_default().push(Item {
+                    delivery_id: id.clone(),
+                    ticket,
+                    event_id: event.id.clone(),
+                    attempts: 0,
+                    last_delay: None,
+                    event: Some(info.clone()),
+                });
+                refs.push(DeliveryRef { id, endpoint_id: ep.to_string() });
+            }
+            receipts.push(PublishReceipt {
+                id: event.id.clone(),
+                deliveries: refs
+                    .iter()
+                    .map(|r| ReceiptDelivery { id: r.id.clone(), endpoint_id: r.endpoint_id.clone() })
+                    .collect(),
+            });
+            let key = event.id.clone().into_bytes();
+            ops.push(Op::put_json(Cf::Events, key, &StoredEvent { event, deliveries: refs }));
+        }
+        (ops, receipts, fanout)
+    }
+}
+
+impl Actor for Bus {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        if let Err(e) = self.load() {
+            tracing::error!(error = %e, "Cannot load endpoints from the store.");
+        }
+    }
+}
+
+impl Handler<Publish> for Bus {
+    type Result = ResponseActFuture<Self, Result<Vec<PublishReceipt>, BusError>>;
+
+    /// Validate, plan one batch, commit it (group-committed), then fan out.
+    fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
+        let reqs = msg.0;
+        let mut problems = Vec::new();
+        let mut ids_seen = HashSet::new();
+        let mut keys_seen = HashSet::new();
+        // Earlier answers for repeated idempotency keys, by request index.
+        let mut replayed: HashMap<usize, PublishReceipt> = HashMap::new();
+        for (i, req) in reqs.iter().enumerate() {
+            let prefix = if reqs.len() > 1 { format!("events[{i}].") } else { String::new() };
+            problems.extend(req.problems().into_iter().map(|(f, m)| (format!("{prefix}{f}"), m)));
+            if let Some(key) = &req.idempotency_key {
+                if self.committing.contains(&idem_slot(key)) || !keys_seen.insert(key.clone()) {
+                    return conflict(format!("a request with idempotency key `{key}` is in progress"));
+                }
+                match self.store.idempotent(key, IDEMPOTENCY_WINDOW_MS) {
+                    Ok(Some(receipt)) => {
+                        replayed.insert(i, receipt);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+                }
+            }
+            if let Some(id) = &req.id {
+                let taken = self.committing.contains(id)
+                    || !ids_seen.insert(id.clone())
+                    || self.store.exists(Cf::Events, id.as_bytes()).unwrap_or(false);
+                if taken {
+                    return conflict(format!("event `{id}` already exists"));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Box::pin(fut::ready(Err(BusError::Invalid(problems))));
+        }
+        let mut claimed = Vec::new();
+        let mut fresh = Vec::new();
+        let mut keys_of_fresh = Vec::new();
+        for (i, req) in reqs.into_iter().enumerate() {
+            if replayed.contains_key(&i) {
+                continue;
+            }
+            claimed.extend(req.id.clone());
+            claimed.extend(req.idempotency_key.as_deref().map(idem_slot));
+            keys_of_fresh.push(req.idempotency_key.clone());
+            fresh.push((i, Event::accept(req)));
+        }
+        self.committing.extend(claimed.iter().cloned());
+        let count = fresh.len() as u64;
+        let order: Vec<usize> = fresh.iter().map(|(i, _)| *i).collect();
+        let (mut ops, receipts, fanout) = self.plan(fresh.into_iter().map(|(_, e)| e).collect());
+        let now = now_ms();
+        for (key, receipt) in keys_of_fresh.iter().zip(&receipts) {
+            if let Some(key) = key {
+                ops.push(Op::put_json(Cf::Idempotency, key.as_bytes(), &IdempotencyRecord { at: now, receipt: receipt.clone() }));
+            }
+        }
+        let store = self.store.clone();
+        // The handler returns at once so the bus keeps planning other
+        // publishes while this batch waits for its group commit.
+        Box::pin(async move { store.commit(ops).await }.into_actor(self).map(move |res, act, _| {
+            for id in &claimed {
+                act.committing.remove(id);
+            }
+            res?;
+            EventsPublished { count }.emit();
+            for (ep, items) in fanout {
+                if let Some(reg) = act.endpoints.get(&ep) {
+                    // do_send: the rows are durable, and the actor must see them
+                    // (or know to page them) even when its mailbox is busy.
+                    reg.addr.do_send(Enqueue(items));
+                }
+            }
+            let mut all: Vec<(usize, PublishReceipt)> = order.into_iter().zip(receipts).collect();
+            all.extend(replayed);
+            all.sort_by_key(|(i, _)| *i);
+            Ok(all.into_iter().map(|(_, r)| r).collect())
+        }))
+    }
+}
+
+/// How long an idempotency key returns its first answer: 24 hours.
+pub const IDEMPOTENCY_WINDOW_MS: u64 = 24 * 3600 * 1000;
+
+/// Idempotency keys share the `committing` set with event ids; a prefix keeps them apart.
+fn idem_slot(key: &str) -> String {
+    format!("\0idem:{key}")
+}
+
+fn conflict<T: 'static>(msg: String) -> ResponseActFuture<Bus, Result<T, BusError>> {
+    Box::pin(fut::ready(Err(BusError::Conflict(msg))))
+}
+
+impl Handler<UpsertEndpoint> for Bus {
+    type Result = ResponseActFuture<Self, Result<Upserted, BusError>>;
+
+    /// Create or update by name; secrets are kept when the new spec gives none.
+    fn handle(&mut self, msg: UpsertEndpoint, _: &mut Context<Self>) -> Self::Result {
+        let mut spec: EndpointSpec = msg.0;
+        let problems = spec.problems();
+        if !problems.is_empty() {
+            return Box::pin(fut::ready(Err(BusError::Invalid(problems))));
+        }
+        let now = now_ms();
+        let existing = self.names.get(&spec.name).and_then(|id| self.endpoints.get(id)).map(|r| r.record.clone());
+        if let Some(old) = &existing {
+            if spec.signing.secrets.is_empty() && spec.signing.scheme == old.spec.signing.scheme {
+                spec.signing.secrets = old.spec.signing.secrets.clone();
+            }
+        }
+        spec.complete();
+        let record = Arc::new(match &existing {
+            Some(old) => EndpointRecord { id: old.id.clone(), spec, created_at: old.created_at, updated_at: now, version: old.version + 1 },
+            None => EndpointRecord { id: ids::endpoint_id(), spec, created_at: now, updated_at: now, version: 1 },
+        });
+        let store = self.store.clone();
+        let ops = vec![Op::put_json(Cf::Endpoints, record.id.as_bytes(), record.as_ref())];
+        Box::pin(async move { store.commit(ops).await }.into_actor(self).map(move |res, act, _| {
+            res?;
+            act.register(record.clone());
+            Ok(Upserted { record, created: existing.is_none() })
+        }))
+    }
+}
+
+impl Handler<ListEndpoints> for Bus {
+    type Result = MessageResult<ListEndpoints>;
+
+    /// Every endpoint, in name order.
+    fn handle(&mut self, _: ListEndpoints, _: &mut Context<Self>) -> Self::Result {
+        let mut v: Vec<_> = self.endpoints.values().map(|r| r.record.clone()).collect();
+        v.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        MessageResult(v)
+    }
+}
+
+impl Handler<StopAll> for Bus {
+    type Result = ();
+
+    /// Stop every endpoint actor.
+    fn handle(&mut self, _: StopAll, _: &mut Context<Self>) {
+        for reg in self.endpoints.values() {
+            reg.addr.do_send(Stop);
+        }
+    }
+}

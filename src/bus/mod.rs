@@ -1,0 +1,30 @@
+//! The bus: accepts publishes, matches them against subscriptions, commits the
+//! event and its deliveries in one batch, and hands deliveries to endpoint actors.
+
+pub mod actor;
+pub mod matcher;
+pub mod messages;
+
+pub use actor::Bus;
+
+use crate::store::StoreError;
+
+/// Errors from the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The input is invalid; every problem as `(field, reason)`.
+    #[error("invalid input")]
+    Invalid(Vec<(String, String)>),
+    /// Something with that id or name already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// No such thing.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bus is not running (shutting down).
+    #[error("the bus is not running")]
+    Unavailable,
+}

@@ -1,0 +1,136 @@
+//! The command-line front end: `hookbus serve`, `check-config`, and `publish`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// hookbus — webhook delivery engine with durable queues, wildcard
+/// subscriptions and signed deliveries.
+#[derive(Parser, Debug)]
+#[command(name = "hookbus", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (defaults apply when no config file is given).
+    Serve {
+        /// Config file (TOML); see hookbus.example.toml.
+        #[arg(short, long, env = "HOOKBUS_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config file and report every problem.
+    CheckConfig {
+        /// Config file (TOML).
+        #[arg(short, long, default_value = "hookbus.toml")]
+        config: PathBuf,
+    },
+    /// Publish one event to a running server.
+    Publish {
+        /// Event type, e.g. order.created.
+        event_type: String,
+        /// Event data as JSON.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Server base URL.
+        #[arg(long, env = "HOOKBUS_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// API token.
+        #[arg(long, env = "HOOKBUS_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+}
+
+/// Run a parsed command line; the binary's whole `main`.
+pub async fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { config } => {
+            let cfg = match Config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match crate::run(cfg, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckConfig { config } => match Config::load(Some(&config)) {
+            Ok(c) => {
+                println!("{}: ok ({} endpoints)", config.display(), c.endpoints.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Publish { event_type, data, url, token } => publish(&url, token, &event_type, &data).await,
+    }
+}
+
+async fn publish(base: &str, token: Option<String>, event_type: &str, data: &str) -> ExitCode {
+    let data: serde_json::Value = match serde_json::from_str(data) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: --data is not valid JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = awc::Client::default();
+    let mut req = client.post(format!("{}/v1/events", base.trim_end_matches('/')));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let body = serde_json::json!({"type": event_type, "data": data});
+    match req.send_json(&body).await {
+        Ok(mut resp) => {
+            let bytes = resp.body().await.unwrap_or_default();
+            println!("{}", String::from_utf8_lossy(&bytes));
+            if resp.status().is_success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: cannot reach {base}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

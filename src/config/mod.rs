@@ -1,0 +1,301 @@
+//! Configuration: `hookbus.toml` as plain serde types, `HOOKBUS_*` environment
+//! overrides, and a `validate()` that reports every problem at once.
+
+mod duration;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::Dur;
+
+use crate::endpoint::spec::EndpointSpec;
+
+/// Errors loading a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown fields.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// Parsed, but some values are invalid; every problem is listed.
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server settings.
+    pub server: ServerConfig,
+    /// Embedded store settings.
+    pub storage: StorageConfig,
+    /// Delivery defaults and limits.
+    pub delivery: DeliveryConfig,
+    /// Endpoints upserted by name at start.
+    pub endpoints: Vec<EndpointSpec>,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listen address. Default `127.0.0.1:8080`. Env `HOOKBUS_LISTEN`.
+    pub listen: String,
+    /// Bearer token for the management API; none by default. Env `HOOKBUS_API_TOKEN`.
+    pub api_token: Option<String>,
+    /// HTTP worker threads. Default 1 (publishing is I/O-bound; delivery workers scale separately).
+    pub http_workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), api_token: None, http_workers: 1 }
+    }
+}
+
+/// How publishes are made durable before the 202.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// fsync the write-ahead log for every commit group (default): survives power loss.
+    #[default]
+    Fsync,
+    /// Write the WAL without fsync: survives a process crash, not a power cut.
+    Buffered,
+}
+
+/// `[storage]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// RocksDB directory. Default `./data`. Env `HOOKBUS_DATA`.
+    pub path: PathBuf,
+    /// `fsync` (default) or `buffered`. Env `HOOKBUS_DURABILITY`.
+    pub durability: Durability,
+    /// How long finished deliveries and events are kept. Default `"30d"`.
+    pub retention: Dur,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./data"),
+            durability: Durability::Fsync,
+            retention: Dur::secs(30 * 86400),
+        }
+    }
+}
+
+/// `[delivery]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Largest accepted publish request, in bytes. Default 1 MiB (1048576).
+    pub max_event_bytes: usize,
+    /// Largest accepted batch publish request, in bytes. Default 8 MiB.
+    pub max_batch_bytes: usize,
+    /// Most events in one batch. Default 1000.
+    pub max_batch_events: usize,
+    /// Threads running endpoint actors and their HTTP clients. Default: CPU cores.
+    pub workers: usize,
+    /// Deliveries per endpoint kept in memory; the rest wait in RocksDB. Default 1000.
+    pub queue_memory: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_event_bytes: 1 << 20,
+            max_batch_bytes: 8 << 20,
+            max_batch_events: 1000,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue_memory: 1000,
+        }
+    }
+}
+
+impl Config {
+    /// Read a TOML file (no validation; see [`Config::load`]).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_path_buf(), message })
+    }
+
+    /// Parse TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Load `path` if given (defaults otherwise), apply `HOOKBUS_*` overrides, validate.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => Self::from_file(p)?,
+            None => Self::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.validate().map_err(ConfigError::Invalid)?;
+        Ok(cfg)
+    }
+
+    /// Apply `HOOKBUS_LISTEN`, `HOOKBUS_API_TOKEN`, `HOOKBUS_DATA`, `HOOKBUS_DURABILITY`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("HOOKBUS_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = get("HOOKBUS_API_TOKEN").filter(|v| !v.is_empty()) {
+            self.server.api_token = Some(v);
+        }
+        if let Some(v) = get("HOOKBUS_DATA") {
+            self.storage.path = v.into();
+        }
+        if let Some(v) = get("HOOKBUS_DURABILITY") {
+            self.storage.durability = match v.as_str() {
+                "fsync" => Durability::Fsync,
+                "buffered" => Durability::Buffered,
+                other => {
+                    return Err(ConfigError::Invalid(vec![format!(
+                        "HOOKBUS_DURABILITY: `{other}` is not one of fsync, buffered"
+                    )]))
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Every problem in the configuration, as `path: reason` lines.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut out = Vec::new();
+        match self.server.listen.parse::<SocketAddr>() {
+            Err(_) => out.push(format!(
+                "server.listen: `{}` is not an address like 127.0.0.1:8080",
+                self.server.listen
+            )),
+            Ok(addr) if !addr.ip().is_loopback() && self.server.api_token.is_none() => out.push(
+                "server.listen: a non-loopback address needs server.api_token (or HOOKBUS_API_TOKEN)"
+                    .into(),
+            ),
+            Ok(_) => {}
+        }
+        if matches!(&self.server.api_token, Some(t) if t.len() < 16) {
+            out.push("server.api_token: must be at least 16 characters".into());
+        }
+        if self.server.http_workers == 0 || self.server.http_workers > 64 {
+            out.push("server.http_workers: must be between 1 and 64".into());
+        }
+        if self.storage.path.as_os_str().is_empty() {
+            out.push("storage.path: must not be empty".into());
+        }
+        let d = &self.delivery;
+        if !(1024..=64 << 20).contains(&d.max_event_bytes) {
+            out.push("delivery.max_event_bytes: must be between 1 KiB and 64 MiB".into());
+        }
+        if d.max_batch_bytes < d.max_event_bytes {
+            out.push("delivery.max_batch_bytes: must be at least max_event_bytes".into());
+        }
+        if d.max_batch_events == 0 {
+            out.push("delivery.max_batch_events: must be at least 1".into());
+        }
+        if d.workers == 0 || d.workers > 256 {
+            out.push("delivery.workers: must be between 1 and 256".into());
+        }
+        if d.queue_memory < 16 {
+            out.push("delivery.queue_memory: must be at least 16".into());
+        }
+        let mut names = HashSet::new();
+        for (i, ep) in self.endpoints.iter().enumerate() {
+            if !names.insert(ep.name.as_str()) {
+                out.push(format!("endpoints[{i}].name: duplicate name `{}`", ep.name));
+            }
+            for (field, msg) in ep.problems() {
+                out.push(format!("endpoints[{i}].{field}: {msg}"));
+            }
+        }
+        if out.is_empty() {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_valid_defaults() {
+        let cfg = Config::from_toml("").unwrap();
+        assert_eq!(cfg, Config::default());
+        assert_eq!(cfg.storage.path, PathBuf::from("./data"));
+        assert!(cfg.validate().is_ok());
+    }
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let text = include_str!("../../hookbus.example.toml");
+        let cfg = Config::from_toml(text).unwrap();
+        cfg.validate().unwrap();
+        assert!(!cfg.endpoints.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_name() {
+        let e = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nport = 8").unwrap_err();
+        assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn validate_reports_every_problem_at_once() {
+        let text = r#"
+            [server]
+            listen = "0.0.0.0:80"
+            [delivery]
+            workers = 0
+            [[endpoints]]
+            name = "a"
+            url = "ftp://x"
+            [[endpoints]]
+            name = "a"
+            url = "http://127.0.0.1:9/"
+            events = ["x.**.y"]
+        "#;
+        let errs = Config::from_toml(text).unwrap().validate().unwrap_err();
+        let joined = errs.join("\n");
+        for needle in ["server.listen", "delivery.workers", "endpoints[0].url", "endpoints[1].name",
+                       "endpoints[1].events[0]"] {
+            assert!(joined.contains(needle), "missing {needle} in:\n{joined}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut cfg = Config::default();
+        cfg.apply_env(|k| match k {
+            "HOOKBUS_DATA" => Some("/tmp/x".into()),
+            "HOOKBUS_DURABILITY" => Some("buffered".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(cfg.storage.path, PathBuf::from("/tmp/x"));
+        assert_eq!(cfg.storage.durability, Durability::Buffered);
+        assert!(cfg.apply_env(|k| (k == "HOOKBUS_DURABILITY").then(|| "never".into())).is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! One HTTP attempt: the headers (pure), and sending with awc.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::classify::Outcome;
+use super::spec::{Auth, EndpointSpec, Method};
+use crate::sign::{self, Scheme};
+
+/// Most response-body bytes kept with an attempt.
+pub const MAX_RESPONSE_BODY: usize = 4096;
+
+/// `user-agent` sent with every attempt.
+pub const USER_AGENT: &str = concat!("hookbus/", env!("CARGO_PKG_VERSION"));
+
+/// What one attempt is about.
+pub struct AttemptInput<'a> {
+    /// The event id (`webhook-id`, identical on every retry).
+    pub event_id: &'a str,
+    /// The event type.
+    pub event_type: &'a str,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// Unix seconds of this attempt.
+    pub timestamp: i64,
+    /// The exact bytes sent.
+    pub body: &'a [u8],
+    /// `application/json` unless a transform returned text.
+    pub content_type: &'a str,
+}
+
+/// Every header of an attempt, in order: ours, signatures, the endpoint's, then auth.
+pub fn headers(spec: &EndpointSpec, keys: &[Vec<u8>], a: &AttemptInput<'_>) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = vec![
+        ("content-type".into(), a.content_type.into()),
+        ("user-agent".into(), USER_AGENT.into()),
+        ("webhook-id".into(), a.event_id.into()),
+        ("webhook-timestamp".into(), a.timestamp.to_string()),
+        ("x-webhook-event".into(), a.event_type.into()),
+        ("x-webhook-attempt".into(), a.attempt.to_string()),
+    ];
+    match spec.signing.scheme {
+        Scheme::Standard if !keys.is_empty() => h.push((
+            "webhook-signature".into(),
+            sign::standard_signature(keys, a.event_id, a.timestamp, a.body),
+        )),
+        Scheme::Sha256 if !keys.is_empty() => {
+            h.push(("x-webhook-timestamp".into(), a.timestamp.to_string()));
+            h.push(("x-webhook-signature".into(), sign::sha256_signature(keys, a.timestamp, a.body)));
+        }
+        _ => {}
+    }
+    h.extend(spec.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    match &spec.auth {
+        Auth::None => {}
+        Auth::Basic { username, password } => h.push((
+            "authorization".into(),
+            format!("Basic {}", B64.encode(format!("{username}:{password}"))),
+        )),
+        Auth::Bearer { token } => h.push(("authorization".into(), format!("Bearer {token}"))),
+        Auth::ApiKey { header, key } => h.push((header.clone(), key.clone())),
+    }
+    h
+}
+
+/// The HMAC keys of an endpoint's secrets (invalid ones were rejected at validation).
+pub fn signing_keys(spec: &EndpointSpec) -> Vec<Vec<u8>> {
+    if spec.signing.scheme == Scheme::None {
+        return Vec::new();
+    }
+    spec.signing
+        .secrets
+        .iter()
+        .filter_map(|s| sign::key_bytes(spec.signing.scheme, s).ok())
+        .collect()
+}
+
+/// What came back from one attempt.
+#[derive(Debug)]
+pub struct AttemptResult {
+    /// Status or error.
+    pub outcome: Outcome,
+    /// Time until the response (and its first 4 KiB) arrived.
+    pub latency: Duration,
+    /// The first 4 KiB of the response body.
+    pub body: String,
+}
+
+thread_local! {
+    /// One client per arbiter thread: awc is `!Send` and pools connections per thread.
+    static CLIENT: RefCell<Option<awc::Client>> = const { RefCell::new(None) };
+}
+
+/// This thread's HTTP client: no redirects, no connection limit (endpoint
+/// actors enforce `max_in_flight`), timeouts set per request.
+pub fn client() -> awc::Client {
+    CLIENT.with(|c| {
+        c.borrow_mut()
+            .get_or_insert_with(|| {
+                awc::Client::builder()
+                    .disable_redirects()
+                    .no_default_headers()
+                    .connector(awc::Connector::new().limit(0).timeout(Duration::from_secs(10)))
+                    .finish()
+            })
+            .clone()
+    })
+}
+
+/// Send one attempt and read at most 4 KiB of the answer, all within `timeout`.
+pub async fn send(
+    client: &awc::Client,
+    method: Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Bytes,
+    timeout: Duration,
+) -> AttemptResult {
+    let started = Instant::now();
+    let mut req = match method {
+        Method::Post => client.post(url),
+        Method::Put => client.put(url),
+    }
+    .timeout(timeout);
+    for (k, v) in headers {
+        req = req.insert_header((k.as_str(), v.as_str()));
+    }
+    let outcome = match req.send_body(body).await {
+        Err(awc::error::SendRequestError::Timeout) => Outcome::Timeout,
+        Err(awc::error::SendRequestError::Url(e)) => Outcome::Refused(format!("invalid URL: {e}")),
+        Err(e) => Outcome::Network(e.to_string()),
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let remaining = timeout.saturating_sub(started.elapsed());
+            let mut buf = Vec::new();
+            // Read only what we keep; the rest is dropped with the connection.
+            let read = async {
+                while let Some(chunk) = resp.next().await {
+                    match chunk {
+                        Ok(c) => {
+                            let room = MAX_RESPONSE_BODY - buf.len();
+                            buf.extend_from_slice(&c[..c.len().min(room)]);
+                            if buf.len() >= MAX_RESPONSE_BODY {
+                                break;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+            };
+            let _ = actix_rt::time::timeout(remaining, read).await;
+            let latency = started.elapsed();
+            return AttemptResult {
+                outcome: Outcome::Response { status, retry_after },
+                latency,
+                body: String::from_utf8_lossy(&buf).into_owned(),
+            };
+        }
+    };
+    AttemptResult { outcome, latency: started.elapsed(), body: String::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn input(body: &[u8]) -> AttemptInput<'_> {
+        AttemptInput {
+            event_id: "evt_1",
+            event_type: "order.created",
+            attempt: 2,
+            timestamp: 1_700_000_000,
+            body,
+            content_type: "application/json",
+        }
+    }
+
+    fn get<'a>(h: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        h.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn standard_scheme_sets_the_documented_headers() {
+        let mut spec = EndpointSpec::new("a", "http://h/", &[]);
+        spec.signing.secrets = vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()];
+        spec.headers = BTreeMap::from([("x-tenant".to_string(), "t1".to_string())]);
+        spec.auth = Auth::Bearer { token: "tok".into() };
+        let h = headers(&spec, &signing_keys(&spec), &input(b"{}"));
+        assert_eq!(get(&h, "webhook-id"), Some("evt_1"));
+        assert_eq!(get(&h, "webhook-timestamp"), Some("1700000000"));
+        assert_eq!(get(&h, "x-webhook-event"), Some("order.created"));
+        assert_eq!(get(&h, "x-webhook-attempt"), Some("2"));
+        assert!(get(&h, "webhook-signature").unwrap().starts_with("v1,"));
+        assert_eq!(get(&h, "x-tenant"), Some("t1"));
+        assert_eq!(get(&h, "authorization"), Some("Bearer tok"));
+        assert!(get(&h, "user-agent").unwrap().starts_with("hookbus/"));
+    }
+
+    #[test]
+    fn sha256_scheme_and_basic_auth() {
+        let mut spec = EndpointSpec::new("a", "http://h/", &[]);
+        spec.signing = super::super::spec::Signing { scheme: Scheme::Sha256, secrets: vec!["s3cret".into()] };
+        spec.auth = Auth::Basic { username: "u".into(), password: "p".into() };
+        let h = headers(&spec, &signing_keys(&spec), &input(b"{}"));
+        assert_eq!(get(&h, "x-webhook-timestamp"), Some("1700000000"));
+        assert!(get(&h, "x-webhook-signature").unwrap().starts_with("sha256="));
+        assert!(get(&h, "webhook-signature").is_none());
+        assert_eq!(get(&h, "authorization"), Some("Basic dTpw"));
+    }
+
+    #[test]
+    fn unsigned_endpoints_carry_no_signature() {
+        let mut spec = EndpointSpec::new("a", "http://h/", &[]);
+        spec.signing.scheme = Scheme::None;
+        let h = headers(&spec, &signing_keys(&spec), &input(b"{}"));
+        assert!(get(&h, "webhook-signature").is_none() && get(&h, "x-webhook-signature").is_none());
+    }
+}

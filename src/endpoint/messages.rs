@@ -1,0 +1,41 @@
+//! Messages an endpoint actor handles.
+
+use std::sync::Arc;
+
+use actix::Message;
+use serde::Serialize;
+
+use super::breaker::State as BreakerState;
+use super::queue::Item;
+use crate::store::records::EndpointRecord;
+
+/// New deliveries, already durable, in ticket order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Enqueue(pub Vec<Item>);
+
+/// The endpoint changed (spec, status, secrets); later attempts use it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reconfigure(pub Arc<EndpointRecord>);
+
+/// Stop the actor (endpoint deleted, or shutdown). Queued rows stay in the store.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// Ask for the actor's live state.
+#[derive(Message)]
+#[rtype(result = "Snapshot")]
+pub struct GetSnapshot;
+
+/// Live state of one endpoint actor.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// Deliveries waiting (memory and store).
+    pub queue_depth: usize,
+    /// Attempts in flight.
+    pub in_flight: usize,
+    /// Breaker state.
+    pub breaker: BreakerState,
+}

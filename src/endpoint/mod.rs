@@ -1,0 +1,13 @@
+//! Endpoints: one actor per endpoint owning its queue, in-flight limit, retry
+//! timer and circuit breaker, plus the pure decisions it relies on.
+
+pub mod actor;
+pub mod breaker;
+pub mod classify;
+pub mod deliver;
+pub mod messages;
+pub mod queue;
+pub mod retry;
+pub mod spec;
+
+pub use actor::EndpointActor;

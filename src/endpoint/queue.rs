@@ -1,0 +1,241 @@
+//! An endpoint's in-memory queue: ready deliveries in order, retries waiting
+//! for their time, and the cursor into the durable queue for what did not fit.
+//!
+//! Memory is bounded by `capacity`. Everything offered is already durable, so
+//! an offer beyond capacity is simply dropped and flagged as backlog; it is
+//! paged in later from RocksDB in ticket order. Tickets are process-monotonic,
+//! so anything dropped sorts after the cursor and a page read finds it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+/// The event data a delivery needs to be sent.
+#[derive(Debug, Clone)]
+pub struct EventInfo {
+    /// Event id (`webhook-id`).
+    pub id: String,
+    /// Event type.
+    pub event_type: String,
+    /// Default body bytes.
+    pub body: Bytes,
+    /// Acceptance time, Unix ms (end-to-end latency).
+    pub accepted_ms: u64,
+}
+
+/// One pending delivery held in memory.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Delivery id.
+    pub delivery_id: String,
+    /// Its `queue` row ticket.
+    pub ticket: u128,
+    /// Event id.
+    pub event_id: String,
+    /// Attempts already made.
+    pub attempts: u32,
+    /// Last retry delay (decorrelated jitter).
+    pub last_delay: Option<Duration>,
+    /// The event, when known (loaded lazily after a page-in).
+    pub event: Option<Arc<EventInfo>>,
+}
+
+/// Bounded in-memory queue with retry scheduling.
+#[derive(Debug)]
+pub struct Queue {
+    ready: VecDeque<Item>,
+    waiting: BTreeMap<(Instant, u128), Item>,
+    in_flight: usize,
+    capacity: usize,
+    /// Highest ticket held or seen in memory.
+    cursor: Option<u128>,
+    /// Rows with tickets above the cursor may wait in the store.
+    backlog: bool,
+}
+
+impl Queue {
+    /// An empty queue that starts by paging in whatever the store holds.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            ready: VecDeque::new(),
+            waiting: BTreeMap::new(),
+            in_flight: 0,
+            capacity: capacity.max(1),
+            cursor: None,
+            backlog: true,
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.ready.len() + self.waiting.len() + self.in_flight
+    }
+
+    /// Deliveries held in memory (ready, waiting, in flight).
+    pub fn len(&self) -> usize {
+        self.held()
+    }
+
+    /// Whether nothing is held in memory.
+    pub fn is_empty(&self) -> bool {
+        self.held() == 0
+    }
+
+    /// Attempts currently in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Offer a newly committed delivery. Returns false when it was left in
+    /// the store (backlog) to be paged in later.
+    pub fn offer(&mut self, item: Item, due: Option<Instant>) -> bool {
+        let beyond_cursor = self.cursor.is_none_or(|c| item.ticket > c);
+        if self.backlog && beyond_cursor {
+            // A page read will find it (ticket > cursor).
+            return false;
+        }
+        if self.held() >= self.capacity && beyond_cursor {
+            self.backlog = true;
+            return false;
+        }
+        // Below the cursor a page read would skip it, so keep it even over capacity.
+        if beyond_cursor {
+            self.cursor = Some(item.ticket);
+        }
+        self.insert(item, due);
+        true
+    }
+
+    fn insert(&mut self, item: Item, due: Option<Instant>) {
+        match due {
+            Some(at) => {
+                self.waiting.insert((at, item.ticket), item);
+            }
+            None => self.ready.push_back(item),
+        }
+    }
+
+    /// Whether to read the next page from the store now: there is backlog and room for a page.
+    pub fn wants_page(&self) -> Option<(Option<u128>, usize)> {
+        let room = self.capacity.saturating_sub(self.held());
+        (self.backlog && room >= self.capacity / 2).then_some((self.cursor, room))
+    }
+
+    /// Add a page read from the store (tickets above the cursor, ascending);
+    /// `exhausted` when the read returned fewer rows than asked.
+    pub fn add_page(&mut self, items: Vec<(Item, Option<Instant>)>, last_ticket: Option<u128>, exhausted: bool) {
+        for (item, due) in items {
+            self.insert(item, due);
+        }
+        if let Some(t) = last_ticket {
+            self.cursor = Some(self.cursor.map_or(t, |c| c.max(t)));
+        }
+        if exhausted {
+            self.backlog = false;
+        }
+    }
+
+    /// Move retries whose time has come to the back of the ready queue.
+    fn promote(&mut self, now: Instant) {
+        while let Some(entry) = self.waiting.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            self.ready.push_back(entry.remove());
+        }
+    }
+
+    /// Whether an attempt could start now.
+    pub fn has_ready(&mut self, now: Instant) -> bool {
+        self.promote(now);
+        !self.ready.is_empty()
+    }
+
+    /// Take the next ready delivery and count it in flight.
+    pub fn take(&mut self, now: Instant) -> Option<Item> {
+        self.promote(now);
+        let item = self.ready.pop_front()?;
+        self.in_flight += 1;
+        Some(item)
+    }
+
+    /// An attempt finished; `retry_at` puts the delivery back for later.
+    pub fn finish(&mut self, item: Item, retry_at: Option<Instant>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(at) = retry_at {
+            self.waiting.insert((at, item.ticket), item);
+        }
+    }
+
+    /// When the earliest waiting retry is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.waiting.keys().next().map(|(at, _)| *at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(ticket: u128) -> Item {
+        Item {
+            delivery_id: format!("dlv_{ticket}"),
+            ticket,
+            event_id: "evt".into(),
+            attempts: 0,
+            last_delay: None,
+            event: None,
+        }
+    }
+
+    fn settled(cap: usize) -> Queue {
+        let mut q = Queue::new(cap);
+        q.add_page(vec![], None, true);
+        q
+    }
+
+    #[test]
+    fn starts_by_asking_for_a_page() {
+        let q = Queue::new(10);
+        assert_eq!(q.wants_page(), Some((None, 10)));
+    }
+
+    #[test]
+    fn keeps_order_and_respects_capacity() {
+        let now = Instant::now();
+        let mut q = settled(2);
+        assert!(q.offer(item(1), None));
+        assert!(q.offer(item(2), None));
+        assert!(!q.offer(item(3), None), "over capacity stays in the store");
+        assert!(!q.offer(item(4), None), "and so does everything after it");
+        assert_eq!(q.take(now).unwrap().ticket, 1);
+        q.finish(item(1), None);
+        assert_eq!(q.wants_page(), Some((Some(2), 1)));
+        q.add_page(vec![(item(3), None)], Some(3), false);
+        assert_eq!(q.take(now).unwrap().ticket, 2);
+        assert_eq!(q.take(now).unwrap().ticket, 3);
+    }
+
+    #[test]
+    fn late_arrivals_below_the_cursor_are_kept() {
+        let mut q = settled(1);
+        assert!(q.offer(item(5), None));
+        assert!(!q.offer(item(6), None));
+        assert!(q.offer(item(4), None), "a page read would skip ticket 4");
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn retries_wait_until_due() {
+        let now = Instant::now();
+        let mut q = settled(10);
+        q.offer(item(1), None);
+        let it = q.take(now).unwrap();
+        q.finish(it, Some(now + Duration::from_secs(5)));
+        assert!(!q.has_ready(now));
+        assert_eq!(q.next_due(), Some(now + Duration::from_secs(5)));
+        assert!(q.has_ready(now + Duration::from_secs(5)));
+        assert_eq!(q.in_flight(), 0);
+    }
+}

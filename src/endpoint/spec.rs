@@ -1,0 +1,349 @@
+//! The endpoint schema shared by the config file (`[[endpoints]]`) and the API,
+//! and its validation.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::breaker::BreakerConfig;
+use super::retry::RetryPolicy;
+use crate::bus::matcher::Pattern;
+use crate::config::Dur;
+use crate::sign::{self, Scheme};
+
+/// HTTP method used for deliveries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `POST` (default).
+    #[default]
+    Post,
+    /// `PUT`.
+    Put,
+}
+
+/// Whether an endpoint receives deliveries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Receives deliveries.
+    #[default]
+    Active,
+    /// Queues deliveries and sends nothing until resumed.
+    Paused,
+    /// Gets no new deliveries until resumed.
+    Disabled,
+}
+
+/// Credentials added to every request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// No credentials.
+    #[default]
+    None,
+    /// `Authorization: Basic base64(username:password)`.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// Token.
+        token: String,
+    },
+    /// `<header>: <key>`.
+    ApiKey {
+        /// Header name; default `x-api-key`.
+        #[serde(default = "default_api_key_header")]
+        header: String,
+        /// Key value.
+        key: String,
+    },
+}
+
+fn default_api_key_header() -> String {
+    "x-api-key".into()
+}
+
+/// Signing settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Signing {
+    /// Signature scheme. Default `standard`.
+    pub scheme: Scheme,
+    /// Signing secrets; one `whsec_…` is generated when empty. Several sign at once.
+    pub secrets: Vec<String>,
+}
+
+/// Built-in payload format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// The event as `{"id","type","timestamp","data","metadata"}`.
+    #[default]
+    Json,
+}
+
+/// An endpoint as declared by a user (config file or API).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    /// Unique name; the config file upserts by it and metrics label by it.
+    pub name: String,
+    /// Destination, `http://` or `https://`.
+    pub url: String,
+    /// HTTP method. Default `POST`.
+    #[serde(default)]
+    pub method: Method,
+    /// Free text for operators.
+    #[serde(default)]
+    pub description: String,
+    /// Subscription patterns; empty means every (non-operational) event type.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// `active`, `paused` or `disabled`. Default `active`.
+    #[serde(default)]
+    pub status: Status,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Free-form labels for operators.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Credentials. Default none.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Signing. Default Standard Webhooks with a generated secret.
+    #[serde(default)]
+    pub signing: Signing,
+    /// Payload format. Default `json`.
+    #[serde(default)]
+    pub format: Format,
+    /// Per-attempt timeout (until the response headers and 4 KiB of body). Default `"15s"`.
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+    /// Attempts in flight at once. Default 16.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: u32,
+    /// Retry policy.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Circuit breaker.
+    #[serde(default)]
+    pub circuit_breaker: BreakerConfig,
+    /// Statuses that count as delivered. Default 200–299.
+    #[serde(default = "default_success_codes")]
+    pub success_codes: Vec<u16>,
+}
+
+fn default_timeout() -> Dur {
+    Dur::secs(15)
+}
+fn default_max_in_flight() -> u32 {
+    16
+}
+fn default_success_codes() -> Vec<u16> {
+    (200..=299).collect()
+}
+
+/// Header names hookbus sets itself; endpoint `headers` may not override them.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "content-type", "content-length", "host", "user-agent", "connection", "transfer-encoding",
+    "te", "trailer", "upgrade", "keep-alive", "proxy-authorization", "proxy-connection",
+    "x-webhook-event", "x-webhook-attempt", "x-webhook-signature", "x-webhook-timestamp",
+];
+
+impl EndpointSpec {
+    /// A spec with defaults for everything but name, URL and patterns.
+    pub fn new(name: impl Into<String>, url: impl Into<String>, events: &[&str]) -> Self {
+        Self {
+            name: name.into(),
+            url: url.into(),
+            method: Method::Post,
+            description: String::new(),
+            events: events.iter().map(|s| s.to_string()).collect(),
+            status: Status::Active,
+            headers: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            auth: Auth::None,
+            signing: Signing::default(),
+            format: Format::Json,
+            timeout: default_timeout(),
+            max_in_flight: default_max_in_flight(),
+            retry: RetryPolicy::default(),
+            circuit_breaker: BreakerConfig::default(),
+            success_codes: default_success_codes(),
+        }
+    }
+
+    /// Parsed patterns; call after [`EndpointSpec::problems`] returned nothing.
+    pub fn patterns(&self) -> Vec<Pattern> {
+        self.events.iter().filter_map(|p| Pattern::parse(p).ok()).collect()
+    }
+
+    /// Fill in generated values (a signing secret when none was given).
+    pub fn complete(&mut self) {
+        if self.signing.scheme != Scheme::None && self.signing.secrets.is_empty() {
+            self.signing.secrets.push(match self.signing.scheme {
+                Scheme::Sha256 => sign::generate_secret().replace(sign::SECRET_PREFIX, ""),
+                _ => sign::generate_secret(),
+            });
+        }
+    }
+
+    /// Every problem with this spec, as `(field path, reason)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut push = |f: &str, m: String| out.push((f.to_string(), m));
+        if self.name.is_empty() || self.name.len() > 64 {
+            push("name", "must be 1..=64 characters".into());
+        } else if !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+            push("name", "may only contain letters, digits, `_`, `-` and `.`".into());
+        } else if self.name.starts_with("ep_") {
+            push("name", "must not start with `ep_` (reserved for ids)".into());
+        }
+        if let Err(e) = check_url(&self.url) {
+            push("url", e);
+        }
+        for (i, p) in self.events.iter().enumerate() {
+            if let Err(e) = Pattern::parse(p) {
+                push(&format!("events[{i}]"), format!("`{p}`: {e}"));
+            }
+        }
+        for (k, v) in &self.headers {
+            if let Err(e) = check_header(k, v) {
+                push(&format!("headers.{k}"), e);
+            }
+        }
+        match &self.auth {
+            Auth::ApiKey { header, key } => {
+                if let Err(e) = check_header(header, key) {
+                    push("auth.header", e);
+                }
+            }
+            Auth::Bearer { token } if token.is_empty() => push("auth.token", "must not be empty".into()),
+            _ => {}
+        }
+        for (i, s) in self.signing.secrets.iter().enumerate() {
+            if let Err(e) = sign::key_bytes(self.signing.scheme, s) {
+                push(&format!("signing.secrets[{i}]"), e.to_string());
+            }
+        }
+        let t = self.timeout.get();
+        if t.is_zero() || t > std::time::Duration::from_secs(300) {
+            push("timeout", "must be between 1ms and 5m".into());
+        }
+        if self.max_in_flight == 0 || self.max_in_flight > 1024 {
+            push("max_in_flight", "must be between 1 and 1024".into());
+        }
+        for (f, m) in self.retry.problems() {
+            push(&format!("retry.{f}"), m);
+        }
+        for (f, m) in self.circuit_breaker.problems() {
+            push(&format!("circuit_breaker.{f}"), m);
+        }
+        if self.success_codes.is_empty() || self.success_codes.iter().any(|c| !(100..=599).contains(c)) {
+            push("success_codes", "must be a non-empty list of HTTP statuses (100–599)".into());
+        }
+        out
+    }
+}
+
+/// Check a delivery URL: absolute http(s) with a host and no embedded credentials.
+pub fn check_url(raw: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("scheme `{}` is not allowed; use http or https", u.scheme()));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err("URL must have a host".into());
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("credentials in the URL are not allowed; use `auth`".into());
+    }
+    if u.fragment().is_some() {
+        return Err("URL must not have a fragment".into());
+    }
+    Ok(u)
+}
+
+/// Check one custom header: a valid name that is neither hop-by-hop nor ours, and a valid value.
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let lower = name.to_ascii_lowercase();
+    if actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("`{name}` is not a valid header name"));
+    }
+    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+        return Err(format!("`{name}` is set by hookbus and cannot be overridden"));
+    }
+    if actix_web::http::header::HeaderValue::from_str(value).is_err() {
+        return Err(format!("value of `{name}` contains characters not allowed in a header"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_design() {
+        let s: EndpointSpec =
+            toml::from_str("name = \"a\"\nurl = \"http://127.0.0.1:1/\"").unwrap();
+        assert_eq!(s.timeout, Dur::secs(15));
+        assert_eq!(s.max_in_flight, 16);
+        assert_eq!(s.retry.max_attempts, 8);
+        assert_eq!(s.circuit_breaker.failure_threshold, 5);
+        assert_eq!(s.success_codes.len(), 100);
+        assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_field() {
+        let mut s = EndpointSpec::new("bad name", "ftp://x", &["a..b", "ok.*"]);
+        s.headers.insert("Webhook-Id".into(), "x".into());
+        s.headers.insert("x-ok".into(), "bad\nvalue".into());
+        s.max_in_flight = 0;
+        s.signing.secrets = vec!["nope".into()];
+        let fields: Vec<String> = s.problems().into_iter().map(|p| p.0).collect();
+        assert_eq!(
+            fields,
+            ["name", "url", "events[0]", "headers.Webhook-Id", "headers.x-ok",
+             "signing.secrets[0]", "max_in_flight"]
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_bad_auth_types() {
+        let e = toml::from_str::<EndpointSpec>("name=\"a\"\nurl=\"http://h/\"\nretries=3").unwrap_err();
+        assert!(e.to_string().contains("retries"), "{e}");
+        let e = toml::from_str::<EndpointSpec>(
+            "name=\"a\"\nurl=\"http://h/\"\nauth={type=\"bearer\", token=\"t\", extra=1}",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("extra"), "{e}");
+    }
+
+    #[test]
+    fn urls_must_be_http_with_host_and_no_credentials() {
+        assert!(check_url("https://example.com/hook").is_ok());
+        for bad in ["not a url", "file:///etc/passwd", "http://user:pw@h/", "http://:80/", "http://h/#f"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn complete_generates_a_secret_for_signed_endpoints_only() {
+        let mut s = EndpointSpec::new("a", "http://h/", &[]);
+        s.complete();
+        assert_eq!(s.signing.secrets.len(), 1);
+        assert!(s.problems().is_empty());
+        let mut n = EndpointSpec::new("b", "http://h/", &[]);
+        n.signing.scheme = Scheme::None;
+        n.complete();
+        assert!(n.signing.secrets.is_empty());
+    }
+}

@@ -1,0 +1,211 @@
+//! Events: the publish request, its validation, and the body delivered by default.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids;
+
+/// Longest event type accepted, in characters.
+pub const MAX_TYPE_LEN: usize = 256;
+/// Most dot-separated segments in an event type or pattern.
+pub const MAX_SEGMENTS: usize = 16;
+/// Longest caller-supplied event id or idempotency key, in characters.
+pub const MAX_ID_LEN: usize = 128;
+
+/// What a publisher sends to `POST /v1/events` (and what the library's
+/// `publish` takes).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// Dot-separated event type, e.g. `order.created`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Arbitrary JSON payload; `null` when absent.
+    #[serde(default)]
+    pub data: Value,
+    /// Optional publisher metadata delivered alongside `data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// Caller-chosen id; `evt_<ULID>` is generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// De-duplication key for retried publishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl PublishRequest {
+    /// A request for `event_type` carrying `data`.
+    ///
+    /// # Examples
+    /// ```
+    /// let ev = hookbus::event::PublishRequest::new("order.created", serde_json::json!({"id": 1}));
+    /// assert_eq!(ev.event_type, "order.created");
+    /// ```
+    pub fn new(event_type: impl Into<String>, data: Value) -> Self {
+        Self {
+            event_type: event_type.into(),
+            data,
+            metadata: None,
+            id: None,
+            idempotency_key: None,
+        }
+    }
+
+    /// Every problem with this request, as `(field, reason)` pairs.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Err(e) = validate_event_type(&self.event_type) {
+            out.push(("type".to_string(), e));
+        }
+        if let Some(id) = &self.id {
+            if let Err(e) = validate_token(id) {
+                out.push(("id".to_string(), e));
+            }
+        }
+        if let Some(key) = &self.idempotency_key {
+            if key.is_empty() || key.len() > MAX_ID_LEN {
+                out.push((
+                    "idempotency_key".to_string(),
+                    format!("must be 1..={MAX_ID_LEN} characters"),
+                ));
+            }
+        }
+        if let Some(m) = &self.metadata {
+            if !m.is_object() {
+                out.push(("metadata".to_string(), "must be a JSON object".to_string()));
+            }
+        }
+        out
+    }
+}
+
+/// Check an event type: 1–16 dot-separated segments of `[A-Za-z0-9_-]+`,
+/// at most 256 characters.
+///
+/// # Examples
+/// ```
+/// use hookbus::event::validate_event_type;
+/// assert!(validate_event_type("order.created").is_ok());
+/// assert!(validate_event_type("order..created").is_err());
+/// ```
+pub fn validate_event_type(t: &str) -> Result<(), String> {
+    if t.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if t.len() > MAX_TYPE_LEN {
+        return Err(format!("must be at most {MAX_TYPE_LEN} characters"));
+    }
+    let mut n = 0;
+    for seg in t.split('.') {
+        n += 1;
+        if seg.is_empty() {
+            return Err("segments must not be empty (no leading, trailing or double dots)".into());
+        }
+        if !seg.bytes().all(is_segment_byte) {
+            return Err(format!(
+                "segment `{seg}` may only contain letters, digits, `_` and `-`"
+            ));
+        }
+    }
+    if n > MAX_SEGMENTS {
+        return Err(format!("must have at most {MAX_SEGMENTS} segments"));
+    }
+    Ok(())
+}
+
+/// Whether `b` may appear in an event-type segment.
+pub(crate) fn is_segment_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// Check a caller-supplied id: 1–128 characters of `[A-Za-z0-9_.:-]`.
+fn validate_token(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(format!("must be 1..={MAX_ID_LEN} characters"));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+    {
+        return Err("may only contain letters, digits, `_`, `-`, `.` and `:`".into());
+    }
+    Ok(())
+}
+
+/// An accepted event, as stored and as delivered (format `json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// `evt_<ULID>` or the publisher's id.
+    pub id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// RFC 3339 UTC with milliseconds, fixed at acceptance so retries send identical bytes.
+    pub timestamp: String,
+    /// The publisher's payload.
+    pub data: Value,
+    /// The publisher's metadata (`{}` when absent).
+    pub metadata: Value,
+}
+
+impl Event {
+    /// Accept a validated request now: assign the id and timestamp.
+    pub fn accept(req: PublishRequest) -> Self {
+        Self {
+            id: req.id.unwrap_or_else(ids::event_id),
+            event_type: req.event_type,
+            timestamp: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            data: req.data,
+            metadata: req.metadata.unwrap_or_else(|| Value::Object(Default::default())),
+        }
+    }
+
+    /// The default delivered body: `{"id","type","timestamp","data","metadata"}`.
+    pub fn body(&self) -> bytes::Bytes {
+        // Serialising a struct of plain JSON values cannot fail.
+        bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_well_formed_types() {
+        let sixteen = vec!["a"; 16].join(".");
+        for t in ["a", "order.created", "A-b_c.9", &sixteen] {
+            assert!(validate_event_type(t).is_ok(), "{t}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_types() {
+        let long = "a".repeat(257);
+        let deep = vec!["a"; 17].join(".");
+        for t in ["", ".a", "a.", "a..b", "a b", "a.*", "ä", &long, &deep] {
+            assert!(validate_event_type(t).is_err(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn body_has_the_documented_fields_and_is_stable() {
+        let ev = Event::accept(PublishRequest::new("a.b", serde_json::json!({"x": 1})));
+        let v: Value = serde_json::from_slice(&ev.body()).unwrap();
+        assert_eq!(v["type"], "a.b");
+        assert_eq!(v["data"]["x"], 1);
+        assert!(v["metadata"].is_object());
+        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(ev.body(), ev.body());
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let mut r = PublishRequest::new("bad..type", Value::Null);
+        r.id = Some("has space".into());
+        r.metadata = Some(serde_json::json!([1]));
+        let fields: Vec<_> = r.problems().into_iter().map(|p| p.0).collect();
+        assert_eq!(fields, ["type", "id", "metadata"]);
+    }
+}

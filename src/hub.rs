@@ -1,0 +1,157 @@
+//! [`Hookbus`], the cheap-to-clone handle to a running engine, and [`run`], the server.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use actix_web::{App, HttpServer};
+
+use crate::bus::messages::{ListEndpoints, Publish, PublishReceipt, StopAll, Upserted, UpsertEndpoint};
+use crate::bus::{Bus, BusError};
+use crate::config::{Config, ConfigError};
+use crate::endpoint::spec::EndpointSpec;
+use crate::event::PublishRequest;
+use crate::store::records::EndpointRecord;
+use crate::store::{Store, StoreError};
+
+/// Errors starting or running hookbus.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened.
+    #[error("cannot open store: {0}")]
+    Store(#[from] StoreError),
+    /// A configured endpoint was rejected.
+    #[error("endpoint `{name}`: {source}")]
+    Endpoint {
+        /// Its name.
+        name: String,
+        /// Why.
+        #[source]
+        source: BusError,
+    },
+    /// The HTTP server failed (e.g. address in use).
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct Inner {
+    bus: Addr<Bus>,
+    store: Store,
+    config: Config,
+    /// Delivery threads plus the bus thread; stopped on shutdown.
+    arbiters: Mutex<Vec<Arbiter>>,
+}
+
+/// A running hookbus engine. Clone it freely; all clones share one engine.
+#[derive(Clone)]
+pub struct Hookbus {
+    inner: Arc<Inner>,
+}
+
+impl Hookbus {
+    /// Open the store, start the bus and endpoint actors, and upsert the
+    /// config's endpoints by name. Must run inside an actix system.
+    pub async fn start(config: Config) -> Result<Self, Error> {
+        config.validate().map_err(ConfigError::Invalid)?;
+        std::fs::create_dir_all(&config.storage.path)?;
+        let store = Store::open(&config.storage.path, config.storage.durability)?;
+        let workers: Vec<Arbiter> = (0..config.delivery.workers).map(|_| Arbiter::new()).collect();
+        let handles = workers.iter().map(Arbiter::handle).collect();
+        let bus_arbiter = Arbiter::new();
+        let bus = {
+            let store = store.clone();
+            let mem = config.delivery.queue_memory;
+            Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(store, handles, mem))
+        };
+        let mut arbiters = workers;
+        arbiters.push(bus_arbiter);
+        let hub = Self { inner: Arc::new(Inner { bus, store, config, arbiters: Mutex::new(arbiters) }) };
+        for spec in hub.inner.config.endpoints.clone() {
+            let name = spec.name.clone();
+            hub.upsert_endpoint(spec).await.map_err(|source| Error::Endpoint { name, source })?;
+        }
+        tracing::info!(
+            path = %hub.inner.config.storage.path.display(),
+            endpoints = hub.endpoints().await.map_or(0, |e| e.len()),
+            "Hookbus started."
+        );
+        Ok(hub)
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store (read access for inspection and tests).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Publish one event; resolves once it and its deliveries are durable.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(hub: hookbus::Hookbus) -> Result<(), hookbus::bus::BusError> {
+    /// let receipt = hub.publish(hookbus::PublishRequest::new("order.created", serde_json::json!({"id": 1}))).await?;
+    /// println!("{} → {} deliveries", receipt.id, receipt.deliveries.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish(&self, event: PublishRequest) -> Result<PublishReceipt, BusError> {
+        let mut r = self.publish_batch(vec![event]).await?;
+        r.pop().ok_or(BusError::Unavailable)
+    }
+
+    /// Publish several events in one durable batch.
+    pub async fn publish_batch(&self, events: Vec<PublishRequest>) -> Result<Vec<PublishReceipt>, BusError> {
+        self.inner.bus.send(Publish(events)).await.map_err(|_| BusError::Unavailable)?
+    }
+
+    /// Create or update (by name) an endpoint.
+    pub async fn upsert_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
+        self.inner.bus.send(UpsertEndpoint(spec)).await.map_err(|_| BusError::Unavailable)?
+    }
+
+    /// Every endpoint, in name order.
+    pub async fn endpoints(&self) -> Result<Vec<Arc<EndpointRecord>>, BusError> {
+        self.inner.bus.send(ListEndpoints).await.map_err(|_| BusError::Unavailable)
+    }
+
+    /// Stop the actors and threads. Pending deliveries stay in the store for the next start.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.bus.send(StopAll).await;
+        let arbiters = std::mem::take(&mut *self.inner.arbiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for a in &arbiters {
+            a.stop();
+        }
+        for a in arbiters {
+            let _ = actix_rt::task::spawn_blocking(move || a.join()).await;
+        }
+    }
+}
+
+/// Run the engine and its HTTP server until `shutdown` resolves (or the server fails).
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let hub = Hookbus::start(config).await?;
+    let listen = hub.config().server.listen.clone();
+    let workers = hub.config().server.http_workers;
+    let app_hub = hub.clone();
+    let server = HttpServer::new(move || App::new().configure(crate::api::configure(app_hub.clone())))
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .bind(&listen)?
+        .run();
+    tracing::info!(%listen, "Listening.");
+    let handle = server.handle();
+    let served = actix_rt::spawn(server);
+    shutdown.await;
+    tracing::info!("Shutting down.");
+    handle.stop(true).await;
+    let _ = served.await;
+    hub.shutdown().await;
+    Ok(())
+}

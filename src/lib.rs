@@ -1,0 +1,48 @@
+//! hookbus: a webhook delivery engine — an actor-based event bus with durable
+//! queues in an embedded RocksDB.
+//!
+//! # Architecture
+//!
+//! A publish (HTTP or [`Hookbus::publish`]) reaches the [`bus::Bus`] actor.
+//! The bus validates it, matches its type against every endpoint's wildcard
+//! patterns through a token trie, and writes the event plus one pending
+//! delivery per matched endpoint as a single batch through the store's group
+//! committer (one fsync shared by all concurrent publishers). Only then is the
+//! publish acknowledged (202), and each delivery handed to its endpoint actor.
+//!
+//! Every endpoint is an [`endpoint::EndpointActor`] on one of several delivery
+//! threads. It owns a bounded in-memory queue (the rest stays in RocksDB and is
+//! paged in), its in-flight limit, one retry timer, and a circuit breaker. It
+//! signs and sends each attempt with awc, classifies the outcome, records the
+//! attempt, and either finishes the delivery, schedules a retry, or moves it to
+//! the dead-letter queue. A slow or failing endpoint only ever occupies its own
+//! actor. After a crash, every actor pages its pending rows back from the store.
+//!
+//! # Layout
+//! - [`config`]: `hookbus.toml` serde types, env overrides, `validate()`.
+//! - [`event`]: the publish request, event-type grammar, the delivered body.
+//! - [`bus`]: the bus actor, subscription trie ([`bus::matcher`]) and its messages.
+//! - [`endpoint`]: the endpoint actor and its pure parts (retry, breaker, classify, queue, deliver, spec).
+//! - [`sign`]: Standard Webhooks and `sha256=` signatures.
+//! - [`store`]: RocksDB column families, records, and the group committer.
+//! - [`api`]: actix-web routes, mountable with [`api::configure`].
+//! - [`telemetry`]: metric names and telemetry events.
+//! - [`cli`]: the command-line front end used by the `hookbus` binary.
+//! - [`ids`]: prefixed, monotonic ULIDs.
+
+pub mod api;
+pub mod bus;
+pub mod cli;
+pub mod config;
+pub mod endpoint;
+pub mod event;
+pub mod ids;
+pub mod sign;
+pub mod store;
+pub mod telemetry;
+
+mod hub;
+
+pub use config::Config;
+pub use event::{Event, PublishRequest};
+pub use hub::{run, Error, Hookbus};

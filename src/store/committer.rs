@@ -1,0 +1,85 @@
+//! The group committer: one thread turns every concurrent publish into one
+//! RocksDB `WriteBatch` and one fsync, then wakes each publisher.
+//!
+//! Why a dedicated OS thread: the write blocks on fsync for milliseconds; on
+//! an actix arbiter that would stall every actor sharing it. While one group
+//! is being synced, new requests pile up in the channel and form the next
+//! group, so the fsync cost is shared by everyone who published meanwhile.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use rocksdb::{WriteBatch, WriteOptions, DB};
+use tokio::sync::oneshot;
+
+use super::db::Op;
+use super::StoreError;
+use crate::telemetry;
+
+/// Upper bound on requests merged into one group, so one huge group cannot
+/// delay the first publisher's acknowledgement without limit.
+const MAX_GROUP: usize = 1024;
+
+struct Request {
+    ops: Vec<Op>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Handle to the committer thread; cloning shares the thread.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Committer {
+    /// Start the thread. It stops when every handle is dropped.
+    pub(crate) fn start(db: Arc<DB>, sync: bool) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Request>();
+        thread::Builder::new()
+            .name("hookbus-commit".into())
+            .spawn(move || run(&db, &rx, sync))?;
+        Ok(Self { tx })
+    }
+
+    /// Write `ops` atomically and durably (per the configured durability);
+    /// resolves once they are on disk.
+    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Request { ops, done }).map_err(|_| StoreError::Closed)?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(msg)) => Err(StoreError::Write(msg)),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+}
+
+fn run(db: &DB, rx: &mpsc::Receiver<Request>, sync: bool) {
+    let mut opts = WriteOptions::new();
+    opts.set_sync(sync);
+    let mut group = Vec::with_capacity(64);
+    while let Ok(first) = rx.recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let mut batch = WriteBatch::default();
+        for req in &group {
+            for op in &req.ops {
+                op.apply(db, &mut batch);
+            }
+        }
+        let result = db.write_opt(batch, &opts).map_err(|e| e.into_string());
+        telemetry::store_commit(started.elapsed(), group.len());
+        for req in group.drain(..) {
+            // A publisher that gave up waiting is not an error here.
+            let _ = req.done.send(result.clone());
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The `Store` handle: opening RocksDB, typed reads, and writes (grouped or direct).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::records::{
+    AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, IdempotencyRecord, StoredEvent,
+};
+use crate::bus::messages::PublishReceipt;
+use super::{keys, Cf, Committer, StoreError};
+use crate::config::Durability;
+
+/// One write in a batch.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Set `key` to `value`.
+    Put(Cf, Vec<u8>, Vec<u8>),
+    /// Remove `key`.
+    Delete(Cf, Vec<u8>),
+}
+
+impl Op {
+    /// A put of a JSON-encoded record.
+    pub fn put_json<T: Serialize>(cf: Cf, key: impl Into<Vec<u8>>, value: &T) -> Op {
+        // Records are plain data; serialising them cannot fail.
+        Op::Put(cf, key.into(), serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    pub(super) fn apply(&self, db: &DB, batch: &mut WriteBatch) {
+        match self {
+            Op::Put(c, k, v) => batch.put_cf(cf(db, *c), k, v),
+            Op::Delete(c, k) => batch.delete_cf(cf(db, *c), k),
+        }
+    }
+}
+
+/// Column-family handle; every family is created at open, so it exists.
+pub(super) fn cf(db: &DB, c: Cf) -> &ColumnFamily {
+    db.cf_handle(c.name()).expect("column families are created at open")
+}
+
+/// Shared handle to the embedded store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+    committer: Committer,
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path`.
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        opts.increase_parallelism(2);
+        let cfs = Cf::ALL.iter().map(|c| {
+            let mut o = Options::default();
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(c.name(), o)
+        });
+        let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?);
+        let committer = Committer::start(db.clone(), durability == Durability::Fsync)
+            .map_err(|e| StoreError::Write(format!("cannot start committer thread: {e}")))?;
+        Ok(Self { db, committer })
+    }
+
+    /// Write `ops` in one atomic batch through the group committer (durable per config).
+    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.committer.commit(ops).await
+    }
+
+    /// Write `ops` atomically now, without fsync. For state changes after
+    /// publish: losing one in a crash only means the delivery is attempted
+    /// again (at-least-once), never lost, because the batch is atomic.
+    pub fn write_buffered(&self, ops: &[Op]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            op.apply(&self.db, &mut batch);
+        }
+        let mut wo = WriteOptions::new();
+        wo.set_sync(false);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, c: Cf, key: &[u8], what: &'static str) -> Result<Option<T>, StoreError> {
+        match self.db.get_pinned_cf(cf(&self.db, c), key)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|source| StoreError::Corrupt { what, source }),
+        }
+    }
+
+    /// Whether `key` exists in `c`.
+    pub fn exists(&self, c: Cf, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.db.get_pinned_cf(cf(&self.db, c), key)?.is_some())
+    }
+
+    /// Rows of `c` whose key starts with `prefix`, from `start` (inclusive, defaults to the prefix), at most `limit`.
+    pub fn scan(&self, c: Cf, prefix: &[u8], start: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let from = start.unwrap_or(prefix);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(cf(&self.db, c), IteratorMode::From(from, Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.into_vec(), v.into_vec()));
+        }
+        Ok(out)
+    }
+
+    /// One endpoint.
+    pub fn endpoint(&self, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
+        self.get_json(Cf::Endpoints, id.as_bytes(), "endpoint")
+    }
+
+    /// Every endpoint, by id order.
+    pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
+        self.scan(Cf::Endpoints, b"", None, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt { what: "endpoint", source }))
+            .collect()
+    }
+
+    /// One event with its deliveries.
+    pub fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        self.get_json(Cf::Events, id.as_bytes(), "event")
+    }
+
+    /// One delivery.
+    pub fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.get_json(Cf::Deliveries, id.as_bytes(), "delivery")
+    }
+
+    /// Every attempt of a delivery, in order.
+    pub fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.scan(Cf::Attempts, &keys::prefix(delivery_id), None, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt { what: "attempt", source }))
+            .collect()
+    }
+
+    /// One dead letter.
+    pub fn dead_letter(&self, delivery_id: &str) -> Result<Option<DeadLetter>, StoreError> {
+        self.get_json(Cf::DeadLetters, delivery_id.as_bytes(), "dead letter")
+    }
+
+    /// Up to `limit` dead letters in delivery-id order.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.scan(Cf::DeadLetters, b"", None, limit)?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt { what: "dead letter", source }))
+            .collect()
+    }
+
+    /// The next `limit` queued deliveries of an endpoint with ticket > `after`,
+    /// as (ticket, delivery id).
+    pub fn queue_page(&self, endpoint_id: &str, after: Option<u128>, limit: usize) -> Result<Vec<(u128, String)>, StoreError> {
+        let prefix = keys::prefix(endpoint_id);
+        let start = after.map(|t| keys::queue(endpoint_id, t.saturating_add(1)));
+        Ok(self
+            .scan(Cf::Queue, &prefix, start.as_deref(), limit)?
+            .into_iter()
+            .filter_map(|(k, v)| Some((keys::queue_ticket(&k)?, String::from_utf8(v).ok()?)))
+            .collect())
+    }
+
+    /// Number of queued deliveries of an endpoint (a scan; for stats, not hot paths).
+    pub fn queue_len(&self, endpoint_id: &str) -> Result<usize, StoreError> {
+        Ok(self.scan(Cf::Queue, &keys::prefix(endpoint_id), None, usize::MAX)?.len())
+    }
+
+    /// The receipt of an earlier publish with `key`, if it was within `window_ms`.
+    pub fn idempotent(&self, key: &str, window_ms: u64) -> Result<Option<PublishReceipt>, StoreError> {
+        let rec: Option<IdempotencyRecord> = self.get_json(Cf::Idempotency, key.as_bytes(), "idempotency")?;
+        Ok(rec.filter(|r| crate::ids::now_ms().saturating_sub(r.at) < window_ms).map(|r| r.receipt))
+    }
+}

@@ -1,0 +1,56 @@
+//! Key encodings. Composite keys join parts with a 0 byte, which ids never contain.
+
+/// `queue` key: endpoint id ‖ 0 ‖ ticket (big-endian, so byte order is ticket order).
+pub fn queue(endpoint_id: &str, ticket: u128) -> Vec<u8> {
+    let mut k = prefix(endpoint_id);
+    k.extend_from_slice(&ticket.to_be_bytes());
+    k
+}
+
+/// The ticket inside a `queue` key.
+pub fn queue_ticket(key: &[u8]) -> Option<u128> {
+    let tail: [u8; 16] = key.get(key.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(u128::from_be_bytes(tail))
+}
+
+/// `endpoint id ‖ 0`: the prefix of an endpoint's `queue` and `endpoint_deliveries` rows.
+pub fn prefix(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(id.len() + 17);
+    k.extend_from_slice(id.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `attempts` key: delivery id ‖ 0 ‖ attempt number (big-endian).
+pub fn attempt(delivery_id: &str, n: u32) -> Vec<u8> {
+    let mut k = prefix(delivery_id);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// `endpoint_deliveries` key: endpoint id ‖ 0 ‖ delivery id.
+pub fn endpoint_delivery(endpoint_id: &str, delivery_id: &str) -> Vec<u8> {
+    let mut k = prefix(endpoint_id);
+    k.extend_from_slice(delivery_id.as_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_keys_sort_by_ticket_within_an_endpoint() {
+        let a = queue("ep_1", 5);
+        let b = queue("ep_1", 1 << 70);
+        assert!(a < b);
+        assert!(a.starts_with(&prefix("ep_1")));
+        assert!(!queue("ep_10", 0).starts_with(&prefix("ep_1")));
+        assert_eq!(queue_ticket(&b), Some(1 << 70));
+    }
+
+    #[test]
+    fn attempt_keys_sort_numerically() {
+        assert!(attempt("dlv_a", 2) < attempt("dlv_a", 10));
+    }
+}

@@ -1,0 +1,97 @@
+//! Durable state in RocksDB: endpoints, events, deliveries, the per-endpoint
+//! queue, attempts and dead letters, written through a group committer.
+//!
+//! Column families (keys in [`keys`]):
+//! - `endpoints`: endpoint id → [`records::EndpointRecord`]
+//! - `events`: event id → [`records::StoredEvent`] (event + its deliveries)
+//! - `deliveries`: delivery id → [`records::DeliveryRecord`]
+//! - `queue`: endpoint id ‖ 0 ‖ ticket → delivery id, one row per pending delivery,
+//!   ordered by ticket (a process-monotonic ULID), so paging preserves publish order
+//! - `attempts`: delivery id ‖ 0 ‖ attempt number → [`records::AttemptRecord`]
+//! - `endpoint_deliveries`: endpoint id ‖ 0 ‖ delivery id → empty (history index)
+//! - `dead_letters`: delivery id → [`records::DeadLetter`]
+//! - `idempotency`, `meta`: reserved for idempotency keys and store metadata.
+
+mod committer;
+mod db;
+pub mod keys;
+pub mod records;
+
+pub use committer::Committer;
+pub use db::{Op, Store};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// RocksDB reported an error (I/O, corruption, disk full).
+    #[error("storage error: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    /// A group commit failed; nothing in the group was written.
+    #[error("storage write failed: {0}")]
+    Write(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt {what} record: {source}")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+        /// The decoding error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The committer thread has stopped (shutdown in progress).
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// The column families, in creation order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cf {
+    /// Endpoint records.
+    Endpoints,
+    /// Events with their delivery list.
+    Events,
+    /// Delivery state.
+    Deliveries,
+    /// Pending deliveries per endpoint, in order.
+    Queue,
+    /// Attempt history.
+    Attempts,
+    /// Per-endpoint delivery index.
+    EndpointDeliveries,
+    /// Dead letters.
+    DeadLetters,
+    /// Idempotency keys.
+    Idempotency,
+    /// Store metadata.
+    Meta,
+}
+
+impl Cf {
+    /// Every column family.
+    pub const ALL: [Cf; 9] = [
+        Cf::Endpoints,
+        Cf::Events,
+        Cf::Deliveries,
+        Cf::Queue,
+        Cf::Attempts,
+        Cf::EndpointDeliveries,
+        Cf::DeadLetters,
+        Cf::Idempotency,
+        Cf::Meta,
+    ];
+
+    /// RocksDB name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Endpoints => "endpoints",
+            Cf::Events => "events",
+            Cf::Deliveries => "deliveries",
+            Cf::Queue => "queue",
+            Cf::Attempts => "attempts",
+            Cf::EndpointDeliveries => "endpoint_deliveries",
+            Cf::DeadLetters => "dead_letters",
+            Cf::Idempotency => "idempotency",
+            Cf::Meta => "meta",
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Records kept in the store (JSON-encoded so they stay readable with `ldb`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::bus::messages::PublishReceipt;
+use crate::endpoint::spec::EndpointSpec;
+use crate::event::Event;
+
+/// An endpoint as stored: the user's spec plus what hookbus assigns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    /// `ep_<ULID>`.
+    pub id: String,
+    /// The declared endpoint (secrets included; redact before showing).
+    pub spec: EndpointSpec,
+    /// Creation time, Unix ms.
+    pub created_at: u64,
+    /// Last change, Unix ms.
+    pub updated_at: u64,
+    /// Bumped on every change, so actors can ignore stale updates.
+    pub version: u64,
+}
+
+/// One (delivery id, endpoint id) pair of an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRef {
+    /// `dlv_<ULID>`.
+    pub id: String,
+    /// The endpoint it goes to.
+    pub endpoint_id: String,
+}
+
+/// An accepted event and the deliveries it fanned out to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// The event as delivered.
+    pub event: Event,
+    /// One per matched endpoint.
+    pub deliveries: Vec<DeliveryRef>,
+}
+
+/// Lifecycle of a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt (or for a paused endpoint / open breaker).
+    Pending,
+    /// The last attempt failed; another is scheduled.
+    Failed,
+    /// A receiver accepted it.
+    Delivered,
+    /// Gave up: in the dead-letter queue.
+    Dead,
+    /// A transform chose to skip it.
+    Filtered,
+}
+
+impl DeliveryStatus {
+    /// Whether the delivery still needs attempts.
+    pub fn is_open(self) -> bool {
+        matches!(self, DeliveryStatus::Pending | DeliveryStatus::Failed)
+    }
+}
+
+/// A delivery's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// `dlv_<ULID>`.
+    pub id: String,
+    /// Its event.
+    pub event_id: String,
+    /// Its endpoint.
+    pub endpoint_id: String,
+    /// Where it is in its lifecycle.
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Creation time, Unix ms.
+    pub created_at: u64,
+    /// Last change, Unix ms.
+    pub updated_at: u64,
+    /// Earliest time of the next attempt, Unix ms (retries).
+    pub next_attempt_at: Option<u64>,
+    /// Last delay used, ms (decorrelated jitter needs it).
+    pub last_delay_ms: Option<u64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Its row in the `queue` column family while open.
+    pub ticket: u128,
+}
+
+/// One HTTP attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// Start time, Unix ms.
+    pub at: u64,
+    /// HTTP status, when the receiver answered.
+    pub status_code: Option<u16>,
+    /// Time to response (headers and up to 4 KiB of body), ms.
+    pub latency_ms: f64,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// The first 4 KiB of the response body, lossily decoded.
+    pub response_body: String,
+    /// Bounded result label: 2xx, 3xx, 4xx, 5xx, timeout, connect_error.
+    pub result: String,
+}
+
+/// A delivery that will not be attempted again unless replayed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The delivery.
+    pub delivery_id: String,
+    /// Its endpoint.
+    pub endpoint_id: String,
+    /// Its event.
+    pub event_id: String,
+    /// Why it was given up.
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When, Unix ms.
+    pub dead_at: u64,
+}
+
+/// The first answer to a publish with an idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// When the key was first used, Unix ms.
+    pub at: u64,
+    /// What that publish answered.
+    pub receipt: PublishReceipt,
+}

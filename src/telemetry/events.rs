@@ -1,0 +1,150 @@
+//! One struct per happening; `emit()` writes the tracing line and updates metrics.
+
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+
+use super::names;
+use crate::endpoint::breaker::State as BreakerState;
+
+/// A group commit finished.
+pub fn store_commit(elapsed: Duration, group: usize) {
+    histogram!(names::STORE_COMMIT_DURATION).record(elapsed);
+    tracing::trace!(group, elapsed_us = elapsed.as_micros() as u64, "Group commit written.");
+}
+
+/// Events were accepted and made durable.
+pub struct EventsPublished {
+    /// How many.
+    pub count: u64,
+}
+
+impl EventsPublished {
+    /// Record it.
+    pub fn emit(self) {
+        counter!(names::EVENTS_PUBLISHED).increment(self.count);
+    }
+}
+
+/// One HTTP attempt finished.
+pub struct AttemptFinished<'a> {
+    /// Endpoint name.
+    pub endpoint: &'a str,
+    /// Bounded result label.
+    pub result: &'static str,
+    /// Attempt duration.
+    pub elapsed: Duration,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Delivery id (log only, never a label).
+    pub delivery_id: &'a str,
+}
+
+impl AttemptFinished<'_> {
+    /// Record it.
+    pub fn emit(self) {
+        counter!(names::DELIVERY_ATTEMPTS, "endpoint" => self.endpoint.to_string(), "result" => self.result)
+            .increment(1);
+        histogram!(names::DELIVERY_DURATION, "endpoint" => self.endpoint.to_string()).record(self.elapsed);
+        tracing::debug!(endpoint = self.endpoint, delivery = self.delivery_id, attempt = self.attempt,
+            result = self.result, elapsed_ms = self.elapsed.as_millis() as u64, "Attempt finished.");
+    }
+}
+
+/// How a delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Delivered.
+    Success,
+    /// Failed an attempt; a retry is scheduled.
+    Failed,
+    /// Dead-lettered.
+    Dead,
+    /// Skipped by a transform.
+    Filtered,
+}
+
+impl DeliveryOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Success => "success",
+            DeliveryOutcome::Failed => "failed",
+            DeliveryOutcome::Dead => "dead",
+            DeliveryOutcome::Filtered => "filtered",
+        }
+    }
+}
+
+/// A delivery reached an outcome.
+pub struct DeliveryFinished<'a> {
+    /// Endpoint name.
+    pub endpoint: &'a str,
+    /// Outcome.
+    pub outcome: DeliveryOutcome,
+    /// Publish-to-now, for successes.
+    pub end_to_end: Option<Duration>,
+    /// Delivery id (log only).
+    pub delivery_id: &'a str,
+    /// Reason, for failures.
+    pub reason: Option<&'a str>,
+}
+
+impl DeliveryFinished<'_> {
+    /// Record it.
+    pub fn emit(self) {
+        counter!(names::DELIVERIES, "endpoint" => self.endpoint.to_string(), "outcome" => self.outcome.label())
+            .increment(1);
+        if let Some(e2e) = self.end_to_end {
+            histogram!(names::END_TO_END_LATENCY).record(e2e);
+        }
+        match self.outcome {
+            DeliveryOutcome::Dead => tracing::warn!(endpoint = self.endpoint, delivery = self.delivery_id,
+                reason = self.reason.unwrap_or(""), "Delivery dead-lettered."),
+            DeliveryOutcome::Failed => tracing::debug!(endpoint = self.endpoint, delivery = self.delivery_id,
+                reason = self.reason.unwrap_or(""), "Delivery failed; retry scheduled."),
+            _ => tracing::debug!(endpoint = self.endpoint, delivery = self.delivery_id, outcome = self.outcome.label(),
+                "Delivery finished."),
+        }
+    }
+}
+
+/// An endpoint's gauges changed.
+pub struct EndpointGauges<'a> {
+    /// Endpoint name.
+    pub endpoint: &'a str,
+    /// Deliveries waiting.
+    pub queue_depth: usize,
+    /// Breaker state.
+    pub circuit: BreakerState,
+    /// 0 active, 1 paused, 2 disabled.
+    pub status: u8,
+}
+
+impl EndpointGauges<'_> {
+    /// Record it.
+    pub fn emit(self) {
+        let ep = self.endpoint.to_string();
+        gauge!(names::QUEUE_DEPTH, "endpoint" => ep.clone()).set(self.queue_depth as f64);
+        gauge!(names::CIRCUIT_STATE, "endpoint" => ep.clone()).set(self.circuit.as_gauge());
+        gauge!(names::ENDPOINT_STATUS, "endpoint" => ep).set(f64::from(self.status));
+    }
+}
+
+/// The breaker of an endpoint changed state.
+pub struct CircuitChanged<'a> {
+    /// Endpoint name.
+    pub endpoint: &'a str,
+    /// New state.
+    pub state: BreakerState,
+}
+
+impl CircuitChanged<'_> {
+    /// Record it.
+    pub fn emit(self) {
+        gauge!(names::CIRCUIT_STATE, "endpoint" => self.endpoint.to_string()).set(self.state.as_gauge());
+        match self.state {
+            BreakerState::Open => tracing::warn!(endpoint = self.endpoint, "Circuit opened; attempts paused."),
+            _ => tracing::info!(endpoint = self.endpoint, state = ?self.state, "Circuit state changed."),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Telemetry: metric names, one struct per happening whose `emit()` logs and
+//! counts, and (opt-in) installation of the Prometheus recorder.
+//!
+//! The library never installs a global recorder or logger by itself: the
+//! binary (or an embedding host) decides.
+
+pub mod events;
+pub mod names;
+
+pub use events::*;

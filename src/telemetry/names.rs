@@ -1,0 +1,26 @@
+//! Every metric name hookbus emits, in one place (DESIGN.md "Metrics").
+
+/// Counter: events accepted by publish.
+pub const EVENTS_PUBLISHED: &str = "hookbus_events_published_total";
+/// Counter `{endpoint,outcome}`: finished deliveries (success, failed, dead, filtered).
+pub const DELIVERIES: &str = "hookbus_deliveries_total";
+/// Counter `{endpoint,result}`: attempts by result (2xx, 3xx, 4xx, 5xx, timeout, connect_error).
+pub const DELIVERY_ATTEMPTS: &str = "hookbus_delivery_attempts_total";
+/// Histogram `{endpoint}`: attempt duration, seconds.
+pub const DELIVERY_DURATION: &str = "hookbus_delivery_duration_seconds";
+/// Histogram: publish acceptance to successful delivery, seconds.
+pub const END_TO_END_LATENCY: &str = "hookbus_end_to_end_latency_seconds";
+/// Gauge `{endpoint}`: deliveries waiting (memory and store).
+pub const QUEUE_DEPTH: &str = "hookbus_queue_depth";
+/// Gauge `{endpoint}`: dead letters.
+pub const DEAD_LETTERS: &str = "hookbus_dead_letters";
+/// Gauge `{endpoint}`: 0 closed, 1 half-open, 2 open.
+pub const CIRCUIT_STATE: &str = "hookbus_circuit_state";
+/// Gauge `{endpoint}`: 0 active, 1 paused, 2 disabled.
+pub const ENDPOINT_STATUS: &str = "hookbus_endpoint_status";
+/// Histogram: transform run time, seconds.
+pub const TRANSFORM_DURATION: &str = "hookbus_transform_duration_seconds";
+/// Counter `{endpoint}`: transform failures.
+pub const TRANSFORM_ERRORS: &str = "hookbus_transform_errors_total";
+/// Histogram: one group commit (write + fsync), seconds.
+pub const STORE_COMMIT_DURATION: &str = "hookbus_store_commit_duration_seconds";

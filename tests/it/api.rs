@@ -1,0 +1,148 @@
+//! The publish API over HTTP: acknowledgements, validation, limits, idempotency, auth.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::utils::*;
+
+async fn post(url: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String, Value) {
+    let mut req = awc::Client::new().post(url).insert_header(("content-type", "application/json"));
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
+    let mut resp = req.send_body(body.to_string()).await.unwrap();
+    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let bytes = resp.body().limit(1 << 20).await.unwrap();
+    (resp.status().as_u16(), ct, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn publish_answers_202_with_event_and_delivery_ids_and_delivers() {
+    let rx = TestReceiver::start(200);
+    let (hub, _dir) = start_hookbus(vec![endpoint("a", &rx.url, &["order.*"])]).await;
+    let base = serve_api(&hub);
+    let ep = endpoint_id(&hub, "a").await;
+    let (status, _, body) = post(
+        &format!("{base}/v1/events"),
+        r#"{"type":"order.created","data":{"id":42},"metadata":{"source":"shop"}}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap();
+    assert!(id.starts_with("evt_"));
+    assert_eq!(body["deliveries"][0]["endpoint_id"], ep);
+    assert!(body["deliveries"][0]["id"].as_str().unwrap().starts_with("dlv_"));
+    // Durable before the 202: the event is readable right away.
+    assert!(hub.store().event(id).unwrap().is_some());
+    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    let delivered = got[0].json();
+    assert_eq!(delivered["id"], id);
+    assert_eq!(delivered["data"]["id"], 42);
+    assert_eq!(delivered["metadata"]["source"], "shop");
+    assert!(delivered["timestamp"].as_str().unwrap().ends_with('Z'));
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn bad_publishes_get_problem_json_and_nothing_is_stored() {
+    let (hub, _dir) = start_hookbus(vec![]).await;
+    let base = serve_api(&hub);
+    let url = format!("{base}/v1/events");
+
+    let (s, ct, body) = post(&url, r#"{"type": "a.b", "data": "#, &[]).await;
+    assert_eq!((s, ct.as_str()), (400, "application/problem+json"));
+    assert_eq!(body["status"], 400);
+    assert_eq!(body["code"], "malformed_request");
+
+    let (s, _, body) = post(&url, r#"{"type": "a..b", "id": "has space"}"#, &[]).await;
+    assert_eq!(s, 422);
+    let locs: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["loc"].as_str().unwrap()).collect();
+    assert_eq!(locs, ["type", "id"]);
+
+    let (s, _, body) = post(&url, r#"{"type": "a.b", "colour": 1}"#, &[]).await;
+    assert_eq!(s, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("colour"));
+
+    let big = format!(r#"{{"type":"a.b","data":"{}"}}"#, "x".repeat(1 << 20));
+    let (s, ct, body) = post(&url, &big, &[]).await;
+    assert_eq!((s, ct.as_str()), (413, "application/problem+json"));
+    assert_eq!(body["code"], "payload_too_large");
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn batch_publish_commits_all_events_together() {
+    let rx = TestReceiver::start(200);
+    let (hub, _dir) = start_hookbus(vec![endpoint("a", &rx.url, &[])]).await;
+    let base = serve_api(&hub);
+    let body = json!({"events": [{"type": "a.one"}, {"type": "a.two", "data": [1]}]}).to_string();
+    let (s, _, resp) = post(&format!("{base}/v1/events/batch"), &body, &[]).await;
+    assert_eq!(s, 202, "{resp}");
+    assert_eq!(resp["events"].as_array().unwrap().len(), 2);
+    rx.wait_for(2, Duration::from_secs(5)).await;
+
+    let bad = json!({"events": [{"type": "ok"}, {"type": "no good"}]}).to_string();
+    let (s, _, resp) = post(&format!("{base}/v1/events/batch"), &bad, &[]).await;
+    assert_eq!(s, 422);
+    assert_eq!(resp["errors"][0]["loc"], "events[1].type");
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn idempotency_key_returns_the_first_answer_without_new_deliveries() {
+    let rx = TestReceiver::start(200);
+    let (hub, _dir) = start_hookbus(vec![endpoint("a", &rx.url, &[])]).await;
+    let base = serve_api(&hub);
+    let url = format!("{base}/v1/events");
+    let (s1, _, first) = post(&url, r#"{"type":"a.b"}"#, &[("idempotency-key", "k-1")]).await;
+    let (s2, _, second) = post(&url, r#"{"type":"a.b"}"#, &[("idempotency-key", "k-1")]).await;
+    assert_eq!((s1, s2), (202, 202));
+    assert_eq!(first, second);
+    let (_, _, third) = post(&url, r#"{"type":"a.b","idempotency_key":"k-2"}"#, &[]).await;
+    assert_ne!(third["id"], first["id"]);
+    rx.wait_for(2, Duration::from_secs(5)).await;
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.count(), 2);
+    // A caller-chosen id cannot be reused.
+    let (s, _, _) = post(&url, r#"{"type":"a.b","id":"order-1"}"#, &[]).await;
+    assert_eq!(s, 202);
+    let (s, _, body) = post(&url, r#"{"type":"a.b","id":"order-1"}"#, &[]).await;
+    assert_eq!(s, 409, "{body}");
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn api_token_is_required_when_configured() {
+    let (mut cfg, _dir) = test_config();
+    cfg.server.api_token = Some("a-very-long-test-token".into());
+    let hub = hookbus::Hookbus::start(cfg).await.unwrap();
+    let base = serve_api(&hub);
+    let url = format!("{base}/v1/events");
+    let (s, ct, _) = post(&url, r#"{"type":"a.b"}"#, &[]).await;
+    assert_eq!((s, ct.as_str()), (401, "application/problem+json"));
+    let (s, _, _) = post(&url, r#"{"type":"a.b"}"#, &[("authorization", "Bearer wrong-token-of-some-length")]).await;
+    assert_eq!(s, 401);
+    let (s, _, _) = post(&url, r#"{"type":"a.b"}"#, &[("authorization", "Bearer a-very-long-test-token")]).await;
+    assert_eq!(s, 202);
+    let mut resp = awc::Client::new().get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "health stays open");
+    let _ = resp.body().await;
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn invalid_endpoints_are_rejected_with_every_reason() {
+    let (hub, _dir) = start_hookbus(vec![]).await;
+    let mut spec = endpoint("ok-name", "ftp://nope", &["a.**.b"]);
+    spec.max_in_flight = 0;
+    match hub.upsert_endpoint(spec).await {
+        Err(hookbus::bus::BusError::Invalid(p)) => {
+            let fields: Vec<_> = p.iter().map(|(f, _)| f.as_str()).collect();
+            assert_eq!(fields, ["url", "events[0]", "max_in_flight"]);
+        }
+        other => panic!("expected Invalid, got {:?}", other.map(|u| u.record.id.clone())),
+    }
+    hub.shutdown().await;
+}

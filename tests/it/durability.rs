@@ -1,0 +1,136 @@
+//! Durability with the real binary: kill -9 and restart lose nothing acknowledged.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::utils::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookbus");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spawn_server(config: &Path) -> Child {
+    Command::new(BIN)
+        .args(["serve", "-c"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_healthy(base: &str) {
+    let client = awc::Client::new();
+    let up = eventually_async(Duration::from_secs(20), || async {
+        client.get(format!("{base}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+    })
+    .await;
+    assert!(up, "server at {base} did not become ready");
+}
+
+async fn eventually_async<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[actix_web::test]
+async fn kill_9_and_restart_resumes_every_acknowledged_delivery() {
+    let rx = TestReceiver::start(503);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("hookbus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[storage]
+path = "{}"
+[[endpoints]]
+name = "receiver"
+url = "{}"
+retry = {{ strategy = "fixed", initial_delay = "200ms", max_attempts = 100, jitter = "none" }}
+circuit_breaker = {{ failure_threshold = 1000 }}
+"#,
+            dir.path().join("data").display(),
+            rx.url
+        ),
+    )
+    .unwrap();
+
+    let mut server = spawn_server(&config);
+    wait_healthy(&base).await;
+    let client = awc::Client::new();
+    let mut acked = HashSet::new();
+    for i in 0..30 {
+        let mut resp = client
+            .post(format!("{base}/v1/events"))
+            .send_json(&serde_json::json!({"type": "order.created", "data": {"i": i}}))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        acked.insert(body["id"].as_str().unwrap().to_string());
+    }
+    rx.wait_for(30, Duration::from_secs(10)).await;
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+
+    let before = rx.count();
+    rx.set_default(Reply::status(200));
+    let mut server = spawn_server(&config);
+    wait_healthy(&base).await;
+    let delivered = eventually(Duration::from_secs(20), || {
+        let ids: HashSet<String> = rx.received()[before..]
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_string))
+            .collect();
+        acked.is_subset(&ids)
+    })
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(delivered, "every acknowledged event is delivered after kill -9 and restart");
+}
+
+#[actix_web::test]
+async fn check_config_reports_every_problem_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"nope\"\n[[endpoints]]\nname = \"a\"\nurl = \"ftp://x\"\nevents = [\"a.**.b\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["server.listen", "endpoints[0].url", "endpoints[0].events[0]"] {
+        assert!(err.contains(needle), "missing {needle} in {err}");
+    }
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "[storage]\npath = \"x\"\nengine = \"rocks\"\n").unwrap();
+    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&unknown).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("engine"));
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("hookbus.example.toml");
+    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&example).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,0 +1,6 @@
+//! Integration tests: one binary (RocksDB links once). Real HTTP receivers on 127.0.0.1:0.
+
+mod api;
+mod delivery;
+mod durability;
+mod utils;

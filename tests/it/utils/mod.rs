@@ -1,0 +1,202 @@
+//! Test helpers: a scriptable loopback receiver, an engine on a temp dir, polling.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use hookbus::endpoint::retry::{Jitter, RetryPolicy};
+use hookbus::endpoint::spec::EndpointSpec;
+use hookbus::{Config, Hookbus};
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A reply the receiver gives.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self { status, headers: vec![], delay: Duration::ZERO }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Reply>,
+    default: Option<Reply>,
+    received: Vec<Received>,
+}
+
+/// A loopback HTTP receiver whose answers can be scripted and changed mid-test.
+#[derive(Clone)]
+pub struct TestReceiver {
+    state: Arc<Mutex<State>>,
+    pub url: String,
+}
+
+impl TestReceiver {
+    /// Start on 127.0.0.1:0 answering `status` to everything.
+    pub fn start(status: u16) -> Self {
+        Self::start_with(Reply::status(status))
+    }
+
+    pub fn start_with(default: Reply) -> Self {
+        let state = Arc::new(Mutex::new(State { default: Some(default), ..Default::default() }));
+        let st = state.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Its own thread and system, so a test's own runtime never starves it.
+        std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let srv = HttpServer::new(move || {
+                    App::new()
+                        .app_data(web::Data::new(st.clone()))
+                        .app_data(web::PayloadConfig::new(64 << 20))
+                        .default_service(web::to(handle))
+                })
+                .workers(1)
+                .disable_signals()
+                .bind("127.0.0.1:0")
+                .unwrap();
+                tx.send(srv.addrs()[0]).unwrap();
+                srv.run().await.unwrap();
+            })
+        });
+        let addr = rx.recv().unwrap();
+        Self { state, url: format!("http://{addr}/hook") }
+    }
+
+    /// Answer the next requests with these replies, then fall back to the default.
+    pub fn script(&self, replies: Vec<Reply>) {
+        self.state.lock().unwrap().script.extend(replies);
+    }
+
+    pub fn set_default(&self, reply: Reply) {
+        self.state.lock().unwrap().default = Some(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().received.len()
+    }
+
+    /// Wait until at least `n` requests arrived, or panic after `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let got = eventually(timeout, || self.count() >= n).await;
+        assert!(got, "expected {n} requests within {timeout:?}, got {}", self.count());
+        self.received()
+    }
+}
+
+async fn handle(req: HttpRequest, body: web::Bytes, st: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
+    let reply = {
+        let mut s = st.lock().unwrap();
+        s.received.push(Received {
+            headers: req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect(),
+            body: body.to_vec(),
+            at: Instant::now(),
+        });
+        s.script.pop_front().or_else(|| s.default.clone()).unwrap()
+    };
+    if !reply.delay.is_zero() {
+        actix_rt::time::sleep(reply.delay).await;
+    }
+    let mut resp = HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).unwrap());
+    for (k, v) in reply.headers {
+        resp.insert_header((k, v));
+    }
+    resp.body(format!("reply {}", reply.status))
+}
+
+/// Poll `cond` every 10 ms until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Fast retries for tests: fixed 50 ms, no jitter.
+pub fn quick_retry(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        strategy: hookbus::endpoint::retry::Strategy::Fixed,
+        max_attempts,
+        initial_delay: "50ms".parse().unwrap(),
+        jitter: Jitter::None,
+        ..Default::default()
+    }
+}
+
+/// An endpoint spec with quick retries.
+pub fn endpoint(name: &str, url: &str, events: &[&str]) -> EndpointSpec {
+    let mut s = EndpointSpec::new(name, url, events);
+    s.retry = quick_retry(5);
+    s
+}
+
+/// A config on a fresh temp dir (kept alive by the returned guard).
+pub fn test_config() -> (Config, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.storage.path = dir.path().join("data");
+    cfg.delivery.workers = 2;
+    (cfg, dir)
+}
+
+/// Start an engine with `endpoints` on a temp dir.
+pub async fn start_hookbus(endpoints: Vec<EndpointSpec>) -> (Hookbus, tempfile::TempDir) {
+    let (mut cfg, dir) = test_config();
+    cfg.endpoints = endpoints;
+    (Hookbus::start(cfg).await.unwrap(), dir)
+}
+
+/// Serve the API of `hub` on 127.0.0.1:0; returns the base URL.
+pub fn serve_api(hub: &Hookbus) -> String {
+    let h = hub.clone();
+    let srv = HttpServer::new(move || App::new().configure(hookbus::api::configure(h.clone())))
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let addr = srv.addrs()[0];
+    actix_rt::spawn(srv.run());
+    format!("http://{addr}")
+}
+
+/// Endpoint id by name.
+pub async fn endpoint_id(hub: &Hookbus, name: &str) -> String {
+    hub.endpoints().await.unwrap().iter().find(|e| e.spec.name == name).unwrap().id.clone()
+}
