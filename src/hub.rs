@@ -64,7 +64,8 @@ impl Hookbus {
         let bus = {
             let store = store.clone();
             let mem = config.delivery.queue_memory;
-            Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(store, handles, mem))
+            let retention = config.storage.retention.get();
+            Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(store, handles, mem, retention))
         };
         let mut arbiters = workers;
         arbiters.push(bus_arbiter);

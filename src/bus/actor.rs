@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -19,7 +20,7 @@ use crate::ids::{self, now_ms};
 use crate::store::records::{
     DeliveryRecord, DeliveryRef, DeliveryStatus, EndpointRecord, IdempotencyRecord, StoredEvent,
 };
-use crate::store::{keys, Cf, Op, Store, StoreError};
+use crate::store::{keys, retention, Cf, Op, Store, StoreError};
 use crate::telemetry::EventsPublished;
 
 struct Registered {
@@ -40,11 +41,16 @@ pub struct Bus {
     queue_memory: usize,
     /// Caller-chosen event ids being committed right now (not yet visible in the store).
     committing: HashSet<String>,
+    /// How long finished events are kept (`storage.retention`).
+    retention: Duration,
 }
+
+/// How often the retention sweep runs.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 impl Bus {
     /// A bus over `store` that places endpoint actors on `workers`.
-    pub fn new(store: Store, workers: Vec<ArbiterHandle>, queue_memory: usize) -> Self {
+    pub fn new(store: Store, workers: Vec<ArbiterHandle>, queue_memory: usize, retention: Duration) -> Self {
         Self {
             store,
             subs: Subscriptions::new(),
@@ -54,6 +60,7 @@ impl Bus {
             next_worker: 0,
             queue_memory,
             committing: HashSet::new(),
+            retention,
         }
     }
 
@@ -164,6 +171,16 @@ impl Actor for Bus {
         if let Err(e) = self.load() {
             tracing::error!(error = %e, "Cannot load endpoints from the store.");
         }
+        ctx.run_interval(SWEEP_EVERY, |act, _| {
+            let store = act.store.clone();
+            let cutoff = now_ms().saturating_sub(act.retention.as_millis() as u64);
+            // The sweep scans and deletes; keep it off the bus thread.
+            actix_rt::task::spawn_blocking(move || match retention::sweep(&store, cutoff) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "Retention sweep removed old events."),
+                Err(e) => tracing::warn!(error = %e, "Retention sweep failed; will retry."),
+            });
+        });
     }
 }
 

@@ -89,7 +89,8 @@ pub struct StorageConfig {
     pub path: PathBuf,
     /// `fsync` (default) or `buffered`. Env `HOOKBUS_DURABILITY`.
     pub durability: Durability,
-    /// How long finished deliveries and events are kept. Default `"30d"`.
+    /// How long finished events (with their deliveries, attempts and dead
+    /// letters) are kept; swept every 10 minutes. Default `"30d"`.
     pub retention: Dur,
 }
 

@@ -16,6 +16,7 @@ mod committer;
 mod db;
 pub mod keys;
 pub mod records;
+pub mod retention;
 
 pub use committer::Committer;
 pub use db::{Op, Store};

@@ -134,3 +134,26 @@ async fn check_config_reports_every_problem_and_fails() {
     let out = Command::new(BIN).args(["check-config", "-c"]).arg(&example).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[actix_web::test]
+async fn retention_removes_finished_events_but_never_open_deliveries() {
+    let ok = TestReceiver::start(200);
+    let down = TestReceiver::start(503);
+    let mut slow = endpoint("down", &down.url, &["stuck.*"]);
+    slow.retry.initial_delay = "1h".parse().unwrap();
+    let (hub, _dir) = start_hookbus(vec![endpoint("ok", &ok.url, &["done.*"]), slow]).await;
+    let done = hub.publish(hookbus::PublishRequest::new("done.x", serde_json::json!({}))).await.unwrap();
+    let stuck = hub.publish(hookbus::PublishRequest::new("stuck.x", serde_json::json!({}))).await.unwrap();
+    ok.wait_for(1, Duration::from_secs(5)).await;
+    down.wait_for(1, Duration::from_secs(5)).await;
+    let dlv = done.deliveries[0].id.clone();
+    assert!(eventually(Duration::from_secs(2), || !hub.store().attempts(&dlv).unwrap().is_empty()).await);
+    let removed = hookbus::store::retention::sweep(hub.store(), hookbus::ids::now_ms() + 1000).unwrap();
+    assert_eq!(removed, 1);
+    assert!(hub.store().event(&done.id).unwrap().is_none());
+    assert!(hub.store().delivery(&dlv).unwrap().is_none());
+    assert!(hub.store().attempts(&dlv).unwrap().is_empty());
+    assert!(hub.store().event(&stuck.id).unwrap().is_some(), "open deliveries are kept");
+    assert!(hub.store().delivery(&stuck.deliveries[0].id).unwrap().is_some());
+    hub.shutdown().await;
+}

@@ -1,0 +1,60 @@
+//! Retention: delete finished events (with their deliveries, attempts, index
+//! rows and dead letters) once they are older than `storage.retention`.
+//!
+//! An event is only removed when none of its deliveries is still open, so
+//! retention can never drop work that has not finished.
+
+use super::records::StoredEvent;
+use super::{keys, Cf, Op, Store, StoreError};
+
+/// Delete every finished event accepted before `cutoff_ms` (Unix ms); returns how many.
+pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    let mut start: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan(Cf::Events, b"", start.as_deref(), 512)?;
+        let Some((last, _)) = page.last() else { break };
+        let mut next = last.clone();
+        next.push(0);
+        let full = page.len() == 512;
+        let mut ops = Vec::new();
+        for (key, value) in page {
+            let Ok(stored) = serde_json::from_slice::<StoredEvent>(&value) else { continue };
+            let accepted = humantime::parse_rfc3339(&stored.event.timestamp)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(u64::MAX, |d| d.as_millis() as u64);
+            if accepted >= cutoff_ms {
+                continue;
+            }
+            let mut doomed = Vec::new();
+            let mut open = false;
+            for d in &stored.deliveries {
+                match store.delivery(&d.id)? {
+                    Some(rec) if rec.status.is_open() => open = true,
+                    Some(rec) => doomed.push(rec),
+                    None => {}
+                }
+            }
+            if open {
+                continue;
+            }
+            for rec in doomed {
+                for n in 1..=rec.attempts {
+                    ops.push(Op::Delete(Cf::Attempts, keys::attempt(&rec.id, n)));
+                }
+                ops.push(Op::Delete(Cf::EndpointDeliveries, keys::endpoint_delivery(&rec.endpoint_id, &rec.id)));
+                ops.push(Op::Delete(Cf::DeadLetters, rec.id.clone().into_bytes()));
+                ops.push(Op::Delete(Cf::Deliveries, rec.id.into_bytes()));
+            }
+            ops.push(Op::Delete(Cf::Events, key));
+            removed += 1;
+        }
+        store.write_buffered(&ops)?;
+        if !full {
+            break;
+        }
+        start = Some(next);
+    }
+    Ok(removed)
+}
