@@ -77,7 +77,12 @@ pub async fn main(cli: Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Publish { event_type, data, url, token } => publish(&url, token, &event_type, &data).await,
+        Command::Publish {
+            event_type,
+            data,
+            url,
+            token,
+        } => publish(&url, token, &event_type, &data).await,
     }
 }
 
@@ -116,7 +121,7 @@ async fn publish(base: &str, token: Option<String>, event_type: &str, data: &str
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {

@@ -157,7 +157,9 @@ impl Event {
             event_type: req.event_type,
             timestamp: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             data: req.data,
-            metadata: req.metadata.unwrap_or_else(|| Value::Object(Default::default())),
+            metadata: req
+                .metadata
+                .unwrap_or_else(|| Value::Object(Default::default())),
         }
     }
 

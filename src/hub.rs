@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use actix::prelude::*;
 use actix_web::{App, HttpServer};
 
-use crate::bus::messages::{ListEndpoints, Publish, PublishReceipt, StopAll, Upserted, UpsertEndpoint};
+use crate::bus::messages::{
+    ListEndpoints, Publish, PublishReceipt, StopAll, UpsertEndpoint, Upserted,
+};
 use crate::bus::{Bus, BusError};
 use crate::config::{Config, ConfigError};
 use crate::endpoint::spec::EndpointSpec;
@@ -58,21 +60,34 @@ impl Hookbus {
         config.validate().map_err(ConfigError::Invalid)?;
         std::fs::create_dir_all(&config.storage.path)?;
         let store = Store::open(&config.storage.path, config.storage.durability)?;
-        let workers: Vec<Arbiter> = (0..config.delivery.workers).map(|_| Arbiter::new()).collect();
+        let workers: Vec<Arbiter> = (0..config.delivery.workers)
+            .map(|_| Arbiter::new())
+            .collect();
         let handles = workers.iter().map(Arbiter::handle).collect();
         let bus_arbiter = Arbiter::new();
         let bus = {
             let store = store.clone();
             let mem = config.delivery.queue_memory;
             let retention = config.storage.retention.get();
-            Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(store, handles, mem, retention))
+            Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| {
+                Bus::new(store, handles, mem, retention)
+            })
         };
         let mut arbiters = workers;
         arbiters.push(bus_arbiter);
-        let hub = Self { inner: Arc::new(Inner { bus, store, config, arbiters: Mutex::new(arbiters) }) };
+        let hub = Self {
+            inner: Arc::new(Inner {
+                bus,
+                store,
+                config,
+                arbiters: Mutex::new(arbiters),
+            }),
+        };
         for spec in hub.inner.config.endpoints.clone() {
             let name = spec.name.clone();
-            hub.upsert_endpoint(spec).await.map_err(|source| Error::Endpoint { name, source })?;
+            hub.upsert_endpoint(spec)
+                .await
+                .map_err(|source| Error::Endpoint { name, source })?;
         }
         tracing::info!(
             path = %hub.inner.config.storage.path.display(),
@@ -107,24 +122,45 @@ impl Hookbus {
     }
 
     /// Publish several events in one durable batch.
-    pub async fn publish_batch(&self, events: Vec<PublishRequest>) -> Result<Vec<PublishReceipt>, BusError> {
-        self.inner.bus.send(Publish(events)).await.map_err(|_| BusError::Unavailable)?
+    pub async fn publish_batch(
+        &self,
+        events: Vec<PublishRequest>,
+    ) -> Result<Vec<PublishReceipt>, BusError> {
+        self.inner
+            .bus
+            .send(Publish(events))
+            .await
+            .map_err(|_| BusError::Unavailable)?
     }
 
     /// Create or update (by name) an endpoint.
     pub async fn upsert_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
-        self.inner.bus.send(UpsertEndpoint(spec)).await.map_err(|_| BusError::Unavailable)?
+        self.inner
+            .bus
+            .send(UpsertEndpoint(spec))
+            .await
+            .map_err(|_| BusError::Unavailable)?
     }
 
     /// Every endpoint, in name order.
     pub async fn endpoints(&self) -> Result<Vec<Arc<EndpointRecord>>, BusError> {
-        self.inner.bus.send(ListEndpoints).await.map_err(|_| BusError::Unavailable)
+        self.inner
+            .bus
+            .send(ListEndpoints)
+            .await
+            .map_err(|_| BusError::Unavailable)
     }
 
     /// Stop the actors and threads. Pending deliveries stay in the store for the next start.
     pub async fn shutdown(&self) {
         let _ = self.inner.bus.send(StopAll).await;
-        let arbiters = std::mem::take(&mut *self.inner.arbiters.lock().unwrap_or_else(|p| p.into_inner()));
+        let arbiters = std::mem::take(
+            &mut *self
+                .inner
+                .arbiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
         for a in &arbiters {
             a.stop();
         }
@@ -140,12 +176,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let listen = hub.config().server.listen.clone();
     let workers = hub.config().server.http_workers;
     let app_hub = hub.clone();
-    let server = HttpServer::new(move || App::new().configure(crate::api::configure(app_hub.clone())))
-        .workers(workers)
-        .disable_signals()
-        .shutdown_timeout(10)
-        .bind(&listen)?
-        .run();
+    let server =
+        HttpServer::new(move || App::new().configure(crate::api::configure(app_hub.clone())))
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(10)
+            .bind(&listen)?
+            .run();
     tracing::info!(%listen, "Listening.");
     let handle = server.handle();
     let served = actix_rt::spawn(server);

@@ -20,7 +20,8 @@ pub fn next_ulid() -> Ulid {
     // `generate` only fails when 80 random bits overflow within one
     // millisecond; fall back to a fresh random ULID in that practically
     // impossible case rather than panic.
-    generator.generate_from_datetime(SystemTime::now())
+    generator
+        .generate_from_datetime(SystemTime::now())
         .unwrap_or_else(|_| Ulid::new())
 }
 

@@ -45,4 +45,4 @@ mod hub;
 
 pub use config::Config;
 pub use event::{Event, PublishRequest};
-pub use hub::{run, Error, Hookbus};
+pub use hub::{Error, Hookbus, run};

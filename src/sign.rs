@@ -1,8 +1,8 @@
 //! Signing: Standard Webhooks v1 (`webhook-signature`) and the seed-style
 //! `x-webhook-signature: sha256=<hex>` scheme. Pure functions over bytes.
 
-use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,9 @@ pub fn key_bytes(scheme: Scheme, secret: &str) -> Result<Vec<u8>, SignError> {
     }
     match scheme {
         Scheme::Standard => {
-            let b64 = secret.strip_prefix(SECRET_PREFIX).ok_or(SignError::BadStandardSecret)?;
+            let b64 = secret
+                .strip_prefix(SECRET_PREFIX)
+                .ok_or(SignError::BadStandardSecret)?;
             let key = B64.decode(b64).map_err(|_| SignError::BadStandardSecret)?;
             if key.len() < 16 {
                 return Err(SignError::BadStandardSecret);
@@ -98,7 +100,12 @@ pub fn standard_signature(keys: &[Vec<u8>], msg_id: &str, timestamp: i64, body: 
 pub fn sha256_signature(keys: &[Vec<u8>], timestamp: i64, body: &[u8]) -> String {
     let ts = timestamp.to_string();
     keys.iter()
-        .map(|k| format!("sha256={}", hex::encode(hmac(k, &[ts.as_bytes(), b".", body]))))
+        .map(|k| {
+            format!(
+                "sha256={}",
+                hex::encode(hmac(k, &[ts.as_bytes(), b".", body]))
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -173,9 +180,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed_standard_secrets() {
-        assert_eq!(key_bytes(Scheme::Standard, "nope"), Err(SignError::BadStandardSecret));
-        assert_eq!(key_bytes(Scheme::Standard, "whsec_!!"), Err(SignError::BadStandardSecret));
-        assert_eq!(key_bytes(Scheme::Standard, "whsec_c2hvcnQ="), Err(SignError::BadStandardSecret));
+        assert_eq!(
+            key_bytes(Scheme::Standard, "nope"),
+            Err(SignError::BadStandardSecret)
+        );
+        assert_eq!(
+            key_bytes(Scheme::Standard, "whsec_!!"),
+            Err(SignError::BadStandardSecret)
+        );
+        assert_eq!(
+            key_bytes(Scheme::Standard, "whsec_c2hvcnQ="),
+            Err(SignError::BadStandardSecret)
+        );
         assert!(generate_secret().starts_with(SECRET_PREFIX));
     }
 }

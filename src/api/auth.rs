@@ -1,11 +1,11 @@
 //! Bearer-token check for `/v1`, compared in constant time.
 
-use std::future::{ready, Ready};
+use std::future::{Ready, ready};
 use std::rc::Rc;
 
-use actix_web::body::EitherBody;
-use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::Error;
+use actix_web::body::EitherBody;
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures_util::future::LocalBoxFuture;
 
 use super::ApiError;
@@ -21,7 +21,9 @@ pub struct BearerAuth {
 impl BearerAuth {
     /// Require `token`, or nothing when `None`.
     pub fn new(token: Option<String>) -> Self {
-        Self { token: token.map(Rc::from) }
+        Self {
+            token: token.map(Rc::from),
+        }
     }
 }
 
@@ -37,7 +39,10 @@ where
     type Future = Ready<Result<Self::Transform, ()>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(BearerAuthService { service: Rc::new(service), token: self.token.clone() }))
+        ready(Ok(BearerAuthService {
+            service: Rc::new(service),
+            token: self.token.clone(),
+        }))
     }
 }
 

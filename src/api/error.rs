@@ -75,7 +75,10 @@ impl ApiError {
             .join("; ");
         ApiError::Invalid {
             detail,
-            errors: problems.into_iter().map(|(loc, msg)| FieldError { loc, msg }).collect(),
+            errors: problems
+                .into_iter()
+                .map(|(loc, msg)| FieldError { loc, msg })
+                .collect(),
         }
     }
 }

@@ -1,16 +1,20 @@
 //! `POST /v1/events` and `POST /v1/events/batch`.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use crate::Hookbus;
 use crate::bus::messages::PublishReceipt;
 use crate::event::PublishRequest;
-use crate::Hookbus;
 
 /// Read the whole body, refusing (413) as soon as it exceeds `limit`.
-async fn read_limited(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     let declared = req
         .headers()
         .get("content-length")
@@ -44,16 +48,22 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 fn idempotency_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     match req.headers().get("idempotency-key") {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .map(|s| Some(s.to_string()))
-            .map_err(|_| ApiError::invalid(vec![("Idempotency-Key".into(), "must be visible ASCII".into())])),
+        Some(v) => v.to_str().map(|s| Some(s.to_string())).map_err(|_| {
+            ApiError::invalid(vec![(
+                "Idempotency-Key".into(),
+                "must be visible ASCII".into(),
+            )])
+        }),
     }
 }
 
 /// Publish one event; 202 once it and its deliveries are durable.
 #[post("/events")]
-pub(super) async fn publish(req: HttpRequest, payload: web::Payload, hub: web::Data<Hookbus>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn publish(
+    req: HttpRequest,
+    payload: web::Payload,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
     let limit = hub.config().delivery.max_event_bytes;
     let body = read_limited(&req, payload, limit).await?;
     let mut event: PublishRequest = parse(&body)?;
@@ -79,7 +89,11 @@ struct BatchReceipt {
 
 /// Publish many events in one durable batch; 202 once all are durable.
 #[post("/events/batch")]
-pub(super) async fn publish_batch(req: HttpRequest, payload: web::Payload, hub: web::Data<Hookbus>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn publish_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
     let d = &hub.config().delivery;
     let body = read_limited(&req, payload, d.max_batch_bytes).await?;
     let batch: Batch = parse(&body)?;
@@ -95,7 +109,12 @@ pub(super) async fn publish_batch(req: HttpRequest, payload: web::Payload, hub: 
         .iter()
         .enumerate()
         .filter(|(_, e)| serde_json::to_vec(e).map_or(0, |v| v.len()) > d.max_event_bytes)
-        .map(|(i, _)| (format!("events[{i}]"), format!("exceeds max_event_bytes ({})", d.max_event_bytes)))
+        .map(|(i, _)| {
+            (
+                format!("events[{i}]"),
+                format!("exceeds max_event_bytes ({})", d.max_event_bytes),
+            )
+        })
         .collect();
     if !too_big.is_empty() {
         return Err(ApiError::invalid(too_big));

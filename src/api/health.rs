@@ -1,6 +1,6 @@
 //! `/healthz` (process up) and `/readyz` (store open, bus answering).
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{HttpResponse, get, web};
 use serde_json::json;
 
 use crate::Hookbus;

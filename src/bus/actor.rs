@@ -6,21 +6,21 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::BusError;
 use super::matcher::Subscriptions;
 use super::messages::{
-    ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll, Upserted, UpsertEndpoint,
+    ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll, UpsertEndpoint, Upserted,
 };
-use super::BusError;
+use crate::endpoint::EndpointActor;
 use crate::endpoint::messages::{Enqueue, Reconfigure, Stop};
 use crate::endpoint::queue::{EventInfo, Item};
 use crate::endpoint::spec::{EndpointSpec, Status};
-use crate::endpoint::EndpointActor;
 use crate::event::Event;
 use crate::ids::{self, now_ms};
 use crate::store::records::{
     DeliveryRecord, DeliveryRef, DeliveryStatus, EndpointRecord, IdempotencyRecord, StoredEvent,
 };
-use crate::store::{keys, retention, Cf, Op, Store, StoreError};
+use crate::store::{Cf, Op, Store, StoreError, keys, retention};
 use crate::telemetry::EventsPublished;
 
 struct Registered {
@@ -50,7 +50,12 @@ const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 impl Bus {
     /// A bus over `store` that places endpoint actors on `workers`.
-    pub fn new(store: Store, workers: Vec<ArbiterHandle>, queue_memory: usize, retention: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        workers: Vec<ArbiterHandle>,
+        queue_memory: usize,
+        retention: Duration,
+    ) -> Self {
         Self {
             store,
             subs: Subscriptions::new(),
@@ -86,7 +91,8 @@ impl Bus {
 
     fn register(&mut self, record: Arc<EndpointRecord>) {
         self.subs.set(&record.id, record.spec.patterns());
-        self.names.insert(record.spec.name.clone(), record.id.clone());
+        self.names
+            .insert(record.spec.name.clone(), record.id.clone());
         match self.endpoints.get_mut(&record.id) {
             Some(reg) => {
                 reg.addr.do_send(Reconfigure(record.clone()));
@@ -94,13 +100,17 @@ impl Bus {
             }
             None => {
                 let addr = self.spawn_actor(record.clone());
-                self.endpoints.insert(record.id.clone(), Registered { record, addr });
+                self.endpoints
+                    .insert(record.id.clone(), Registered { record, addr });
             }
         }
     }
 
     /// Build the batch for `events`; returns receipts and per-endpoint items.
-    fn plan(&mut self, events: Vec<Event>) -> (Vec<Op>, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
+    fn plan(
+        &mut self,
+        events: Vec<Event>,
+    ) -> (Vec<Op>, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
         let now = now_ms();
         let mut ops = Vec::new();
         let mut receipts = Vec::with_capacity(events.len());
@@ -116,7 +126,11 @@ impl Bus {
                 .subs
                 .matching(&event.event_type)
                 .into_iter()
-                .filter(|id| self.endpoints.get(*id).is_some_and(|r| r.record.spec.status != Status::Disabled))
+                .filter(|id| {
+                    self.endpoints
+                        .get(*id)
+                        .is_some_and(|r| r.record.spec.status != Status::Disabled)
+                })
                 .collect();
             targets.sort_unstable();
             let mut refs = Vec::with_capacity(targets.len());
@@ -137,8 +151,16 @@ impl Bus {
                     ticket,
                 };
                 ops.push(Op::put_json(Cf::Deliveries, id.as_bytes(), &rec));
-                ops.push(Op::Put(Cf::Queue, keys::queue(ep, ticket), id.clone().into_bytes()));
-                ops.push(Op::Put(Cf::EndpointDeliveries, keys::endpoint_delivery(ep, &id), Vec::new()));
+                ops.push(Op::Put(
+                    Cf::Queue,
+                    keys::queue(ep, ticket),
+                    id.clone().into_bytes(),
+                ));
+                ops.push(Op::Put(
+                    Cf::EndpointDeliveries,
+                    keys::endpoint_delivery(ep, &id),
+                    Vec::new(),
+                ));
                 fanout.entry(ep.to_string()).or_default().push(Item {
                     delivery_id: id.clone(),
                     ticket,
@@ -147,17 +169,30 @@ impl Bus {
                     last_delay: None,
                     event: Some(info.clone()),
                 });
-                refs.push(DeliveryRef { id, endpoint_id: ep.to_string() });
+                refs.push(DeliveryRef {
+                    id,
+                    endpoint_id: ep.to_string(),
+                });
             }
             receipts.push(PublishReceipt {
                 id: event.id.clone(),
                 deliveries: refs
                     .iter()
-                    .map(|r| ReceiptDelivery { id: r.id.clone(), endpoint_id: r.endpoint_id.clone() })
+                    .map(|r| ReceiptDelivery {
+                        id: r.id.clone(),
+                        endpoint_id: r.endpoint_id.clone(),
+                    })
                     .collect(),
             });
             let key = event.id.clone().into_bytes();
-            ops.push(Op::put_json(Cf::Events, key, &StoredEvent { event, deliveries: refs }));
+            ops.push(Op::put_json(
+                Cf::Events,
+                key,
+                &StoredEvent {
+                    event,
+                    deliveries: refs,
+                },
+            ));
         }
         (ops, receipts, fanout)
     }
@@ -196,11 +231,21 @@ impl Handler<Publish> for Bus {
         // Earlier answers for repeated idempotency keys, by request index.
         let mut replayed: HashMap<usize, PublishReceipt> = HashMap::new();
         for (i, req) in reqs.iter().enumerate() {
-            let prefix = if reqs.len() > 1 { format!("events[{i}].") } else { String::new() };
-            problems.extend(req.problems().into_iter().map(|(f, m)| (format!("{prefix}{f}"), m)));
+            let prefix = if reqs.len() > 1 {
+                format!("events[{i}].")
+            } else {
+                String::new()
+            };
+            problems.extend(
+                req.problems()
+                    .into_iter()
+                    .map(|(f, m)| (format!("{prefix}{f}"), m)),
+            );
             if let Some(key) = &req.idempotency_key {
                 if self.committing.contains(&idem_slot(key)) || !keys_seen.insert(key.clone()) {
-                    return conflict(format!("a request with idempotency key `{key}` is in progress"));
+                    return conflict(format!(
+                        "a request with idempotency key `{key}` is in progress"
+                    ));
                 }
                 match self.store.idempotent(key, IDEMPOTENCY_WINDOW_MS) {
                     Ok(Some(receipt)) => {
@@ -214,7 +259,10 @@ impl Handler<Publish> for Bus {
             if let Some(id) = &req.id {
                 let taken = self.committing.contains(id)
                     || !ids_seen.insert(id.clone())
-                    || self.store.exists(Cf::Events, id.as_bytes()).unwrap_or(false);
+                    || self
+                        .store
+                        .exists(Cf::Events, id.as_bytes())
+                        .unwrap_or(false);
                 if taken {
                     return conflict(format!("event `{id}` already exists"));
                 }
@@ -242,30 +290,42 @@ impl Handler<Publish> for Bus {
         let now = now_ms();
         for (key, receipt) in keys_of_fresh.iter().zip(&receipts) {
             if let Some(key) = key {
-                ops.push(Op::put_json(Cf::Idempotency, key.as_bytes(), &IdempotencyRecord { at: now, receipt: receipt.clone() }));
+                ops.push(Op::put_json(
+                    Cf::Idempotency,
+                    key.as_bytes(),
+                    &IdempotencyRecord {
+                        at: now,
+                        receipt: receipt.clone(),
+                    },
+                ));
             }
         }
         let store = self.store.clone();
         // The handler returns at once so the bus keeps planning other
         // publishes while this batch waits for its group commit.
-        Box::pin(async move { store.commit(ops).await }.into_actor(self).map(move |res, act, _| {
-            for id in &claimed {
-                act.committing.remove(id);
-            }
-            res?;
-            EventsPublished { count }.emit();
-            for (ep, items) in fanout {
-                if let Some(reg) = act.endpoints.get(&ep) {
-                    // do_send: the rows are durable, and the actor must see them
-                    // (or know to page them) even when its mailbox is busy.
-                    reg.addr.do_send(Enqueue(items));
-                }
-            }
-            let mut all: Vec<(usize, PublishReceipt)> = order.into_iter().zip(receipts).collect();
-            all.extend(replayed);
-            all.sort_by_key(|(i, _)| *i);
-            Ok(all.into_iter().map(|(_, r)| r).collect())
-        }))
+        Box::pin(
+            async move { store.commit(ops).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    for id in &claimed {
+                        act.committing.remove(id);
+                    }
+                    res?;
+                    EventsPublished { count }.emit();
+                    for (ep, items) in fanout {
+                        if let Some(reg) = act.endpoints.get(&ep) {
+                            // do_send: the rows are durable, and the actor must see them
+                            // (or know to page them) even when its mailbox is busy.
+                            reg.addr.do_send(Enqueue(items));
+                        }
+                    }
+                    let mut all: Vec<(usize, PublishReceipt)> =
+                        order.into_iter().zip(receipts).collect();
+                    all.extend(replayed);
+                    all.sort_by_key(|(i, _)| *i);
+                    Ok(all.into_iter().map(|(_, r)| r).collect())
+                }),
+        )
     }
 }
 
@@ -292,7 +352,11 @@ impl Handler<UpsertEndpoint> for Bus {
             return Box::pin(fut::ready(Err(BusError::Invalid(problems))));
         }
         let now = now_ms();
-        let existing = self.names.get(&spec.name).and_then(|id| self.endpoints.get(id)).map(|r| r.record.clone());
+        let existing = self
+            .names
+            .get(&spec.name)
+            .and_then(|id| self.endpoints.get(id))
+            .map(|r| r.record.clone());
         if let Some(old) = &existing {
             if spec.signing.secrets.is_empty() && spec.signing.scheme == old.spec.signing.scheme {
                 spec.signing.secrets = old.spec.signing.secrets.clone();
@@ -300,16 +364,39 @@ impl Handler<UpsertEndpoint> for Bus {
         }
         spec.complete();
         let record = Arc::new(match &existing {
-            Some(old) => EndpointRecord { id: old.id.clone(), spec, created_at: old.created_at, updated_at: now, version: old.version + 1 },
-            None => EndpointRecord { id: ids::endpoint_id(), spec, created_at: now, updated_at: now, version: 1 },
+            Some(old) => EndpointRecord {
+                id: old.id.clone(),
+                spec,
+                created_at: old.created_at,
+                updated_at: now,
+                version: old.version + 1,
+            },
+            None => EndpointRecord {
+                id: ids::endpoint_id(),
+                spec,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            },
         });
         let store = self.store.clone();
-        let ops = vec![Op::put_json(Cf::Endpoints, record.id.as_bytes(), record.as_ref())];
-        Box::pin(async move { store.commit(ops).await }.into_actor(self).map(move |res, act, _| {
-            res?;
-            act.register(record.clone());
-            Ok(Upserted { record, created: existing.is_none() })
-        }))
+        let ops = vec![Op::put_json(
+            Cf::Endpoints,
+            record.id.as_bytes(),
+            record.as_ref(),
+        )];
+        Box::pin(
+            async move { store.commit(ops).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    res?;
+                    act.register(record.clone());
+                    Ok(Upserted {
+                        record,
+                        created: existing.is_none(),
+                    })
+                }),
+        )
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::event::{is_segment_byte, MAX_SEGMENTS, MAX_TYPE_LEN};
+use crate::event::{MAX_SEGMENTS, MAX_TYPE_LEN, is_segment_byte};
 
 /// First segment of operational event types.
 pub const OPERATIONAL_PREFIX: &str = "hookbus";
@@ -71,7 +71,7 @@ impl Pattern {
                 lit => {
                     return Err(format!(
                         "segment `{lit}` may only contain letters, digits, `_`, `-`, or be `*`/`**`"
-                    ))
+                    ));
                 }
             }
         }
@@ -80,7 +80,11 @@ impl Pattern {
             segments.clear();
             rest = true;
         }
-        Ok(Self { negated, segments, rest })
+        Ok(Self {
+            negated,
+            segments,
+            rest,
+        })
     }
 
     /// Whether the first segment is the literal `hookbus` (required to see
@@ -96,7 +100,11 @@ impl Pattern {
             return false;
         }
         let n = self.segments.len();
-        let len_ok = if self.rest { segs.len() > n } else { segs.len() == n };
+        let len_ok = if self.rest {
+            segs.len() > n
+        } else {
+            segs.len() == n
+        };
         len_ok
             && self.segments.iter().zip(&segs).all(|(p, s)| match p {
                 Segment::Star => true,
@@ -110,7 +118,12 @@ impl Pattern {
 pub fn list_matches(patterns: &[Pattern], event_type: &str) -> bool {
     let includes: Vec<&Pattern> = patterns.iter().filter(|p| !p.negated).collect();
     let included = if includes.is_empty() {
-        Pattern { negated: false, segments: vec![], rest: true }.matches(event_type)
+        Pattern {
+            negated: false,
+            segments: vec![],
+            rest: true,
+        }
+        .matches(event_type)
     } else {
         includes.iter().any(|p| p.matches(event_type))
     };
@@ -129,7 +142,10 @@ struct Node {
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.literal.is_empty() && self.star.is_none() && self.here.is_empty() && self.rest.is_empty()
+        self.literal.is_empty()
+            && self.star.is_none()
+            && self.here.is_empty()
+            && self.rest.is_empty()
     }
 
     fn insert(&mut self, p: &Pattern, slot: u32) {
@@ -140,7 +156,11 @@ impl Node {
                 Segment::Star => node.star.get_or_insert_with(Default::default),
             };
         }
-        let list = if p.rest { &mut node.rest } else { &mut node.here };
+        let list = if p.rest {
+            &mut node.rest
+        } else {
+            &mut node.here
+        };
         if !list.contains(&slot) {
             list.push(slot);
         }
@@ -237,7 +257,11 @@ impl Subscriptions {
         }
         let mut stored = patterns;
         if includes == 0 {
-            let all = Pattern { negated: false, segments: vec![], rest: true };
+            let all = Pattern {
+                negated: false,
+                segments: vec![],
+                rest: true,
+            };
             self.include.insert(&all, slot);
             stored.push(all);
         }
@@ -250,10 +274,16 @@ impl Subscriptions {
 
     /// Unsubscribe `endpoint_id` entirely.
     pub fn remove(&mut self, endpoint_id: &str) {
-        let Some(slot) = self.by_id.remove(endpoint_id) else { return };
+        let Some(slot) = self.by_id.remove(endpoint_id) else {
+            return;
+        };
         if let Some((_, patterns)) = self.slots[slot as usize].take() {
             for p in &patterns {
-                let root = if p.negated { &mut self.exclude } else { &mut self.include };
+                let root = if p.negated {
+                    &mut self.exclude
+                } else {
+                    &mut self.include
+                };
                 root.remove(&p.segments, p.rest, slot);
             }
         }
@@ -287,7 +317,10 @@ mod tests {
     fn subs(list: &[(&str, &[&str])]) -> Subscriptions {
         let mut s = Subscriptions::new();
         for (id, pats) in list {
-            s.set(id, pats.iter().map(|p| Pattern::parse(p).unwrap()).collect());
+            s.set(
+                id,
+                pats.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+            );
         }
         s
     }
@@ -335,7 +368,10 @@ mod tests {
 
     #[test]
     fn exclusions_remove_endpoints() {
-        let s = subs(&[("a", &["order.**", "!order.test.*"]), ("b", &["!order.created"])]);
+        let s = subs(&[
+            ("a", &["order.**", "!order.test.*"]),
+            ("b", &["!order.created"]),
+        ]);
         assert_eq!(hits(&s, "order.created"), ["a"]);
         assert_eq!(hits(&s, "order.test.x"), ["b"]);
         assert_eq!(hits(&s, "order.test.x.y"), ["a", "b"]);
@@ -369,7 +405,15 @@ mod tests {
 
     #[test]
     fn rejects_invalid_patterns_with_a_reason() {
-        for p in ["", "!", "a..b", "a.b c", "a.*x", "a.**.**", &"a.".repeat(17)] {
+        for p in [
+            "",
+            "!",
+            "a..b",
+            "a.b c",
+            "a.*x",
+            "a.**.**",
+            &"a.".repeat(17),
+        ] {
             assert!(Pattern::parse(p).is_err(), "{p:?}");
         }
     }
@@ -377,12 +421,20 @@ mod tests {
     #[test]
     fn trie_agrees_with_reference_matcher() {
         let pats: &[&[&str]] = &[
-            &["a.*"], &["a.**"], &["*.b"], &["a.b", "!a.*"], &["**", "!a.**"], &["hookbus.**"],
-            &["*.*.c"], &[],
+            &["a.*"],
+            &["a.**"],
+            &["*.b"],
+            &["a.b", "!a.*"],
+            &["**", "!a.**"],
+            &["hookbus.**"],
+            &["*.*.c"],
+            &[],
         ];
         let mut s = Subscriptions::new();
-        let parsed: Vec<Vec<Pattern>> =
-            pats.iter().map(|l| l.iter().map(|p| Pattern::parse(p).unwrap()).collect()).collect();
+        let parsed: Vec<Vec<Pattern>> = pats
+            .iter()
+            .map(|l| l.iter().map(|p| Pattern::parse(p).unwrap()).collect())
+            .collect();
         for (i, p) in parsed.iter().enumerate() {
             s.set(&i.to_string(), p.clone());
         }

@@ -30,9 +30,11 @@ impl std::str::FromStr for Dur {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        humantime::parse_duration(s.trim())
-            .map(Dur)
-            .map_err(|e| format!("invalid duration `{s}` ({e}); use e.g. \"500ms\", \"30s\", \"5m\", \"2h\", \"5d\""))
+        humantime::parse_duration(s.trim()).map(Dur).map_err(|e| {
+            format!(
+                "invalid duration `{s}` ({e}); use e.g. \"500ms\", \"30s\", \"5m\", \"2h\", \"5d\""
+            )
+        })
     }
 }
 

@@ -66,7 +66,11 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), api_token: None, http_workers: 1 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            api_token: None,
+            http_workers: 1,
+        }
     }
 }
 
@@ -135,9 +139,14 @@ impl Default for DeliveryConfig {
 impl Config {
     /// Read a TOML file (no validation; see [`Config::load`]).
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_path_buf(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     /// Parse TOML text.
@@ -174,7 +183,7 @@ impl Config {
                 other => {
                     return Err(ConfigError::Invalid(vec![format!(
                         "HOOKBUS_DURABILITY: `{other}` is not one of fsync, buffered"
-                    )]))
+                    )]));
                 }
             };
         }
@@ -229,11 +238,7 @@ impl Config {
                 out.push(format!("endpoints[{i}].{field}: {msg}"));
             }
         }
-        if out.is_empty() {
-            Ok(())
-        } else {
-            Err(out)
-        }
+        if out.is_empty() { Ok(()) } else { Err(out) }
     }
 }
 
@@ -280,8 +285,13 @@ mod tests {
         "#;
         let errs = Config::from_toml(text).unwrap().validate().unwrap_err();
         let joined = errs.join("\n");
-        for needle in ["server.listen", "delivery.workers", "endpoints[0].url", "endpoints[1].name",
-                       "endpoints[1].events[0]"] {
+        for needle in [
+            "server.listen",
+            "delivery.workers",
+            "endpoints[0].url",
+            "endpoints[1].name",
+            "endpoints[1].events[0]",
+        ] {
             assert!(joined.contains(needle), "missing {needle} in:\n{joined}");
         }
     }
@@ -297,6 +307,9 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.storage.path, PathBuf::from("/tmp/x"));
         assert_eq!(cfg.storage.durability, Durability::Buffered);
-        assert!(cfg.apply_env(|k| (k == "HOOKBUS_DURABILITY").then(|| "never".into())).is_err());
+        assert!(
+            cfg.apply_env(|k| (k == "HOOKBUS_DURABILITY").then(|| "never".into()))
+                .is_err()
+        );
     }
 }

@@ -16,8 +16,10 @@ use super::queue::{EventInfo, Item, Queue};
 use super::spec::Status;
 use crate::ids::now_ms;
 use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus, EndpointRecord};
-use crate::store::{keys, Cf, Op, Store};
-use crate::telemetry::{AttemptFinished, CircuitChanged, DeliveryFinished, DeliveryOutcome, EndpointGauges};
+use crate::store::{Cf, Op, Store, keys};
+use crate::telemetry::{
+    AttemptFinished, CircuitChanged, DeliveryFinished, DeliveryOutcome, EndpointGauges,
+};
 
 /// Owns one endpoint's deliveries.
 pub struct EndpointActor {
@@ -86,9 +88,15 @@ impl EndpointActor {
                     break;
                 }
                 if was_open {
-                    CircuitChanged { endpoint: self.name(), state: BreakerState::HalfOpen }.emit();
+                    CircuitChanged {
+                        endpoint: self.name(),
+                        state: BreakerState::HalfOpen,
+                    }
+                    .emit();
                 }
-                let Some(item) = self.queue.take(now) else { break };
+                let Some(item) = self.queue.take(now) else {
+                    break;
+                };
                 self.start_attempt(item, ctx);
             }
             self.page_in();
@@ -98,7 +106,9 @@ impl EndpointActor {
 
     /// Read the next page of the durable queue when there is room.
     fn page_in(&mut self) {
-        let Some((after, room)) = self.queue.wants_page() else { return };
+        let Some((after, room)) = self.queue.wants_page() else {
+            return;
+        };
         let rows = match self.store.queue_page(&self.record.id, after, room) {
             Ok(rows) => rows,
             Err(e) => {
@@ -115,7 +125,10 @@ impl EndpointActor {
         for (ticket, dlv_id) in rows {
             match self.store.delivery(&dlv_id) {
                 Ok(Some(d)) if d.status.is_open() => {
-                    let due = d.next_attempt_at.filter(|&t| t > now_ms).map(|t| now + Duration::from_millis(t - now_ms));
+                    let due = d
+                        .next_attempt_at
+                        .filter(|&t| t > now_ms)
+                        .map(|t| now + Duration::from_millis(t - now_ms));
                     let item = Item {
                         delivery_id: d.id,
                         ticket,
@@ -128,7 +141,9 @@ impl EndpointActor {
                 }
                 // Finished (or vanished) deliveries whose queue row outlived them.
                 Ok(_) => stale.push(Op::Delete(Cf::Queue, keys::queue(&self.record.id, ticket))),
-                Err(e) => tracing::error!(endpoint = self.name(), delivery = %dlv_id, error = %e, "Cannot read delivery."),
+                Err(e) => {
+                    tracing::error!(endpoint = self.name(), delivery = %dlv_id, error = %e, "Cannot read delivery.")
+                }
             }
         }
         if !stale.is_empty() {
@@ -220,7 +235,13 @@ impl EndpointActor {
         );
     }
 
-    fn finish_attempt(&mut self, mut item: Item, result: AttemptResult, started_ms: u64, ctx: &mut Context<Self>) {
+    fn finish_attempt(
+        &mut self,
+        mut item: Item,
+        result: AttemptResult,
+        started_ms: u64,
+        ctx: &mut Context<Self>,
+    ) {
         let now = Instant::now();
         let attempt = item.attempts + 1;
         item.attempts = attempt;
@@ -232,8 +253,16 @@ impl EndpointActor {
             self.breaker.on_success(now)
         };
         match transition {
-            Some(Transition::Opened) => CircuitChanged { endpoint: &spec.name, state: BreakerState::Open }.emit(),
-            Some(Transition::Closed) => CircuitChanged { endpoint: &spec.name, state: BreakerState::Closed }.emit(),
+            Some(Transition::Opened) => CircuitChanged {
+                endpoint: &spec.name,
+                state: BreakerState::Open,
+            }
+            .emit(),
+            Some(Transition::Closed) => CircuitChanged {
+                endpoint: &spec.name,
+                state: BreakerState::Closed,
+            }
+            .emit(),
             None => {}
         }
         let label = classify::result_label(&result.outcome);
@@ -258,12 +287,18 @@ impl EndpointActor {
             error: match (&decision, error) {
                 (Decision::Success, _) => None,
                 (_, Some(e)) => Some(e),
-                (Decision::Retry { reason, .. } | Decision::Permanent { reason }, None) => Some(reason.clone()),
+                (Decision::Retry { reason, .. } | Decision::Permanent { reason }, None) => {
+                    Some(reason.clone())
+                }
             },
             response_body: result.body,
             result: label.to_string(),
         };
-        let mut ops = vec![Op::put_json(Cf::Attempts, keys::attempt(&item.delivery_id, attempt), &record)];
+        let mut ops = vec![Op::put_json(
+            Cf::Attempts,
+            keys::attempt(&item.delivery_id, attempt),
+            &record,
+        )];
         let queue_key = keys::queue(&self.record.id, item.ticket);
         let mut retry_at = None;
         let (status, outcome, reason) = match decision {
@@ -271,15 +306,32 @@ impl EndpointActor {
             Decision::Retry { .. } if attempt >= spec.retry.max_attempts => (
                 DeliveryStatus::Dead,
                 DeliveryOutcome::Dead,
-                Some(format!("gave up after {attempt} attempts; last: {}", record.error.clone().unwrap_or_default())),
+                Some(format!(
+                    "gave up after {attempt} attempts; last: {}",
+                    record.error.clone().unwrap_or_default()
+                )),
             ),
-            Decision::Retry { retry_after, reason } => {
-                let delay = spec.retry.next_delay(attempt, item.last_delay, retry_after, rand::rng().random::<f64>());
+            Decision::Retry {
+                retry_after,
+                reason,
+            } => {
+                let delay = spec.retry.next_delay(
+                    attempt,
+                    item.last_delay,
+                    retry_after,
+                    rand::rng().random::<f64>(),
+                );
                 item.last_delay = Some(delay);
                 retry_at = Some(now + delay);
-                (DeliveryStatus::Failed, DeliveryOutcome::Failed, Some(reason))
+                (
+                    DeliveryStatus::Failed,
+                    DeliveryOutcome::Failed,
+                    Some(reason),
+                )
             }
-            Decision::Permanent { reason } => (DeliveryStatus::Dead, DeliveryOutcome::Dead, Some(reason)),
+            Decision::Permanent { reason } => {
+                (DeliveryStatus::Dead, DeliveryOutcome::Dead, Some(reason))
+            }
         };
         match self.store.delivery(&item.delivery_id) {
             Ok(Some(mut d)) => {
@@ -287,12 +339,15 @@ impl EndpointActor {
                 d.attempts = attempt;
                 d.updated_at = now_ms();
                 d.last_error = reason.clone();
-                d.next_attempt_at = retry_at.map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
+                d.next_attempt_at = retry_at
+                    .map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
                 d.last_delay_ms = item.last_delay.map(|l| l.as_millis() as u64);
                 ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(delivery = %item.delivery_id, error = %e, "Cannot read delivery."),
+            Err(e) => {
+                tracing::error!(delivery = %item.delivery_id, error = %e, "Cannot read delivery.")
+            }
         }
         if status != DeliveryStatus::Failed {
             ops.push(Op::Delete(Cf::Queue, queue_key));
@@ -307,7 +362,11 @@ impl EndpointActor {
                 attempts: attempt,
                 dead_at: now_ms(),
             };
-            ops.push(Op::put_json(Cf::DeadLetters, item.delivery_id.as_bytes(), &dl));
+            ops.push(Op::put_json(
+                Cf::DeadLetters,
+                item.delivery_id.as_bytes(),
+                &dl,
+            ));
         }
         if let Err(e) = self.store.write_buffered(&ops) {
             // The queue row stays, so the delivery is attempted again after a restart.
@@ -315,7 +374,11 @@ impl EndpointActor {
                 "Cannot record attempt; the delivery will be retried.");
         }
         let end_to_end = (outcome == DeliveryOutcome::Success)
-            .then(|| item.event.as_ref().map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms))))
+            .then(|| {
+                item.event
+                    .as_ref()
+                    .map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms)))
+            })
             .flatten();
         DeliveryFinished {
             endpoint: &spec.name,

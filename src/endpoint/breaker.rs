@@ -24,7 +24,11 @@ pub struct BreakerConfig {
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        Self { failure_threshold: 5, reset_timeout: Dur::secs(30), half_open_requests: 1 }
+        Self {
+            failure_threshold: 5,
+            reset_timeout: Dur::secs(30),
+            half_open_requests: 1,
+        }
     }
 }
 
@@ -94,7 +98,10 @@ enum Inner {
 impl Breaker {
     /// A closed breaker.
     pub fn new(cfg: BreakerConfig) -> Self {
-        Self { cfg, state: Inner::Closed { failures: 0 } }
+        Self {
+            cfg,
+            state: Inner::Closed { failures: 0 },
+        }
     }
 
     /// Replace the settings, keeping the current state.
@@ -127,7 +134,10 @@ impl Breaker {
             if now < until {
                 return false;
             }
-            self.state = Inner::HalfOpen { started: 0, succeeded: 0 };
+            self.state = Inner::HalfOpen {
+                started: 0,
+                succeeded: 0,
+            };
         }
         match &mut self.state {
             Inner::Closed { .. } => true,

@@ -61,23 +61,38 @@ pub fn result_label(outcome: &Outcome) -> &'static str {
 /// HTTP-date `Retry-After` into a delay.
 pub fn classify(outcome: &Outcome, success_codes: &[u16], now: SystemTime) -> Decision {
     match outcome {
-        Outcome::Response { status, retry_after } => {
+        Outcome::Response {
+            status,
+            retry_after,
+        } => {
             let status = *status;
             if success_codes.contains(&status) {
                 Decision::Success
             } else if matches!(status, 408 | 425 | 429) || (500..=599).contains(&status) {
                 Decision::Retry {
-                    retry_after: retry_after.as_deref().and_then(|h| parse_retry_after(h, now)),
+                    retry_after: retry_after
+                        .as_deref()
+                        .and_then(|h| parse_retry_after(h, now)),
                     reason: format!("HTTP {status}"),
                 }
             } else if (300..=399).contains(&status) {
-                Decision::Permanent { reason: format!("HTTP {status} (redirects are not followed)") }
+                Decision::Permanent {
+                    reason: format!("HTTP {status} (redirects are not followed)"),
+                }
             } else {
-                Decision::Permanent { reason: format!("HTTP {status}") }
+                Decision::Permanent {
+                    reason: format!("HTTP {status}"),
+                }
             }
         }
-        Outcome::Timeout => Decision::Retry { retry_after: None, reason: "timeout".into() },
-        Outcome::Network(e) => Decision::Retry { retry_after: None, reason: e.clone() },
+        Outcome::Timeout => Decision::Retry {
+            retry_after: None,
+            reason: "timeout".into(),
+        },
+        Outcome::Network(e) => Decision::Retry {
+            retry_after: None,
+            reason: e.clone(),
+        },
         Outcome::Refused(e) => Decision::Permanent { reason: e.clone() },
     }
 }
@@ -104,7 +119,10 @@ mod tests {
     use super::*;
 
     fn status(code: u16) -> Outcome {
-        Outcome::Response { status: code, retry_after: None }
+        Outcome::Response {
+            status: code,
+            retry_after: None,
+        }
     }
 
     fn ok_codes() -> Vec<u16> {
@@ -123,11 +141,20 @@ mod tests {
     fn transient_statuses_and_network_errors_retry() {
         let now = SystemTime::now();
         for code in [408, 425, 429, 500, 502, 503, 504, 599] {
-            assert!(matches!(classify(&status(code), &ok_codes(), now), Decision::Retry { .. }));
+            assert!(matches!(
+                classify(&status(code), &ok_codes(), now),
+                Decision::Retry { .. }
+            ));
         }
-        assert!(matches!(classify(&Outcome::Timeout, &ok_codes(), now), Decision::Retry { .. }));
+        assert!(matches!(
+            classify(&Outcome::Timeout, &ok_codes(), now),
+            Decision::Retry { .. }
+        ));
         let net = Outcome::Network("connection refused".into());
-        assert!(matches!(classify(&net, &ok_codes(), now), Decision::Retry { .. }));
+        assert!(matches!(
+            classify(&net, &ok_codes(), now),
+            Decision::Retry { .. }
+        ));
     }
 
     #[test]
@@ -143,16 +170,28 @@ mod tests {
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(90)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
-        let o = Outcome::Response { status: 429, retry_after: Some("3".into()) };
+        let o = Outcome::Response {
+            status: 429,
+            retry_after: Some("3".into()),
+        };
         assert_eq!(
             classify(&o, &ok_codes(), now),
-            Decision::Retry { retry_after: Some(Duration::from_secs(3)), reason: "HTTP 429".into() }
+            Decision::Retry {
+                retry_after: Some(Duration::from_secs(3)),
+                reason: "HTTP 429".into()
+            }
         );
     }
 

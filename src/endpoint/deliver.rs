@@ -3,8 +3,8 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -35,7 +35,11 @@ pub struct AttemptInput<'a> {
 }
 
 /// Every header of an attempt, in order: ours, signatures, the endpoint's, then auth.
-pub fn headers(spec: &EndpointSpec, keys: &[Vec<u8>], a: &AttemptInput<'_>) -> Vec<(String, String)> {
+pub fn headers(
+    spec: &EndpointSpec,
+    keys: &[Vec<u8>],
+    a: &AttemptInput<'_>,
+) -> Vec<(String, String)> {
     let mut h: Vec<(String, String)> = vec![
         ("content-type".into(), a.content_type.into()),
         ("user-agent".into(), USER_AGENT.into()),
@@ -51,7 +55,10 @@ pub fn headers(spec: &EndpointSpec, keys: &[Vec<u8>], a: &AttemptInput<'_>) -> V
         )),
         Scheme::Sha256 if !keys.is_empty() => {
             h.push(("x-webhook-timestamp".into(), a.timestamp.to_string()));
-            h.push(("x-webhook-signature".into(), sign::sha256_signature(keys, a.timestamp, a.body)));
+            h.push((
+                "x-webhook-signature".into(),
+                sign::sha256_signature(keys, a.timestamp, a.body),
+            ));
         }
         _ => {}
     }
@@ -105,7 +112,11 @@ pub fn client() -> awc::Client {
                 awc::Client::builder()
                     .disable_redirects()
                     .no_default_headers()
-                    .connector(awc::Connector::new().limit(0).timeout(Duration::from_secs(10)))
+                    .connector(
+                        awc::Connector::new()
+                            .limit(0)
+                            .timeout(Duration::from_secs(10)),
+                    )
                     .finish()
             })
             .clone()
@@ -161,13 +172,20 @@ pub async fn send(
             let _ = actix_rt::time::timeout(remaining, read).await;
             let latency = started.elapsed();
             return AttemptResult {
-                outcome: Outcome::Response { status, retry_after },
+                outcome: Outcome::Response {
+                    status,
+                    retry_after,
+                },
                 latency,
                 body: String::from_utf8_lossy(&buf).into_owned(),
             };
         }
     };
-    AttemptResult { outcome, latency: started.elapsed(), body: String::new() }
+    AttemptResult {
+        outcome,
+        latency: started.elapsed(),
+        body: String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -195,7 +213,9 @@ mod tests {
         let mut spec = EndpointSpec::new("a", "http://h/", &[]);
         spec.signing.secrets = vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()];
         spec.headers = BTreeMap::from([("x-tenant".to_string(), "t1".to_string())]);
-        spec.auth = Auth::Bearer { token: "tok".into() };
+        spec.auth = Auth::Bearer {
+            token: "tok".into(),
+        };
         let h = headers(&spec, &signing_keys(&spec), &input(b"{}"));
         assert_eq!(get(&h, "webhook-id"), Some("evt_1"));
         assert_eq!(get(&h, "webhook-timestamp"), Some("1700000000"));
@@ -210,11 +230,21 @@ mod tests {
     #[test]
     fn sha256_scheme_and_basic_auth() {
         let mut spec = EndpointSpec::new("a", "http://h/", &[]);
-        spec.signing = super::super::spec::Signing { scheme: Scheme::Sha256, secrets: vec!["s3cret".into()] };
-        spec.auth = Auth::Basic { username: "u".into(), password: "p".into() };
+        spec.signing = super::super::spec::Signing {
+            scheme: Scheme::Sha256,
+            secrets: vec!["s3cret".into()],
+        };
+        spec.auth = Auth::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
         let h = headers(&spec, &signing_keys(&spec), &input(b"{}"));
         assert_eq!(get(&h, "x-webhook-timestamp"), Some("1700000000"));
-        assert!(get(&h, "x-webhook-signature").unwrap().starts_with("sha256="));
+        assert!(
+            get(&h, "x-webhook-signature")
+                .unwrap()
+                .starts_with("sha256=")
+        );
         assert!(get(&h, "webhook-signature").is_none());
         assert_eq!(get(&h, "authorization"), Some("Basic dTpw"));
     }

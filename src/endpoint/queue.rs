@@ -124,7 +124,12 @@ impl Queue {
 
     /// Add a page read from the store (tickets above the cursor, ascending);
     /// `exhausted` when the read returned fewer rows than asked.
-    pub fn add_page(&mut self, items: Vec<(Item, Option<Instant>)>, last_ticket: Option<u128>, exhausted: bool) {
+    pub fn add_page(
+        &mut self,
+        items: Vec<(Item, Option<Instant>)>,
+        last_ticket: Option<u128>,
+        exhausted: bool,
+    ) {
         for (item, due) in items {
             self.insert(item, due);
         }

@@ -91,7 +91,11 @@ impl RetryPolicy {
         let secs = match self.strategy {
             Strategy::Exponential => init * self.multiplier.powi(n.min(1000) as i32),
             Strategy::Linear => {
-                let inc = self.increment.unwrap_or(self.initial_delay).get().as_secs_f64();
+                let inc = self
+                    .increment
+                    .unwrap_or(self.initial_delay)
+                    .get()
+                    .as_secs_f64();
                 init + inc * f64::from(n)
             }
             Strategy::Fixed => init,
@@ -157,16 +161,23 @@ mod tests {
     #[test]
     fn exponential_doubles_until_the_cap() {
         let p = policy(Strategy::Exponential, Jitter::None);
-        let d: Vec<u64> = (1..=8).map(|n| p.next_delay(n, None, None, 0.5).as_secs()).collect();
+        let d: Vec<u64> = (1..=8)
+            .map(|n| p.next_delay(n, None, None, 0.5).as_secs())
+            .collect();
         assert_eq!(d, [1, 2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(p.next_delay(10_000, None, None, 0.5), Duration::from_secs(60));
+        assert_eq!(
+            p.next_delay(10_000, None, None, 0.5),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
     fn linear_and_fixed_follow_their_rules() {
         let mut p = policy(Strategy::Linear, Jitter::None);
         p.increment = Some(Dur::secs(2));
-        let d: Vec<u64> = (1..=4).map(|n| p.next_delay(n, None, None, 0.0).as_secs()).collect();
+        let d: Vec<u64> = (1..=4)
+            .map(|n| p.next_delay(n, None, None, 0.0).as_secs())
+            .collect();
         assert_eq!(d, [1, 3, 5, 7]);
         let f = policy(Strategy::Fixed, Jitter::None);
         assert!((1..=5).all(|n| f.next_delay(n, None, None, 0.9) == Duration::from_secs(1)));
@@ -177,14 +188,19 @@ mod tests {
         for (jitter, lo, hi) in [(Jitter::Full, 0.0, 8.0), (Jitter::Equal, 4.0, 8.0)] {
             let p = policy(Strategy::Exponential, jitter);
             for i in 0..=100 {
-                let d = p.next_delay(4, None, None, f64::from(i) / 100.0).as_secs_f64();
+                let d = p
+                    .next_delay(4, None, None, f64::from(i) / 100.0)
+                    .as_secs_f64();
                 assert!((lo..=hi).contains(&d), "{jitter:?} gave {d}");
             }
         }
         let p = policy(Strategy::Exponential, Jitter::Decorrelated);
         for i in 0..=100 {
             let d = p.next_delay(3, Some(Duration::from_secs(10)), None, f64::from(i) / 100.0);
-            assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(30), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(1) && d <= Duration::from_secs(30),
+                "{d:?}"
+            );
         }
     }
 
@@ -203,7 +219,11 @@ mod tests {
 
     #[test]
     fn rejects_nonsense_policies() {
-        let p = RetryPolicy { max_attempts: 0, multiplier: f64::NAN, ..Default::default() };
+        let p = RetryPolicy {
+            max_attempts: 0,
+            multiplier: f64::NAN,
+            ..Default::default()
+        };
         assert_eq!(p.problems().len(), 2);
     }
 }

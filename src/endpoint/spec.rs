@@ -151,9 +151,22 @@ fn default_success_codes() -> Vec<u16> {
 
 /// Header names hookbus sets itself; endpoint `headers` may not override them.
 pub const RESERVED_HEADERS: &[&str] = &[
-    "content-type", "content-length", "host", "user-agent", "connection", "transfer-encoding",
-    "te", "trailer", "upgrade", "keep-alive", "proxy-authorization", "proxy-connection",
-    "x-webhook-event", "x-webhook-attempt", "x-webhook-signature", "x-webhook-timestamp",
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "x-webhook-event",
+    "x-webhook-attempt",
+    "x-webhook-signature",
+    "x-webhook-timestamp",
 ];
 
 impl EndpointSpec {
@@ -181,7 +194,10 @@ impl EndpointSpec {
 
     /// Parsed patterns; call after [`EndpointSpec::problems`] returned nothing.
     pub fn patterns(&self) -> Vec<Pattern> {
-        self.events.iter().filter_map(|p| Pattern::parse(p).ok()).collect()
+        self.events
+            .iter()
+            .filter_map(|p| Pattern::parse(p).ok())
+            .collect()
     }
 
     /// Fill in generated values (a signing secret when none was given).
@@ -200,10 +216,20 @@ impl EndpointSpec {
         let mut push = |f: &str, m: String| out.push((f.to_string(), m));
         if self.name.is_empty() || self.name.len() > 64 {
             push("name", "must be 1..=64 characters".into());
-        } else if !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
-            push("name", "may only contain letters, digits, `_`, `-` and `.`".into());
+        } else if !self
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            push(
+                "name",
+                "may only contain letters, digits, `_`, `-` and `.`".into(),
+            );
         } else if self.name.starts_with("ep_") {
-            push("name", "must not start with `ep_` (reserved for ids)".into());
+            push(
+                "name",
+                "must not start with `ep_` (reserved for ids)".into(),
+            );
         }
         if let Err(e) = check_url(&self.url) {
             push("url", e);
@@ -224,7 +250,9 @@ impl EndpointSpec {
                     push("auth.header", e);
                 }
             }
-            Auth::Bearer { token } if token.is_empty() => push("auth.token", "must not be empty".into()),
+            Auth::Bearer { token } if token.is_empty() => {
+                push("auth.token", "must not be empty".into())
+            }
             _ => {}
         }
         for (i, s) in self.signing.secrets.iter().enumerate() {
@@ -245,8 +273,13 @@ impl EndpointSpec {
         for (f, m) in self.circuit_breaker.problems() {
             push(&format!("circuit_breaker.{f}"), m);
         }
-        if self.success_codes.is_empty() || self.success_codes.iter().any(|c| !(100..=599).contains(c)) {
-            push("success_codes", "must be a non-empty list of HTTP statuses (100–599)".into());
+        if self.success_codes.is_empty()
+            || self.success_codes.iter().any(|c| !(100..=599).contains(c))
+        {
+            push(
+                "success_codes",
+                "must be a non-empty list of HTTP statuses (100–599)".into(),
+            );
         }
         out
     }
@@ -256,7 +289,10 @@ impl EndpointSpec {
 pub fn check_url(raw: &str) -> Result<url::Url, String> {
     let u = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;
     if !matches!(u.scheme(), "http" | "https") {
-        return Err(format!("scheme `{}` is not allowed; use http or https", u.scheme()));
+        return Err(format!(
+            "scheme `{}` is not allowed; use http or https",
+            u.scheme()
+        ));
     }
     if u.host_str().is_none_or(str::is_empty) {
         return Err("URL must have a host".into());
@@ -277,10 +313,14 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
         return Err(format!("`{name}` is not a valid header name"));
     }
     if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
-        return Err(format!("`{name}` is set by hookbus and cannot be overridden"));
+        return Err(format!(
+            "`{name}` is set by hookbus and cannot be overridden"
+        ));
     }
     if actix_web::http::header::HeaderValue::from_str(value).is_err() {
-        return Err(format!("value of `{name}` contains characters not allowed in a header"));
+        return Err(format!(
+            "value of `{name}` contains characters not allowed in a header"
+        ));
     }
     Ok(())
 }
@@ -311,14 +351,22 @@ mod tests {
         let fields: Vec<String> = s.problems().into_iter().map(|p| p.0).collect();
         assert_eq!(
             fields,
-            ["name", "url", "events[0]", "headers.Webhook-Id", "headers.x-ok",
-             "signing.secrets[0]", "max_in_flight"]
+            [
+                "name",
+                "url",
+                "events[0]",
+                "headers.Webhook-Id",
+                "headers.x-ok",
+                "signing.secrets[0]",
+                "max_in_flight"
+            ]
         );
     }
 
     #[test]
     fn rejects_unknown_fields_and_bad_auth_types() {
-        let e = toml::from_str::<EndpointSpec>("name=\"a\"\nurl=\"http://h/\"\nretries=3").unwrap_err();
+        let e =
+            toml::from_str::<EndpointSpec>("name=\"a\"\nurl=\"http://h/\"\nretries=3").unwrap_err();
         assert!(e.to_string().contains("retries"), "{e}");
         let e = toml::from_str::<EndpointSpec>(
             "name=\"a\"\nurl=\"http://h/\"\nauth={type=\"bearer\", token=\"t\", extra=1}",
@@ -330,7 +378,13 @@ mod tests {
     #[test]
     fn urls_must_be_http_with_host_and_no_credentials() {
         assert!(check_url("https://example.com/hook").is_ok());
-        for bad in ["not a url", "file:///etc/passwd", "http://user:pw@h/", "http://:80/", "http://h/#f"] {
+        for bad in [
+            "not a url",
+            "file:///etc/passwd",
+            "http://user:pw@h/",
+            "http://:80/",
+            "http://h/#f",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }

@@ -6,16 +6,16 @@
 //! is being synced, new requests pile up in the channel and form the next
 //! group, so the fsync cost is shared by everyone who published meanwhile.
 
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use rocksdb::{WriteBatch, WriteOptions, DB};
+use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::oneshot;
 
-use super::db::Op;
 use super::StoreError;
+use super::db::Op;
 use crate::telemetry;
 
 /// Upper bound on requests merged into one group, so one huge group cannot
@@ -47,7 +47,9 @@ impl Committer {
     /// resolves once they are on disk.
     pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send(Request { ops, done }).map_err(|_| StoreError::Closed)?;
+        self.tx
+            .send(Request { ops, done })
+            .map_err(|_| StoreError::Closed)?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(msg)) => Err(StoreError::Write(msg)),

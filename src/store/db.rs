@@ -3,16 +3,22 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
-use serde::de::DeserializeOwned;
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::records::{
     AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, IdempotencyRecord, StoredEvent,
 };
+use super::{Cf, Committer, StoreError, keys};
 use crate::bus::messages::PublishReceipt;
-use super::{keys, Cf, Committer, StoreError};
 use crate::config::Durability;
+
+/// A raw (key, value) row.
+pub type Row = (Vec<u8>, Vec<u8>);
 
 /// One write in a batch.
 #[derive(Debug, Clone)]
@@ -27,7 +33,11 @@ impl Op {
     /// A put of a JSON-encoded record.
     pub fn put_json<T: Serialize>(cf: Cf, key: impl Into<Vec<u8>>, value: &T) -> Op {
         // Records are plain data; serialising them cannot fail.
-        Op::Put(cf, key.into(), serde_json::to_vec(value).unwrap_or_default())
+        Op::Put(
+            cf,
+            key.into(),
+            serde_json::to_vec(value).unwrap_or_default(),
+        )
     }
 
     pub(super) fn apply(&self, db: &DB, batch: &mut WriteBatch) {
@@ -40,7 +50,8 @@ impl Op {
 
 /// Column-family handle; every family is created at open, so it exists.
 pub(super) fn cf(db: &DB, c: Cf) -> &ColumnFamily {
-    db.cf_handle(c.name()).expect("column families are created at open")
+    db.cf_handle(c.name())
+        .expect("column families are created at open")
 }
 
 /// Shared handle to the embedded store. Cheap to clone.
@@ -88,10 +99,17 @@ impl Store {
         Ok(())
     }
 
-    fn get_json<T: DeserializeOwned>(&self, c: Cf, key: &[u8], what: &'static str) -> Result<Option<T>, StoreError> {
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        c: Cf,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
         match self.db.get_pinned_cf(cf(&self.db, c), key)? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|source| StoreError::Corrupt { what, source }),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt { what, source }),
         }
     }
 
@@ -101,10 +119,19 @@ impl Store {
     }
 
     /// Rows of `c` whose key starts with `prefix`, from `start` (inclusive, defaults to the prefix), at most `limit`.
-    pub fn scan(&self, c: Cf, prefix: &[u8], start: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan(
+        &self,
+        c: Cf,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, StoreError> {
         let from = start.unwrap_or(prefix);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(cf(&self.db, c), IteratorMode::From(from, Direction::Forward)) {
+        for item in self.db.iterator_cf(
+            cf(&self.db, c),
+            IteratorMode::From(from, Direction::Forward),
+        ) {
             let (k, v) = item?;
             if !k.starts_with(prefix) || out.len() >= limit {
                 break;
@@ -123,7 +150,12 @@ impl Store {
     pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
         self.scan(Cf::Endpoints, b"", None, usize::MAX)?
             .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt { what: "endpoint", source }))
+            .map(|(_, v)| {
+                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt {
+                    what: "endpoint",
+                    source,
+                })
+            })
             .collect()
     }
 
@@ -141,7 +173,12 @@ impl Store {
     pub fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
         self.scan(Cf::Attempts, &keys::prefix(delivery_id), None, usize::MAX)?
             .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt { what: "attempt", source }))
+            .map(|(_, v)| {
+                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt {
+                    what: "attempt",
+                    source,
+                })
+            })
             .collect()
     }
 
@@ -154,13 +191,23 @@ impl Store {
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         self.scan(Cf::DeadLetters, b"", None, limit)?
             .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt { what: "dead letter", source }))
+            .map(|(_, v)| {
+                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt {
+                    what: "dead letter",
+                    source,
+                })
+            })
             .collect()
     }
 
     /// The next `limit` queued deliveries of an endpoint with ticket > `after`,
     /// as (ticket, delivery id).
-    pub fn queue_page(&self, endpoint_id: &str, after: Option<u128>, limit: usize) -> Result<Vec<(u128, String)>, StoreError> {
+    pub fn queue_page(
+        &self,
+        endpoint_id: &str,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<Vec<(u128, String)>, StoreError> {
         let prefix = keys::prefix(endpoint_id);
         let start = after.map(|t| keys::queue(endpoint_id, t.saturating_add(1)));
         Ok(self
@@ -172,12 +219,21 @@ impl Store {
 
     /// Number of queued deliveries of an endpoint (a scan; for stats, not hot paths).
     pub fn queue_len(&self, endpoint_id: &str) -> Result<usize, StoreError> {
-        Ok(self.scan(Cf::Queue, &keys::prefix(endpoint_id), None, usize::MAX)?.len())
+        Ok(self
+            .scan(Cf::Queue, &keys::prefix(endpoint_id), None, usize::MAX)?
+            .len())
     }
 
     /// The receipt of an earlier publish with `key`, if it was within `window_ms`.
-    pub fn idempotent(&self, key: &str, window_ms: u64) -> Result<Option<PublishReceipt>, StoreError> {
-        let rec: Option<IdempotencyRecord> = self.get_json(Cf::Idempotency, key.as_bytes(), "idempotency")?;
-        Ok(rec.filter(|r| crate::ids::now_ms().saturating_sub(r.at) < window_ms).map(|r| r.receipt))
+    pub fn idempotent(
+        &self,
+        key: &str,
+        window_ms: u64,
+    ) -> Result<Option<PublishReceipt>, StoreError> {
+        let rec: Option<IdempotencyRecord> =
+            self.get_json(Cf::Idempotency, key.as_bytes(), "idempotency")?;
+        Ok(rec
+            .filter(|r| crate::ids::now_ms().saturating_sub(r.at) < window_ms)
+            .map(|r| r.receipt))
     }
 }

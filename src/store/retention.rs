@@ -5,7 +5,7 @@
 //! retention can never drop work that has not finished.
 
 use super::records::StoredEvent;
-use super::{keys, Cf, Op, Store, StoreError};
+use super::{Cf, Op, Store, StoreError, keys};
 
 /// Delete every finished event accepted before `cutoff_ms` (Unix ms); returns how many.
 pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
@@ -19,7 +19,9 @@ pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
         let full = page.len() == 512;
         let mut ops = Vec::new();
         for (key, value) in page {
-            let Ok(stored) = serde_json::from_slice::<StoredEvent>(&value) else { continue };
+            let Ok(stored) = serde_json::from_slice::<StoredEvent>(&value) else {
+                continue;
+            };
             let accepted = humantime::parse_rfc3339(&stored.event.timestamp)
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -43,7 +45,10 @@ pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
                 for n in 1..=rec.attempts {
                     ops.push(Op::Delete(Cf::Attempts, keys::attempt(&rec.id, n)));
                 }
-                ops.push(Op::Delete(Cf::EndpointDeliveries, keys::endpoint_delivery(&rec.endpoint_id, &rec.id)));
+                ops.push(Op::Delete(
+                    Cf::EndpointDeliveries,
+                    keys::endpoint_delivery(&rec.endpoint_id, &rec.id),
+                ));
                 ops.push(Op::Delete(Cf::DeadLetters, rec.id.clone().into_bytes()));
                 ops.push(Op::Delete(Cf::Deliveries, rec.id.into_bytes()));
             }

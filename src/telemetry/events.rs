@@ -10,7 +10,11 @@ use crate::endpoint::breaker::State as BreakerState;
 /// A group commit finished.
 pub fn store_commit(elapsed: Duration, group: usize) {
     histogram!(names::STORE_COMMIT_DURATION).record(elapsed);
-    tracing::trace!(group, elapsed_us = elapsed.as_micros() as u64, "Group commit written.");
+    tracing::trace!(
+        group,
+        elapsed_us = elapsed.as_micros() as u64,
+        "Group commit written."
+    );
 }
 
 /// Events were accepted and made durable.
@@ -45,9 +49,16 @@ impl AttemptFinished<'_> {
     pub fn emit(self) {
         counter!(names::DELIVERY_ATTEMPTS, "endpoint" => self.endpoint.to_string(), "result" => self.result)
             .increment(1);
-        histogram!(names::DELIVERY_DURATION, "endpoint" => self.endpoint.to_string()).record(self.elapsed);
-        tracing::debug!(endpoint = self.endpoint, delivery = self.delivery_id, attempt = self.attempt,
-            result = self.result, elapsed_ms = self.elapsed.as_millis() as u64, "Attempt finished.");
+        histogram!(names::DELIVERY_DURATION, "endpoint" => self.endpoint.to_string())
+            .record(self.elapsed);
+        tracing::debug!(
+            endpoint = self.endpoint,
+            delivery = self.delivery_id,
+            attempt = self.attempt,
+            result = self.result,
+            elapsed_ms = self.elapsed.as_millis() as u64,
+            "Attempt finished."
+        );
     }
 }
 
@@ -98,12 +109,24 @@ impl DeliveryFinished<'_> {
             histogram!(names::END_TO_END_LATENCY).record(e2e);
         }
         match self.outcome {
-            DeliveryOutcome::Dead => tracing::warn!(endpoint = self.endpoint, delivery = self.delivery_id,
-                reason = self.reason.unwrap_or(""), "Delivery dead-lettered."),
-            DeliveryOutcome::Failed => tracing::debug!(endpoint = self.endpoint, delivery = self.delivery_id,
-                reason = self.reason.unwrap_or(""), "Delivery failed; retry scheduled."),
-            _ => tracing::debug!(endpoint = self.endpoint, delivery = self.delivery_id, outcome = self.outcome.label(),
-                "Delivery finished."),
+            DeliveryOutcome::Dead => tracing::warn!(
+                endpoint = self.endpoint,
+                delivery = self.delivery_id,
+                reason = self.reason.unwrap_or(""),
+                "Delivery dead-lettered."
+            ),
+            DeliveryOutcome::Failed => tracing::debug!(
+                endpoint = self.endpoint,
+                delivery = self.delivery_id,
+                reason = self.reason.unwrap_or(""),
+                "Delivery failed; retry scheduled."
+            ),
+            _ => tracing::debug!(
+                endpoint = self.endpoint,
+                delivery = self.delivery_id,
+                outcome = self.outcome.label(),
+                "Delivery finished."
+            ),
         }
     }
 }
@@ -141,10 +164,15 @@ pub struct CircuitChanged<'a> {
 impl CircuitChanged<'_> {
     /// Record it.
     pub fn emit(self) {
-        gauge!(names::CIRCUIT_STATE, "endpoint" => self.endpoint.to_string()).set(self.state.as_gauge());
+        gauge!(names::CIRCUIT_STATE, "endpoint" => self.endpoint.to_string())
+            .set(self.state.as_gauge());
         match self.state {
-            BreakerState::Open => tracing::warn!(endpoint = self.endpoint, "Circuit opened; attempts paused."),
-            _ => tracing::info!(endpoint = self.endpoint, state = ?self.state, "Circuit state changed."),
+            BreakerState::Open => {
+                tracing::warn!(endpoint = self.endpoint, "Circuit opened; attempts paused.")
+            }
+            _ => {
+                tracing::info!(endpoint = self.endpoint, state = ?self.state, "Circuit state changed.")
+            }
         }
     }
 }

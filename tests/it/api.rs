@@ -2,19 +2,29 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::utils::*;
 
 async fn post(url: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String, Value) {
-    let mut req = awc::Client::new().post(url).insert_header(("content-type", "application/json"));
+    let mut req = awc::Client::new()
+        .post(url)
+        .insert_header(("content-type", "application/json"));
     for (k, v) in headers {
         req = req.insert_header((*k, *v));
     }
     let mut resp = req.send_body(body.to_string()).await.unwrap();
-    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let bytes = resp.body().limit(1 << 20).await.unwrap();
-    (resp.status().as_u16(), ct, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        resp.status().as_u16(),
+        ct,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[actix_web::test]
@@ -33,7 +43,12 @@ async fn publish_answers_202_with_event_and_delivery_ids_and_delivers() {
     let id = body["id"].as_str().unwrap();
     assert!(id.starts_with("evt_"));
     assert_eq!(body["deliveries"][0]["endpoint_id"], ep);
-    assert!(body["deliveries"][0]["id"].as_str().unwrap().starts_with("dlv_"));
+    assert!(
+        body["deliveries"][0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("dlv_")
+    );
     // Durable before the 202: the event is readable right away.
     assert!(hub.store().event(id).unwrap().is_some());
     let got = rx.wait_for(1, Duration::from_secs(5)).await;
@@ -58,7 +73,12 @@ async fn bad_publishes_get_problem_json_and_nothing_is_stored() {
 
     let (s, _, body) = post(&url, r#"{"type": "a..b", "id": "has space"}"#, &[]).await;
     assert_eq!(s, 422);
-    let locs: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["loc"].as_str().unwrap()).collect();
+    let locs: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["loc"].as_str().unwrap())
+        .collect();
     assert_eq!(locs, ["type", "id"]);
 
     let (s, _, body) = post(&url, r#"{"type": "a.b", "colour": 1}"#, &[]).await;
@@ -122,11 +142,25 @@ async fn api_token_is_required_when_configured() {
     let url = format!("{base}/v1/events");
     let (s, ct, _) = post(&url, r#"{"type":"a.b"}"#, &[]).await;
     assert_eq!((s, ct.as_str()), (401, "application/problem+json"));
-    let (s, _, _) = post(&url, r#"{"type":"a.b"}"#, &[("authorization", "Bearer wrong-token-of-some-length")]).await;
+    let (s, _, _) = post(
+        &url,
+        r#"{"type":"a.b"}"#,
+        &[("authorization", "Bearer wrong-token-of-some-length")],
+    )
+    .await;
     assert_eq!(s, 401);
-    let (s, _, _) = post(&url, r#"{"type":"a.b"}"#, &[("authorization", "Bearer a-very-long-test-token")]).await;
+    let (s, _, _) = post(
+        &url,
+        r#"{"type":"a.b"}"#,
+        &[("authorization", "Bearer a-very-long-test-token")],
+    )
+    .await;
     assert_eq!(s, 202);
-    let mut resp = awc::Client::new().get(format!("{base}/healthz")).send().await.unwrap();
+    let mut resp = awc::Client::new()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200, "health stays open");
     let _ = resp.body().await;
     hub.shutdown().await;
@@ -142,7 +176,10 @@ async fn invalid_endpoints_are_rejected_with_every_reason() {
             let fields: Vec<_> = p.iter().map(|(f, _)| f.as_str()).collect();
             assert_eq!(fields, ["url", "events[0]", "max_in_flight"]);
         }
-        other => panic!("expected Invalid, got {:?}", other.map(|u| u.record.id.clone())),
+        other => panic!(
+            "expected Invalid, got {:?}",
+            other.map(|u| u.record.id.clone())
+        ),
     }
     hub.shutdown().await;
 }

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use hookbus::PublishRequest;
 use hookbus::endpoint::breaker::BreakerConfig;
 use hookbus::sign::Scheme;
 use hookbus::store::records::DeliveryStatus;
-use hookbus::PublishRequest;
 use serde_json::json;
 use sha2::Sha256;
 
@@ -42,7 +42,11 @@ async fn wildcard_fan_out_reaches_every_matching_endpoint() {
     assert_eq!(got[0].header("webhook-id"), Some(r.id.as_str()));
     failed.wait_for(1, Duration::from_secs(5)).await;
     actix_rt::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(all.count(), 3, "operational events need an explicit hookbus. pattern");
+    assert_eq!(
+        all.count(),
+        3,
+        "operational events need an explicit hookbus. pattern"
+    );
     assert_eq!(orders.count(), 1, "exclusion must hold");
     assert_eq!(none.count(), 0);
     hub.shutdown().await;
@@ -56,14 +60,22 @@ async fn retries_on_503_then_delivers_with_the_same_body_and_id() {
     let r = hub.publish(ev("x.y")).await.unwrap();
     let got = rx.wait_for(3, Duration::from_secs(5)).await;
     assert_eq!(got[0].body, got[2].body, "retries send identical bytes");
-    assert!(got.iter().all(|g| g.header("webhook-id") == Some(r.id.as_str())));
-    let attempts: Vec<_> = got.iter().map(|g| g.header("x-webhook-attempt").unwrap().to_string()).collect();
+    assert!(
+        got.iter()
+            .all(|g| g.header("webhook-id") == Some(r.id.as_str()))
+    );
+    let attempts: Vec<_> = got
+        .iter()
+        .map(|g| g.header("x-webhook-attempt").unwrap().to_string())
+        .collect();
     assert_eq!(attempts, ["1", "2", "3"]);
     let dlv = &r.deliveries[0].id;
-    assert!(eventually(Duration::from_secs(2), || {
-        hub.store().delivery(dlv).unwrap().unwrap().status == DeliveryStatus::Delivered
-    })
-    .await);
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            hub.store().delivery(dlv).unwrap().unwrap().status == DeliveryStatus::Delivered
+        })
+        .await
+    );
     let history = hub.store().attempts(dlv).unwrap();
     let codes: Vec<_> = history.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(503), Some(500), Some(200)]);
@@ -78,11 +90,21 @@ async fn permanent_4xx_goes_straight_to_the_dead_letter_queue() {
     let (hub, _dir) = start_hookbus(vec![endpoint("a", &rx.url, &[])]).await;
     let r = hub.publish(ev("x.y")).await.unwrap();
     let dlv = r.deliveries[0].id.clone();
-    assert!(eventually(Duration::from_secs(5), || hub.store().dead_letter(&dlv).unwrap().is_some()).await);
+    assert!(
+        eventually(Duration::from_secs(5), || hub
+            .store()
+            .dead_letter(&dlv)
+            .unwrap()
+            .is_some())
+        .await
+    );
     let dl = hub.store().dead_letter(&dlv).unwrap().unwrap();
     assert_eq!(dl.attempts, 1);
     assert!(dl.reason.contains("404"), "{}", dl.reason);
-    assert_eq!(hub.store().delivery(&dlv).unwrap().unwrap().status, DeliveryStatus::Dead);
+    assert_eq!(
+        hub.store().delivery(&dlv).unwrap().unwrap().status,
+        DeliveryStatus::Dead
+    );
     actix_rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.count(), 1, "no retry after a permanent failure");
     hub.shutdown().await;
@@ -96,7 +118,14 @@ async fn exhausting_max_attempts_dead_letters_with_the_last_error() {
     let (hub, _dir) = start_hookbus(vec![spec]).await;
     let r = hub.publish(ev("x.y")).await.unwrap();
     let dlv = r.deliveries[0].id.clone();
-    assert!(eventually(Duration::from_secs(5), || hub.store().dead_letter(&dlv).unwrap().is_some()).await);
+    assert!(
+        eventually(Duration::from_secs(5), || hub
+            .store()
+            .dead_letter(&dlv)
+            .unwrap()
+            .is_some())
+        .await
+    );
     let dl = hub.store().dead_letter(&dlv).unwrap().unwrap();
     assert_eq!(dl.attempts, 3);
     assert!(dl.reason.contains("502"), "{}", dl.reason);
@@ -126,11 +155,16 @@ async fn breaker_opens_spends_no_attempts_while_open_and_recovers() {
     assert_eq!(hub.store().delivery(&dlv).unwrap().unwrap().attempts, 3);
     rx.set_default(Reply::status(200));
     let got = rx.wait_for(4, Duration::from_secs(5)).await;
-    assert!(got[3].at.duration_since(opened_at) >= Duration::from_millis(600), "trial waits for reset_timeout");
-    assert!(eventually(Duration::from_secs(2), || {
-        hub.store().delivery(&dlv).unwrap().unwrap().status == DeliveryStatus::Delivered
-    })
-    .await);
+    assert!(
+        got[3].at.duration_since(opened_at) >= Duration::from_millis(600),
+        "trial waits for reset_timeout"
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            hub.store().delivery(&dlv).unwrap().unwrap().status == DeliveryStatus::Delivered
+        })
+        .await
+    );
     // Closed again: a new event goes straight through.
     hub.publish(ev("x.z")).await.unwrap();
     rx.wait_for(5, Duration::from_secs(2)).await;
@@ -140,12 +174,19 @@ async fn breaker_opens_spends_no_attempts_while_open_and_recovers() {
 #[actix_web::test]
 async fn retry_after_is_respected() {
     let rx = TestReceiver::start(200);
-    rx.script(vec![Reply { status: 429, headers: vec![("retry-after", "1".into())], delay: Duration::ZERO }]);
+    rx.script(vec![Reply {
+        status: 429,
+        headers: vec![("retry-after", "1".into())],
+        delay: Duration::ZERO,
+    }]);
     let (hub, _dir) = start_hookbus(vec![endpoint("a", &rx.url, &[])]).await;
     hub.publish(ev("x.y")).await.unwrap();
     let got = rx.wait_for(2, Duration::from_secs(5)).await;
     let gap = got[1].at.duration_since(got[0].at);
-    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}, Retry-After said 1s");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "retried after {gap:?}, Retry-After said 1s"
+    );
     assert!(gap < Duration::from_secs(3), "{gap:?}");
     hub.shutdown().await;
 }
@@ -168,11 +209,16 @@ async fn signatures_verify_independently_for_both_schemes() {
     let got = &std_rx.wait_for(1, Duration::from_secs(5)).await[0];
     let id = got.header("webhook-id").unwrap();
     let ts = got.header("webhook-timestamp").unwrap();
-    let key = base64::engine::general_purpose::STANDARD.decode(&secret[6..]).unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(&secret[6..])
+        .unwrap();
     let mut mac = HmacSha256::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{ts}.").as_bytes());
     mac.update(&got.body);
-    let expected = format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
     assert_eq!(got.header("webhook-signature"), Some(expected.as_str()));
     let age = hookbus::ids::now_ms() / 1000 - ts.parse::<u64>().unwrap();
     assert!(age < 10);
@@ -191,19 +237,31 @@ async fn signatures_verify_independently_for_both_schemes() {
 
 #[actix_web::test]
 async fn a_slow_endpoint_does_not_delay_a_fast_one() {
-    let slow = TestReceiver::start_with(Reply { status: 200, headers: vec![], delay: Duration::from_secs(3) });
+    let slow = TestReceiver::start_with(Reply {
+        status: 200,
+        headers: vec![],
+        delay: Duration::from_secs(3),
+    });
     let fast = TestReceiver::start(200);
     let mut s = endpoint("slow", &slow.url, &[]);
     s.max_in_flight = 2;
     let (hub, _dir) = start_hookbus(vec![s, endpoint("fast", &fast.url, &[])]).await;
     let started = Instant::now();
     for i in 0..50 {
-        hub.publish(PublishRequest::new("x.y", json!({ "i": i }))).await.unwrap();
+        hub.publish(PublishRequest::new("x.y", json!({ "i": i })))
+            .await
+            .unwrap();
     }
     fast.wait_for(50, Duration::from_secs(5)).await;
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(2), "fast endpoint took {elapsed:?}");
-    assert!(slow.count() <= 2, "slow endpoint is limited to its in-flight budget");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "fast endpoint took {elapsed:?}"
+    );
+    assert!(
+        slow.count() <= 2,
+        "slow endpoint is limited to its in-flight budget"
+    );
     hub.shutdown().await;
 }
 
@@ -214,7 +272,11 @@ async fn paused_endpoints_queue_and_spend_no_attempts() {
     spec.status = hookbus::endpoint::spec::Status::Paused;
     let (hub, _dir) = start_hookbus(vec![spec.clone()]).await;
     let r = hub.publish(ev("x.y")).await.unwrap();
-    assert_eq!(r.deliveries.len(), 1, "paused endpoints still get deliveries queued");
+    assert_eq!(
+        r.deliveries.len(),
+        1,
+        "paused endpoints still get deliveries queued"
+    );
     actix_rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.count(), 0);
     spec.status = hookbus::endpoint::spec::Status::Active;
@@ -232,10 +294,15 @@ async fn more_deliveries_than_fit_in_memory_are_paged_from_the_store_in_order() 
     cfg.delivery.queue_memory = 16;
     cfg.endpoints = vec![spec];
     let hub = hookbus::Hookbus::start(cfg).await.unwrap();
-    let events: Vec<_> = (0..200).map(|i| PublishRequest::new("x.y", json!({ "i": i }))).collect();
+    let events: Vec<_> = (0..200)
+        .map(|i| PublishRequest::new("x.y", json!({ "i": i })))
+        .collect();
     hub.publish_batch(events).await.unwrap();
     let got = rx.wait_for(200, Duration::from_secs(20)).await;
-    let order: Vec<i64> = got.iter().map(|g| g.json()["data"]["i"].as_i64().unwrap()).collect();
+    let order: Vec<i64> = got
+        .iter()
+        .map(|g| g.json()["data"]["i"].as_i64().unwrap())
+        .collect();
     assert_eq!(order, (0..200).collect::<Vec<_>>());
     hub.shutdown().await;
 }

@@ -10,7 +10,11 @@ use crate::utils::*;
 const BIN: &str = env!("CARGO_BIN_EXE_hookbus");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn_server(config: &Path) -> Child {
@@ -27,7 +31,12 @@ fn spawn_server(config: &Path) -> Child {
 async fn wait_healthy(base: &str) {
     let client = awc::Client::new();
     let up = eventually_async(Duration::from_secs(20), || async {
-        client.get(format!("{base}/readyz")).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
     })
     .await;
     assert!(up, "server at {base} did not become ready");
@@ -107,7 +116,10 @@ circuit_breaker = {{ failure_threshold = 1000 }}
     .await;
     server.kill().unwrap();
     server.wait().unwrap();
-    assert!(delivered, "every acknowledged event is delivered after kill -9 and restart");
+    assert!(
+        delivered,
+        "every acknowledged event is delivered after kill -9 and restart"
+    );
 }
 
 #[actix_web::test]
@@ -119,20 +131,40 @@ async fn check_config_reports_every_problem_and_fails() {
         "[server]\nlisten = \"nope\"\n[[endpoints]]\nname = \"a\"\nurl = \"ftp://x\"\nevents = [\"a.**.b\"]\n",
     )
     .unwrap();
-    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["server.listen", "endpoints[0].url", "endpoints[0].events[0]"] {
+    for needle in [
+        "server.listen",
+        "endpoints[0].url",
+        "endpoints[0].events[0]",
+    ] {
         assert!(err.contains(needle), "missing {needle} in {err}");
     }
     let unknown = dir.path().join("unknown.toml");
     std::fs::write(&unknown, "[storage]\npath = \"x\"\nengine = \"rocks\"\n").unwrap();
-    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&unknown).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", "-c"])
+        .arg(&unknown)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("engine"));
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("hookbus.example.toml");
-    let out = Command::new(BIN).args(["check-config", "-c"]).arg(&example).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["check-config", "-c"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[actix_web::test]
@@ -142,18 +174,46 @@ async fn retention_removes_finished_events_but_never_open_deliveries() {
     let mut slow = endpoint("down", &down.url, &["stuck.*"]);
     slow.retry.initial_delay = "1h".parse().unwrap();
     let (hub, _dir) = start_hookbus(vec![endpoint("ok", &ok.url, &["done.*"]), slow]).await;
-    let done = hub.publish(hookbus::PublishRequest::new("done.x", serde_json::json!({}))).await.unwrap();
-    let stuck = hub.publish(hookbus::PublishRequest::new("stuck.x", serde_json::json!({}))).await.unwrap();
+    let done = hub
+        .publish(hookbus::PublishRequest::new(
+            "done.x",
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap();
+    let stuck = hub
+        .publish(hookbus::PublishRequest::new(
+            "stuck.x",
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap();
     ok.wait_for(1, Duration::from_secs(5)).await;
     down.wait_for(1, Duration::from_secs(5)).await;
     let dlv = done.deliveries[0].id.clone();
-    assert!(eventually(Duration::from_secs(2), || !hub.store().attempts(&dlv).unwrap().is_empty()).await);
-    let removed = hookbus::store::retention::sweep(hub.store(), hookbus::ids::now_ms() + 1000).unwrap();
+    assert!(
+        eventually(Duration::from_secs(2), || !hub
+            .store()
+            .attempts(&dlv)
+            .unwrap()
+            .is_empty())
+        .await
+    );
+    let removed =
+        hookbus::store::retention::sweep(hub.store(), hookbus::ids::now_ms() + 1000).unwrap();
     assert_eq!(removed, 1);
     assert!(hub.store().event(&done.id).unwrap().is_none());
     assert!(hub.store().delivery(&dlv).unwrap().is_none());
     assert!(hub.store().attempts(&dlv).unwrap().is_empty());
-    assert!(hub.store().event(&stuck.id).unwrap().is_some(), "open deliveries are kept");
-    assert!(hub.store().delivery(&stuck.deliveries[0].id).unwrap().is_some());
+    assert!(
+        hub.store().event(&stuck.id).unwrap().is_some(),
+        "open deliveries are kept"
+    );
+    assert!(
+        hub.store()
+            .delivery(&stuck.deliveries[0].id)
+            .unwrap()
+            .is_some()
+    );
     hub.shutdown().await;
 }

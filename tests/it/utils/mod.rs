@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use hookbus::endpoint::retry::{Jitter, RetryPolicy};
 use hookbus::endpoint::spec::EndpointSpec;
 use hookbus::{Config, Hookbus};
@@ -19,7 +19,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -37,7 +40,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn status(status: u16) -> Self {
-        Self { status, headers: vec![], delay: Duration::ZERO }
+        Self {
+            status,
+            headers: vec![],
+            delay: Duration::ZERO,
+        }
     }
 }
 
@@ -62,7 +69,10 @@ impl TestReceiver {
     }
 
     pub fn start_with(default: Reply) -> Self {
-        let state = Arc::new(Mutex::new(State { default: Some(default), ..Default::default() }));
+        let state = Arc::new(Mutex::new(State {
+            default: Some(default),
+            ..Default::default()
+        }));
         let st = state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         // Its own thread and system, so a test's own runtime never starves it.
@@ -83,7 +93,10 @@ impl TestReceiver {
             })
         });
         let addr = rx.recv().unwrap();
-        Self { state, url: format!("http://{addr}/hook") }
+        Self {
+            state,
+            url: format!("http://{addr}/hook"),
+        }
     }
 
     /// Answer the next requests with these replies, then fall back to the default.
@@ -106,12 +119,20 @@ impl TestReceiver {
     /// Wait until at least `n` requests arrived, or panic after `timeout`.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
         let got = eventually(timeout, || self.count() >= n).await;
-        assert!(got, "expected {n} requests within {timeout:?}, got {}", self.count());
+        assert!(
+            got,
+            "expected {n} requests within {timeout:?}, got {}",
+            self.count()
+        );
         self.received()
     }
 }
 
-async fn handle(req: HttpRequest, body: web::Bytes, st: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
+async fn handle(
+    req: HttpRequest,
+    body: web::Bytes,
+    st: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
     let reply = {
         let mut s = st.lock().unwrap();
         s.received.push(Received {
@@ -128,7 +149,8 @@ async fn handle(req: HttpRequest, body: web::Bytes, st: web::Data<Arc<Mutex<Stat
     if !reply.delay.is_zero() {
         actix_rt::time::sleep(reply.delay).await;
     }
-    let mut resp = HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).unwrap());
+    let mut resp =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).unwrap());
     for (k, v) in reply.headers {
         resp.insert_header((k, v));
     }
@@ -198,5 +220,12 @@ pub fn serve_api(hub: &Hookbus) -> String {
 
 /// Endpoint id by name.
 pub async fn endpoint_id(hub: &Hookbus, name: &str) -> String {
-    hub.endpoints().await.unwrap().iter().find(|e| e.spec.name == name).unwrap().id.clone()
+    hub.endpoints()
+        .await
+        .unwrap()
+        .iter()
+        .find(|e| e.spec.name == name)
+        .unwrap()
+        .id
+        .clone()
 }
