@@ -141,6 +141,23 @@ impl Store {
         Ok(out)
     }
 
+    /// Like [`Store::scan`], decoding each value as JSON.
+    fn scan_json<T: DeserializeOwned>(
+        &self,
+        c: Cf,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.scan(c, prefix, start, limit)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt { what, source })
+            })
+            .collect()
+    }
+
     /// One endpoint.
     pub fn endpoint(&self, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
         self.get_json(Cf::Endpoints, id.as_bytes(), "endpoint")
@@ -148,15 +165,7 @@ impl Store {
 
     /// Every endpoint, by id order.
     pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
-        self.scan(Cf::Endpoints, b"", None, usize::MAX)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt {
-                    what: "endpoint",
-                    source,
-                })
-            })
-            .collect()
+        self.scan_json(Cf::Endpoints, b"", None, usize::MAX, "endpoint")
     }
 
     /// One event with its deliveries.
@@ -171,15 +180,13 @@ impl Store {
 
     /// Every attempt of a delivery, in order.
     pub fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
-        self.scan(Cf::Attempts, &keys::prefix(delivery_id), None, usize::MAX)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt {
-                    what: "attempt",
-                    source,
-                })
-            })
-            .collect()
+        self.scan_json(
+            Cf::Attempts,
+            &keys::prefix(delivery_id),
+            None,
+            usize::MAX,
+            "attempt",
+        )
     }
 
     /// One dead letter.
@@ -189,15 +196,7 @@ impl Store {
 
     /// Up to `limit` dead letters in delivery-id order.
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        self.scan(Cf::DeadLetters, b"", None, limit)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt {
-                    what: "dead letter",
-                    source,
-                })
-            })
-            .collect()
+        self.scan_json(Cf::DeadLetters, b"", None, limit, "dead letter")
     }
 
     /// The next `limit` queued deliveries of an endpoint with ticket > `after`,
