@@ -25,6 +25,9 @@ pub enum Command {
         /// Config file (TOML); see hookbus.example.toml.
         #[arg(short, long, env = "HOOKBUS_CONFIG")]
         config: Option<PathBuf>,
+        /// Log format on stderr: text or json. Filter with RUST_LOG (default info).
+        #[arg(long, env = "HOOKBUS_LOG_FORMAT", default_value = "text")]
+        log_format: LogFormat,
     },
     /// Validate a config file and report every problem.
     CheckConfig {
@@ -48,10 +51,37 @@ pub enum Command {
     },
 }
 
+/// Log output format.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Install the global tracing subscriber (the binary's choice, never the library's).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 /// Run a parsed command line; the binary's whole `main`.
 pub async fn main(cli: Cli) -> ExitCode {
+    let log_format = match &cli.command {
+        Command::Serve { log_format, .. } => *log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(log_format);
     match cli.command {
-        Command::Serve { config } => {
+        Command::Serve { config, .. } => {
             let cfg = match Config::load(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
@@ -59,7 +89,14 @@ pub async fn main(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match crate::run(cfg, shutdown_signal()).await {
+            let metrics = match crate::telemetry::recorder::install() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Metrics recorder not installed; /metrics disabled.");
+                    None
+                }
+            };
+            match crate::run(cfg, metrics, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

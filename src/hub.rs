@@ -1,16 +1,19 @@
 //! [`Hookbus`], the cheap-to-clone handle to a running engine, and [`run`], the server.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actix::prelude::*;
 use actix_web::{App, HttpServer};
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
 use crate::bus::messages::{
-    ListEndpoints, Publish, PublishReceipt, StopAll, UpsertEndpoint, Upserted,
+    GetEndpoint, ListEndpoints, Publish, PublishReceipt, StopAll, UpsertEndpoint, Upserted,
 };
 use crate::bus::{Bus, BusError};
 use crate::config::{Config, ConfigError};
+use crate::endpoint::messages::{GetSnapshot, Snapshot};
 use crate::endpoint::spec::EndpointSpec;
 use crate::event::PublishRequest;
 use crate::store::records::EndpointRecord;
@@ -43,6 +46,8 @@ struct Inner {
     bus: Addr<Bus>,
     store: Store,
     config: Config,
+    /// Renders `/metrics` when the host attached one.
+    metrics: OnceLock<PrometheusHandle>,
     /// Delivery threads plus the bus thread; stopped on shutdown.
     arbiters: Mutex<Vec<Arbiter>>,
 }
@@ -80,6 +85,7 @@ impl Hookbus {
                 bus,
                 store,
                 config,
+                metrics: OnceLock::new(),
                 arbiters: Mutex::new(arbiters),
             }),
         };
@@ -151,6 +157,36 @@ impl Hookbus {
             .map_err(|_| BusError::Unavailable)
     }
 
+    /// One endpoint (by id or name) with its actor's live state.
+    pub async fn endpoint_status(
+        &self,
+        id_or_name: &str,
+    ) -> Result<(Arc<EndpointRecord>, Snapshot), BusError> {
+        let found = self
+            .inner
+            .bus
+            .send(GetEndpoint(id_or_name.to_string()))
+            .await
+            .map_err(|_| BusError::Unavailable)?;
+        let (record, addr) =
+            found.ok_or_else(|| BusError::NotFound(format!("endpoint `{id_or_name}`")))?;
+        let snap = addr
+            .send(GetSnapshot)
+            .await
+            .map_err(|_| BusError::Unavailable)?;
+        Ok((record, snap))
+    }
+
+    /// Use `handle` to serve `GET /metrics` (the host or [`run`] installs the recorder).
+    pub fn attach_metrics(&self, handle: PrometheusHandle) {
+        let _ = self.inner.metrics.set(handle);
+    }
+
+    /// The attached Prometheus handle, if any.
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.inner.metrics.get()
+    }
+
     /// Stop the actors and threads. Pending deliveries stay in the store for the next start.
     pub async fn shutdown(&self) {
         let _ = self.inner.bus.send(StopAll).await;
@@ -170,19 +206,43 @@ impl Hookbus {
     }
 }
 
+/// How often the Prometheus exporter's upkeep (histogram bucket expiry) runs.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Run the engine and its HTTP server until `shutdown` resolves (or the server fails).
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+///
+/// `metrics`: a handle from an installed recorder (see
+/// [`crate::telemetry::recorder::install`]) to serve at `/metrics`; the
+/// caller decides whether a global recorder is installed.
+pub async fn run(
+    config: Config,
+    metrics: Option<PrometheusHandle>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
     let hub = Hookbus::start(config).await?;
+    if let Some(handle) = metrics {
+        hub.attach_metrics(handle.clone());
+        actix_rt::spawn(async move {
+            let mut tick = actix_rt::time::interval(METRICS_UPKEEP);
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
     let listen = hub.config().server.listen.clone();
     let workers = hub.config().server.http_workers;
     let app_hub = hub.clone();
-    let server =
-        HttpServer::new(move || App::new().configure(crate::api::configure(app_hub.clone())))
-            .workers(workers)
-            .disable_signals()
-            .shutdown_timeout(10)
-            .bind(&listen)?
-            .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(crate::api::configure(app_hub.clone()))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(10)
+    .bind(&listen)?
+    .run();
     tracing::info!(%listen, "Listening.");
     let handle = server.handle();
     let served = actix_rt::spawn(server);

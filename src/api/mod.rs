@@ -1,10 +1,14 @@
-//! The HTTP API (actix-web): publishing, health, and the error format.
+//! The HTTP API (actix-web): publishing, endpoint reads, health, metrics,
+//! the dashboard, and the error format.
 //! [`configure`] mounts it into any `App`.
 
 mod auth;
+mod dashboard;
+pub mod endpoints;
 pub mod error;
 mod events;
 mod health;
+mod metrics;
 
 use actix_web::web;
 
@@ -12,7 +16,7 @@ pub use error::ApiError;
 
 use crate::Hookbus;
 
-/// Mount hookbus's routes (`/v1/...`, `/healthz`, `/readyz`) into an app.
+/// Mount hookbus's routes (`/v1/...`, `/healthz`, `/readyz`, `/metrics`, `/`) into an app.
 ///
 /// # Examples
 /// ```no_run
@@ -30,11 +34,16 @@ pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
         cfg.app_data(web::Data::new(hub))
             .service(health::healthz)
             .service(health::readyz)
+            .service(metrics::metrics)
+            .service(dashboard::dashboard)
             .service(
                 web::scope("/v1")
                     .wrap(auth::BearerAuth::new(token))
                     .service(events::publish)
-                    .service(events::publish_batch),
+                    .service(events::publish_batch)
+                    .service(endpoints::list)
+                    .service(endpoints::stats)
+                    .service(endpoints::get_one),
             );
     }
 }

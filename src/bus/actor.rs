@@ -9,7 +9,8 @@ use actix::prelude::*;
 use super::BusError;
 use super::matcher::Subscriptions;
 use super::messages::{
-    ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll, UpsertEndpoint, Upserted,
+    GetEndpoint, ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll, UpsertEndpoint,
+    Upserted,
 };
 use crate::endpoint::EndpointActor;
 use crate::endpoint::messages::{Enqueue, Reconfigure, Stop};
@@ -71,16 +72,18 @@ impl Bus {
 
     /// Start actors for every stored endpoint (at start-up).
     fn load(&mut self) -> Result<(), StoreError> {
+        let dead = self.store.dead_letter_counts()?;
         for rec in self.store.endpoints()? {
-            self.register(Arc::new(rec));
+            let n = dead.get(&rec.id).copied().unwrap_or(0);
+            self.register(Arc::new(rec), n);
         }
         Ok(())
     }
 
-    fn spawn_actor(&mut self, record: Arc<EndpointRecord>) -> Addr<EndpointActor> {
+    fn spawn_actor(&mut self, record: Arc<EndpointRecord>, dead: u64) -> Addr<EndpointActor> {
         let store = self.store.clone();
         let mem = self.queue_memory;
-        let actor = move |r: Arc<EndpointRecord>| EndpointActor::new(r, store, mem);
+        let actor = move |r: Arc<EndpointRecord>| EndpointActor::new(r, store, mem, dead);
         if self.workers.is_empty() {
             return actor(record).start();
         }
@@ -89,7 +92,7 @@ impl Bus {
         EndpointActor::start_in_arbiter(w, move |_| actor(record))
     }
 
-    fn register(&mut self, record: Arc<EndpointRecord>) {
+    fn register(&mut self, record: Arc<EndpointRecord>, dead_letters: u64) {
         self.subs.set(&record.id, record.spec.patterns());
         self.names
             .insert(record.spec.name.clone(), record.id.clone());
@@ -99,7 +102,7 @@ impl Bus {
                 reg.record = record;
             }
             None => {
-                let addr = self.spawn_actor(record.clone());
+                let addr = self.spawn_actor(record.clone(), dead_letters);
                 self.endpoints
                     .insert(record.id.clone(), Registered { record, addr });
             }
@@ -390,7 +393,7 @@ impl Handler<UpsertEndpoint> for Bus {
                 .into_actor(self)
                 .map(move |res, act, _| {
                     res?;
-                    act.register(record.clone());
+                    act.register(record.clone(), 0);
                     Ok(Upserted {
                         record,
                         created: existing.is_none(),
@@ -419,5 +422,19 @@ impl Handler<StopAll> for Bus {
         for reg in self.endpoints.values() {
             reg.addr.do_send(Stop);
         }
+    }
+}
+
+impl Handler<GetEndpoint> for Bus {
+    type Result = MessageResult<GetEndpoint>;
+
+    /// Find an endpoint by id, then by name.
+    fn handle(&mut self, msg: GetEndpoint, _: &mut Context<Self>) -> Self::Result {
+        let id = self.names.get(&msg.0).unwrap_or(&msg.0);
+        MessageResult(
+            self.endpoints
+                .get(id)
+                .map(|r| (r.record.clone(), r.addr.clone())),
+        )
     }
 }

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use actix::Message;
+use actix::{Addr, Message};
 use serde::{Deserialize, Serialize};
 
 use super::BusError;
+use crate::endpoint::EndpointActor;
 use crate::endpoint::spec::EndpointSpec;
 use crate::event::PublishRequest;
 use crate::store::records::EndpointRecord;
@@ -56,3 +57,8 @@ pub struct ListEndpoints;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopAll;
+
+/// Look up one endpoint by id or name.
+#[derive(Message)]
+#[rtype(result = "Option<(Arc<EndpointRecord>, Addr<EndpointActor>)>")]
+pub struct GetEndpoint(pub String);

@@ -14,6 +14,7 @@ use super::deliver::{self, AttemptInput, AttemptResult};
 use super::messages::{Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop};
 use super::queue::{EventInfo, Item, Queue};
 use super::spec::Status;
+use super::stats::Stats;
 use crate::ids::now_ms;
 use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus, EndpointRecord};
 use crate::store::{Cf, Op, Store, keys};
@@ -36,11 +37,20 @@ pub struct EndpointActor {
     timer: Option<(Instant, SpawnHandle)>,
     /// Open deliveries, memory and store (the queue-depth gauge).
     depth: usize,
+    /// Dead letters of this endpoint in the store (the dead-letters gauge).
+    dead_letters: u64,
+    /// Counts and latencies since start.
+    stats: Stats,
 }
 
 impl EndpointActor {
     /// An actor for `record`; it pages its queue from `store` when started.
-    pub fn new(record: Arc<EndpointRecord>, store: Store, queue_memory: usize) -> Self {
+    pub fn new(
+        record: Arc<EndpointRecord>,
+        store: Store,
+        queue_memory: usize,
+        dead_letters: u64,
+    ) -> Self {
         Self {
             keys: deliver::signing_keys(&record.spec),
             breaker: Breaker::new(record.spec.circuit_breaker.clone()),
@@ -50,6 +60,8 @@ impl EndpointActor {
             queue: Queue::new(queue_memory),
             timer: None,
             depth: 0,
+            dead_letters,
+            stats: Stats::default(),
         }
     }
 
@@ -66,6 +78,7 @@ impl EndpointActor {
         EndpointGauges {
             endpoint: self.name(),
             queue_depth: self.depth,
+            dead_letters: self.dead_letters,
             circuit: self.breaker.state(Instant::now()),
             status,
         }
@@ -349,6 +362,22 @@ impl EndpointActor {
                 tracing::error!(delivery = %item.delivery_id, error = %e, "Cannot read delivery.")
             }
         }
+        self.stats.attempt(
+            attempt,
+            record.latency_ms,
+            status == DeliveryStatus::Delivered,
+            now_ms(),
+        );
+        match status {
+            DeliveryStatus::Delivered => self.stats.delivered(),
+            DeliveryStatus::Failed => self.stats.failed(),
+            DeliveryStatus::Dead => {
+                self.stats.dead();
+                self.dead_letters += 1;
+            }
+            DeliveryStatus::Filtered => self.stats.filtered(),
+            DeliveryStatus::Pending => {}
+        }
         if status != DeliveryStatus::Failed {
             ops.push(Op::Delete(Cf::Queue, queue_key));
             self.depth = self.depth.saturating_sub(1);
@@ -413,8 +442,20 @@ impl Handler<Enqueue> for EndpointActor {
     /// Take newly committed deliveries (or leave them in the store if memory is full).
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
         for item in msg.0 {
+            // A page read that ran after the commit may have loaded (or even
+            // finished) it already: only the queue row says it is still open.
+            if self.queue.is_paged_range(item.ticket) {
+                let row = keys::queue(&self.record.id, item.ticket);
+                if !self.store.exists(Cf::Queue, &row).unwrap_or(true) {
+                    continue;
+                }
+                if !self.queue.offer(item, None) {
+                    continue;
+                }
+            } else {
+                self.queue.offer(item, None);
+            }
             self.depth += 1;
-            self.queue.offer(item, None);
         }
         self.gauges();
         self.pump(ctx);
@@ -455,6 +496,8 @@ impl Handler<GetSnapshot> for EndpointActor {
             queue_depth: self.depth,
             in_flight: self.queue.in_flight(),
             breaker: self.breaker.state(Instant::now()),
+            dead_letters: self.dead_letters,
+            stats: self.stats.view(),
         })
     }
 }

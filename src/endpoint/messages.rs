@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::breaker::State as BreakerState;
 use super::queue::Item;
+use super::stats::StatsView;
 use crate::store::records::EndpointRecord;
 
 /// New deliveries, already durable, in ticket order.
@@ -38,4 +39,8 @@ pub struct Snapshot {
     pub in_flight: usize,
     /// Breaker state.
     pub breaker: BreakerState,
+    /// Dead letters in the store.
+    pub dead_letters: u64,
+    /// Counts and latencies since start.
+    pub stats: StatsView,
 }

@@ -9,5 +9,6 @@ pub mod messages;
 pub mod queue;
 pub mod retry;
 pub mod spec;
+pub mod stats;
 
 pub use actor::EndpointActor;

@@ -6,7 +6,7 @@
 //! paged in later from RocksDB in ticket order. Tickets are process-monotonic,
 //! so anything dropped sorts after the cursor and a page read finds it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,9 @@ pub struct Queue {
     cursor: Option<u128>,
     /// Rows with tickets above the cursor may wait in the store.
     backlog: bool,
+    /// Tickets held (ready, waiting, in flight): a late offer at or below the
+    /// cursor may already have been paged in, and must not be held twice.
+    held: HashSet<u128>,
 }
 
 impl Queue {
@@ -65,6 +68,7 @@ impl Queue {
             capacity: capacity.max(1),
             cursor: None,
             backlog: true,
+            held: HashSet::new(),
         }
     }
 
@@ -87,9 +91,18 @@ impl Queue {
         self.in_flight
     }
 
+    /// Whether a page read may already have covered `ticket` (it is at or
+    /// below the cursor); the caller then checks the store before offering.
+    pub fn is_paged_range(&self, ticket: u128) -> bool {
+        self.cursor.is_some_and(|c| ticket <= c)
+    }
+
     /// Offer a newly committed delivery. Returns false when it was left in
-    /// the store (backlog) to be paged in later.
+    /// the store (backlog) to be paged in later, or is already held.
     pub fn offer(&mut self, item: Item, due: Option<Instant>) -> bool {
+        if self.held.contains(&item.ticket) {
+            return false;
+        }
         let beyond_cursor = self.cursor.is_none_or(|c| item.ticket > c);
         if self.backlog && beyond_cursor {
             // A page read will find it (ticket > cursor).
@@ -108,6 +121,9 @@ impl Queue {
     }
 
     fn insert(&mut self, item: Item, due: Option<Instant>) {
+        if !self.held.insert(item.ticket) {
+            return;
+        }
         match due {
             Some(at) => {
                 self.waiting.insert((at, item.ticket), item);
@@ -168,8 +184,13 @@ impl Queue {
     /// An attempt finished; `retry_at` puts the delivery back for later.
     pub fn finish(&mut self, item: Item, retry_at: Option<Instant>) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if let Some(at) = retry_at {
-            self.waiting.insert((at, item.ticket), item);
+        match retry_at {
+            Some(at) => {
+                self.waiting.insert((at, item.ticket), item);
+            }
+            None => {
+                self.held.remove(&item.ticket);
+            }
         }
     }
 
@@ -229,6 +250,22 @@ mod tests {
         assert!(!q.offer(item(6), None));
         assert!(q.offer(item(4), None), "a page read would skip ticket 4");
         assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn an_offer_already_paged_in_is_not_held_twice() {
+        let now = Instant::now();
+        let mut q = Queue::new(10);
+        q.add_page(vec![(item(7), None)], Some(7), true);
+        assert!(q.is_paged_range(7));
+        assert!(!q.offer(item(7), None));
+        assert_eq!(q.len(), 1);
+        let it = q.take(now).unwrap();
+        q.finish(it, Some(now));
+        assert!(
+            !q.offer(item(7), None),
+            "still held while waiting for a retry"
+        );
     }
 
     #[test]

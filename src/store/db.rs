@@ -235,4 +235,15 @@ impl Store {
             .filter(|r| crate::ids::now_ms().saturating_sub(r.at) < window_ms)
             .map(|r| r.receipt))
     }
+
+    /// Dead letters per endpoint id (one scan, at start-up).
+    pub fn dead_letter_counts(&self) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let mut counts = std::collections::HashMap::new();
+        for dl in
+            self.scan_json::<DeadLetter>(Cf::DeadLetters, b"", None, usize::MAX, "dead letter")?
+        {
+            *counts.entry(dl.endpoint_id).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
 }

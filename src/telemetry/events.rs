@@ -137,6 +137,8 @@ pub struct EndpointGauges<'a> {
     pub endpoint: &'a str,
     /// Deliveries waiting.
     pub queue_depth: usize,
+    /// Dead letters in the store.
+    pub dead_letters: u64,
     /// Breaker state.
     pub circuit: BreakerState,
     /// 0 active, 1 paused, 2 disabled.
@@ -148,6 +150,7 @@ impl EndpointGauges<'_> {
     pub fn emit(self) {
         let ep = self.endpoint.to_string();
         gauge!(names::QUEUE_DEPTH, "endpoint" => ep.clone()).set(self.queue_depth as f64);
+        gauge!(names::DEAD_LETTERS, "endpoint" => ep.clone()).set(self.dead_letters as f64);
         gauge!(names::CIRCUIT_STATE, "endpoint" => ep.clone()).set(self.circuit.as_gauge());
         gauge!(names::ENDPOINT_STATUS, "endpoint" => ep).set(f64::from(self.status));
     }

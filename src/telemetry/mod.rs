@@ -6,5 +6,6 @@
 
 pub mod events;
 pub mod names;
+pub mod recorder;
 
 pub use events::*;

@@ -42,21 +42,6 @@ async fn wait_healthy(base: &str) {
     assert!(up, "server at {base} did not become ready");
 }
 
-async fn eventually_async<F, Fut>(timeout: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + timeout;
-    while std::time::Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 #[actix_web::test]
 async fn kill_9_and_restart_resumes_every_acknowledged_delivery() {
     let rx = TestReceiver::start(503);

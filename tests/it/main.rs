@@ -3,4 +3,5 @@
 mod api;
 mod delivery;
 mod durability;
+mod telemetry;
 mod utils;

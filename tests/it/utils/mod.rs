@@ -229,3 +229,19 @@ pub async fn endpoint_id(hub: &Hookbus, name: &str) -> String {
         .id
         .clone()
 }
+
+/// Poll an async condition every 50 ms until it holds or `timeout` passes.
+pub async fn eventually_async<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -1,0 +1,16 @@
+//! `GET /`: a self-contained health dashboard (no external assets).
+
+use actix_web::{HttpResponse, get};
+
+/// The page; it polls `/v1/endpoints` and each endpoint's stats.
+const PAGE: &str = include_str!("dashboard.html");
+
+/// Serve the dashboard.
+#[get("/")]
+pub(super) async fn dashboard() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("cache-control", "no-store"))
+        .insert_header(("content-security-policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'"))
+        .body(PAGE)
+}

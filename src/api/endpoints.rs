@@ -1,0 +1,176 @@
+//! Endpoint read routes: list, get (secrets redacted), stats.
+
+use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+use crate::Hookbus;
+use crate::bus::matcher::list_matches;
+use crate::endpoint::breaker::State as BreakerState;
+use crate::endpoint::spec::{Auth, EndpointSpec, Status};
+use crate::endpoint::stats::StatsView;
+use crate::store::records::EndpointRecord;
+
+/// Shown instead of secrets and credentials after creation.
+pub const REDACTED: &str = "***";
+
+/// An endpoint as the API shows it: credentials and secrets redacted.
+#[derive(Serialize)]
+pub struct EndpointView {
+    /// `ep_<ULID>`.
+    pub id: String,
+    /// The declared endpoint, redacted.
+    #[serde(flatten)]
+    pub spec: EndpointSpec,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// Replace every secret and credential with `***`.
+pub fn redact(spec: &EndpointSpec) -> EndpointSpec {
+    let mut s = spec.clone();
+    s.signing.secrets = s
+        .signing
+        .secrets
+        .iter()
+        .map(|_| REDACTED.to_string())
+        .collect();
+    s.auth = match s.auth {
+        Auth::None => Auth::None,
+        Auth::Basic { username, .. } => Auth::Basic {
+            username,
+            password: REDACTED.into(),
+        },
+        Auth::Bearer { .. } => Auth::Bearer {
+            token: REDACTED.into(),
+        },
+        Auth::ApiKey { header, .. } => Auth::ApiKey {
+            header,
+            key: REDACTED.into(),
+        },
+    };
+    s
+}
+
+/// RFC 3339 (ms) of a Unix-ms time.
+pub fn rfc3339(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+impl From<&EndpointRecord> for EndpointView {
+    fn from(r: &EndpointRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            spec: redact(&r.spec),
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// A page of results.
+#[derive(Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// Pass as `cursor` for the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<Status>,
+    event: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/endpoints?status=&event=&limit=&cursor=`, in name order.
+#[get("/endpoints")]
+pub(super) async fn list(
+    q: web::Query<ListQuery>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(t) = &q.event {
+        crate::event::validate_event_type(t)
+            .map_err(|e| ApiError::invalid(vec![("event".into(), e)]))?;
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let all = hub.endpoints().await?;
+    let mut data: Vec<EndpointView> = all
+        .iter()
+        .filter(|r| {
+            q.cursor
+                .as_ref()
+                .is_none_or(|c| r.spec.name.as_str() > c.as_str())
+        })
+        .filter(|r| q.status.is_none_or(|s| r.spec.status == s))
+        .filter(|r| {
+            q.event
+                .as_ref()
+                .is_none_or(|t| list_matches(&r.spec.patterns(), t))
+        })
+        .take(limit + 1)
+        .map(|r| EndpointView::from(r.as_ref()))
+        .collect();
+    let next_cursor = (data.len() > limit).then(|| {
+        data.truncate(limit);
+        data[limit - 1].spec.name.clone()
+    });
+    Ok(HttpResponse::Ok().json(Page { data, next_cursor }))
+}
+
+/// `GET /v1/endpoints/{id}` (id or name).
+#[get("/endpoints/{id}")]
+pub(super) async fn get_one(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let (record, _) = hub.endpoint_status(&id).await?;
+    Ok(HttpResponse::Ok().json(EndpointView::from(record.as_ref())))
+}
+
+/// `GET /v1/endpoints/{id}/stats` answer.
+#[derive(Serialize)]
+pub struct EndpointStats {
+    /// Endpoint id.
+    pub endpoint_id: String,
+    /// Endpoint name.
+    pub name: String,
+    /// active, paused, disabled.
+    pub status: Status,
+    /// closed, half_open, open.
+    pub breaker: BreakerState,
+    /// Deliveries waiting.
+    pub queue_depth: usize,
+    /// Attempts in flight.
+    pub in_flight: usize,
+    /// Dead letters held.
+    pub dead_letters: u64,
+    /// Counts, rates and latency since start.
+    #[serde(flatten)]
+    pub stats: StatsView,
+}
+
+/// `GET /v1/endpoints/{id}/stats`.
+#[get("/endpoints/{id}/stats")]
+pub(super) async fn stats(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let (record, snap) = hub.endpoint_status(&id).await?;
+    Ok(HttpResponse::Ok().json(EndpointStats {
+        endpoint_id: record.id.clone(),
+        name: record.spec.name.clone(),
+        status: record.spec.status,
+        breaker: snap.breaker,
+        queue_depth: snap.queue_depth,
+        in_flight: snap.in_flight,
+        dead_letters: snap.dead_letters,
+        stats: snap.stats,
+    }))
+}

@@ -1,0 +1,17 @@
+//! `GET /metrics`: Prometheus text, when a recorder handle is attached.
+
+use actix_web::{HttpResponse, get, web};
+
+use super::ApiError;
+use crate::Hookbus;
+
+/// Prometheus exposition format.
+#[get("/metrics")]
+pub(super) async fn metrics(hub: web::Data<Hookbus>) -> Result<HttpResponse, ApiError> {
+    let handle = hub.metrics().ok_or_else(|| {
+        ApiError::NotFound("no metrics recorder is attached to this hookbus".into())
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render()))
+}
