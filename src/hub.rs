@@ -8,6 +8,7 @@ use actix_web::{App, HttpServer};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::bus::actor::Wiring;
 use crate::bus::messages::{
     GetEndpoint, ListEndpoints, Publish, PublishReceipt, StopAll, UpsertEndpoint, Upserted,
 };
@@ -18,6 +19,7 @@ use crate::endpoint::spec::EndpointSpec;
 use crate::event::PublishRequest;
 use crate::store::records::EndpointRecord;
 use crate::store::{Store, StoreError};
+use crate::transform;
 
 /// Errors starting or running hookbus.
 #[derive(Debug, thiserror::Error)]
@@ -70,13 +72,22 @@ impl Hookbus {
             .collect();
         let handles = workers.iter().map(Arbiter::handle).collect();
         let bus_arbiter = Arbiter::new();
+        let engine = transform::engine::build(&config.transforms);
+        let pool = transform::pool::start(
+            engine.clone(),
+            config.transforms.workers,
+            config.transforms.max_output_bytes,
+        );
         let bus = {
-            let store = store.clone();
-            let mem = config.delivery.queue_memory;
-            let retention = config.storage.retention.get();
-            Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| {
-                Bus::new(store, handles, mem, retention)
-            })
+            let wiring = Wiring {
+                store: store.clone(),
+                workers: handles,
+                queue_memory: config.delivery.queue_memory,
+                retention: config.storage.retention.get(),
+                engine,
+                pool,
+            };
+            Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(wiring))
         };
         let mut arbiters = workers;
         arbiters.push(bus_arbiter);

@@ -26,7 +26,8 @@
 //! - [`sign`]: Standard Webhooks and `sha256=` signatures.
 //! - [`store`]: RocksDB column families, records, and the group committer.
 //! - [`api`]: actix-web routes, mountable with [`api::configure`].
-//! - [`telemetry`]: metric names and telemetry events.
+//! - [`transform`]: the Rhai engine, script contracts, built-in formats and the worker pool.
+//! - [`telemetry`]: metric names, telemetry events and the opt-in Prometheus recorder.
 //! - [`cli`]: the command-line front end used by the `hookbus` binary.
 //! - [`ids`]: prefixed, monotonic ULIDs.
 
@@ -40,6 +41,7 @@ pub mod ids;
 pub mod sign;
 pub mod store;
 pub mod telemetry;
+pub mod transform;
 
 mod hub;
 

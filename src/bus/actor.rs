@@ -13,6 +13,7 @@ use super::messages::{
     Upserted,
 };
 use crate::endpoint::EndpointActor;
+use crate::endpoint::actor::TransformSlot;
 use crate::endpoint::messages::{Enqueue, Reconfigure, Stop};
 use crate::endpoint::queue::{EventInfo, Item};
 use crate::endpoint::spec::{EndpointSpec, Status};
@@ -23,86 +24,112 @@ use crate::store::records::{
 };
 use crate::store::{Cf, Op, Store, StoreError, keys, retention};
 use crate::telemetry::EventsPublished;
+use crate::transform::builtin;
+use crate::transform::pool::TransformWorker;
+use rhai::Engine;
 
 struct Registered {
     record: Arc<EndpointRecord>,
     addr: Addr<EndpointActor>,
 }
 
+/// What the bus needs from the engine around it.
+pub struct Wiring {
+    /// The store.
+    pub store: Store,
+    /// Delivery threads; endpoint actors are spread over them round-robin.
+    pub workers: Vec<ArbiterHandle>,
+    /// Deliveries per endpoint held in memory.
+    pub queue_memory: usize,
+    /// How long finished events are kept (`storage.retention`).
+    pub retention: Duration,
+    /// Compiles scripts when endpoints are created, updated or loaded.
+    pub engine: Arc<Engine>,
+    /// Where endpoint actors send scripts to run.
+    pub pool: Addr<TransformWorker>,
+}
+
 /// Routes events to endpoint actors.
 pub struct Bus {
-    store: Store,
+    w: Wiring,
     subs: Subscriptions,
     endpoints: HashMap<String, Registered>,
     /// name → id, for upserts and look-ups by name.
     names: HashMap<String, String>,
-    /// Delivery threads; endpoint actors are spread over them round-robin.
-    workers: Vec<ArbiterHandle>,
     next_worker: usize,
-    queue_memory: usize,
     /// Caller-chosen event ids being committed right now (not yet visible in the store).
     committing: HashSet<String>,
-    /// How long finished events are kept (`storage.retention`).
-    retention: Duration,
 }
 
 /// How often the retention sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 impl Bus {
-    /// A bus over `store` that places endpoint actors on `workers`.
-    pub fn new(
-        store: Store,
-        workers: Vec<ArbiterHandle>,
-        queue_memory: usize,
-        retention: Duration,
-    ) -> Self {
+    /// A bus wired to the rest of the engine.
+    pub fn new(w: Wiring) -> Self {
         Self {
-            store,
+            w,
             subs: Subscriptions::new(),
             endpoints: HashMap::new(),
             names: HashMap::new(),
-            workers,
             next_worker: 0,
-            queue_memory,
             committing: HashSet::new(),
-            retention,
         }
     }
 
-    /// Start actors for every stored endpoint (at start-up).
+    /// Start actors for every stored endpoint (at start-up). A script that no
+    /// longer compiles (e.g. its file is gone) is logged; its deliveries then
+    /// dead-letter with that error until the endpoint is fixed.
     fn load(&mut self) -> Result<(), StoreError> {
-        let dead = self.store.dead_letter_counts()?;
-        for rec in self.store.endpoints()? {
+        let dead = self.w.store.dead_letter_counts()?;
+        for rec in self.w.store.endpoints()? {
             let n = dead.get(&rec.id).copied().unwrap_or(0);
-            self.register(Arc::new(rec), n);
+            let transform = builtin::for_endpoint(&self.w.engine, &rec.spec).transpose();
+            if let Some(Err(e)) = &transform {
+                tracing::error!(endpoint = %rec.spec.name, error = %e, "Endpoint script does not compile.");
+            }
+            self.register(Arc::new(rec), transform, n);
         }
         Ok(())
     }
 
-    fn spawn_actor(&mut self, record: Arc<EndpointRecord>, dead: u64) -> Addr<EndpointActor> {
-        let store = self.store.clone();
-        let mem = self.queue_memory;
-        let actor = move |r: Arc<EndpointRecord>| EndpointActor::new(r, store, mem, dead);
-        if self.workers.is_empty() {
+    fn spawn_actor(
+        &mut self,
+        record: Arc<EndpointRecord>,
+        transform: TransformSlot,
+        dead: u64,
+    ) -> Addr<EndpointActor> {
+        let store = self.w.store.clone();
+        let pool = self.w.pool.clone();
+        let mem = self.w.queue_memory;
+        let actor = move |r| EndpointActor::new(r, transform, store, pool, mem, dead);
+        if self.w.workers.is_empty() {
             return actor(record).start();
         }
-        let w = &self.workers[self.next_worker % self.workers.len()];
+        let w = &self.w.workers[self.next_worker % self.w.workers.len()];
         self.next_worker += 1;
         EndpointActor::start_in_arbiter(w, move |_| actor(record))
     }
 
-    fn register(&mut self, record: Arc<EndpointRecord>, dead_letters: u64) {
+    fn register(
+        &mut self,
+        record: Arc<EndpointRecord>,
+        transform: TransformSlot,
+        dead_letters: u64,
+    ) {
         self.subs.set(&record.id, record.spec.patterns());
         self.names
             .insert(record.spec.name.clone(), record.id.clone());
         match self.endpoints.get_mut(&record.id) {
             Some(reg) => {
-                reg.addr.do_send(Reconfigure(record.clone()));
+                reg.addr.do_send(Reconfigure {
+                    record: record.clone(),
+                    transform,
+                });
                 reg.record = record;
             }
             None => {
-                let addr = self.spawn_actor(record.clone(), dead_letters);
+                let addr = self.spawn_actor(record.clone(), transform, dead_letters);
                 self.endpoints
                     .insert(record.id.clone(), Registered { record, addr });
             }
@@ -119,12 +146,12 @@ impl Bus {
         let mut receipts = Vec::with_capacity(events.len());
         let mut fanout: HashMap<String, Vec<Item>> = HashMap::new();
         for event in events {
-            let info = Arc::new(EventInfo {
-                id: event.id.clone(),
-                event_type: event.event_type.clone(),
-                body: event.body(),
-                accepted_ms: now,
-            });
+            let info = Arc::new(EventInfo::new(
+                event.id.clone(),
+                event.event_type.clone(),
+                event.body(),
+                now,
+            ));
             let mut targets: Vec<&str> = self
                 .subs
                 .matching(&event.event_type)
@@ -152,6 +179,7 @@ impl Bus {
                     last_delay_ms: None,
                     last_error: None,
                     ticket,
+                    budget_start: 0,
                 };
                 ops.push(Op::put_json(Cf::Deliveries, id.as_bytes(), &rec));
                 ops.push(Op::Put(
@@ -171,6 +199,8 @@ impl Bus {
                     attempts: 0,
                     last_delay: None,
                     event: Some(info.clone()),
+                    rendered: None,
+                    budget_start: 0,
                 });
                 refs.push(DeliveryRef {
                     id,
@@ -210,8 +240,8 @@ impl Actor for Bus {
             tracing::error!(error = %e, "Cannot load endpoints from the store.");
         }
         ctx.run_interval(SWEEP_EVERY, |act, _| {
-            let store = act.store.clone();
-            let cutoff = now_ms().saturating_sub(act.retention.as_millis() as u64);
+            let store = act.w.store.clone();
+            let cutoff = now_ms().saturating_sub(act.w.retention.as_millis() as u64);
             // The sweep scans and deletes; keep it off the bus thread.
             actix_rt::task::spawn_blocking(move || match retention::sweep(&store, cutoff) {
                 Ok(0) => {}
@@ -250,7 +280,7 @@ impl Handler<Publish> for Bus {
                         "a request with idempotency key `{key}` is in progress"
                     ));
                 }
-                match self.store.idempotent(key, IDEMPOTENCY_WINDOW_MS) {
+                match self.w.store.idempotent(key, IDEMPOTENCY_WINDOW_MS) {
                     Ok(Some(receipt)) => {
                         replayed.insert(i, receipt);
                         continue;
@@ -263,6 +293,7 @@ impl Handler<Publish> for Bus {
                 let taken = self.committing.contains(id)
                     || !ids_seen.insert(id.clone())
                     || self
+                        .w
                         .store
                         .exists(Cf::Events, id.as_bytes())
                         .unwrap_or(false);
@@ -303,7 +334,7 @@ impl Handler<Publish> for Bus {
                 ));
             }
         }
-        let store = self.store.clone();
+        let store = self.w.store.clone();
         // The handler returns at once so the bus keeps planning other
         // publishes while this batch waits for its group commit.
         Box::pin(
@@ -354,6 +385,21 @@ impl Handler<UpsertEndpoint> for Bus {
         if !problems.is_empty() {
             return Box::pin(fut::ready(Err(BusError::Invalid(problems))));
         }
+        // Compile now so a broken script is a 422 naming line and column, not a dead letter later.
+        let compiled = match builtin::for_endpoint(&self.w.engine, &spec) {
+            Ok(c) => c,
+            Err(e) => {
+                let field = match &spec.transform {
+                    Some(t) if t.path.is_some() => "transform.path",
+                    Some(_) => "transform.script",
+                    None => "format",
+                };
+                return Box::pin(fut::ready(Err(BusError::Invalid(vec![(
+                    field.into(),
+                    e.to_string(),
+                )]))));
+            }
+        };
         let now = now_ms();
         let existing = self
             .names
@@ -382,7 +428,7 @@ impl Handler<UpsertEndpoint> for Bus {
                 version: 1,
             },
         });
-        let store = self.store.clone();
+        let store = self.w.store.clone();
         let ops = vec![Op::put_json(
             Cf::Endpoints,
             record.id.as_bytes(),
@@ -393,7 +439,7 @@ impl Handler<UpsertEndpoint> for Bus {
                 .into_actor(self)
                 .map(move |res, act, _| {
                     res?;
-                    act.register(record.clone(), 0);
+                    act.register(record.clone(), compiled.map(Ok), 0);
                     Ok(Upserted {
                         record,
                         created: existing.is_none(),

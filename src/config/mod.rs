@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use duration::Dur;
 
 use crate::endpoint::spec::EndpointSpec;
+use crate::transform::ScriptLimits;
 
 /// Errors loading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Delivery defaults and limits.
     pub delivery: DeliveryConfig,
+    /// Script sandbox limits.
+    pub transforms: ScriptLimits,
     /// Endpoints upserted by name at start.
     pub endpoints: Vec<EndpointSpec>,
 }
@@ -229,6 +232,7 @@ impl Config {
         if d.queue_memory < 16 {
             out.push("delivery.queue_memory: must be at least 16".into());
         }
+        out.extend(self.transforms.problems());
         let mut names = HashSet::new();
         for (i, ep) in self.endpoints.iter().enumerate() {
             if !names.insert(ep.name.as_str()) {

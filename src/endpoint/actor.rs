@@ -3,51 +3,58 @@
 //! modules next to it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use rand::Rng;
 
-use super::breaker::{Breaker, State as BreakerState, Transition};
-use super::classify::{self, Decision, Outcome};
-use super::deliver::{self, AttemptInput, AttemptResult};
+use super::breaker::{Breaker, State as BreakerState};
+use super::deliver;
 use super::messages::{Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop};
-use super::queue::{EventInfo, Item, Queue};
+use super::queue::{Item, Queue};
 use super::spec::Status;
 use super::stats::Stats;
 use crate::ids::now_ms;
-use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus, EndpointRecord};
+use crate::store::records::EndpointRecord;
 use crate::store::{Cf, Op, Store, keys};
-use crate::telemetry::{
-    AttemptFinished, CircuitChanged, DeliveryFinished, DeliveryOutcome, EndpointGauges,
-};
+use crate::telemetry::{CircuitChanged, EndpointGauges};
+use crate::transform::pool::TransformWorker;
+use crate::transform::{Compiled, TransformError};
 
 /// Owns one endpoint's deliveries.
 pub struct EndpointActor {
     /// Current endpoint definition; replaced atomically by `Reconfigure`.
-    record: Arc<EndpointRecord>,
+    pub(super) record: Arc<EndpointRecord>,
     /// HMAC keys derived from the secrets, computed once per version.
-    keys: Vec<Vec<u8>>,
-    store: Store,
+    pub(super) keys: Vec<Vec<u8>>,
+    pub(super) store: Store,
     /// This arbiter's client (awc is `!Send`, so it is fetched in `started`).
-    client: Option<awc::Client>,
-    queue: Queue,
-    breaker: Breaker,
+    pub(super) client: Option<awc::Client>,
+    pub(super) queue: Queue,
+    pub(super) breaker: Breaker,
     /// The one pending wake-up and its deadline, so it can be re-armed earlier.
     timer: Option<(Instant, SpawnHandle)>,
     /// Open deliveries, memory and store (the queue-depth gauge).
-    depth: usize,
+    pub(super) depth: usize,
     /// Dead letters of this endpoint in the store (the dead-letters gauge).
-    dead_letters: u64,
+    pub(super) dead_letters: u64,
     /// Counts and latencies since start.
-    stats: Stats,
+    pub(super) stats: Stats,
+    /// The endpoint's script (or built-in format), or why it cannot run; none for plain JSON.
+    pub(super) transform: TransformSlot,
+    /// Where scripts run.
+    pub(super) pool: Addr<TransformWorker>,
 }
+
+/// An endpoint's compiled transform, or the error that makes every delivery fail.
+pub type TransformSlot = Option<Result<Arc<Compiled>, TransformError>>;
 
 impl EndpointActor {
     /// An actor for `record`; it pages its queue from `store` when started.
     pub fn new(
         record: Arc<EndpointRecord>,
+        transform: TransformSlot,
         store: Store,
+        pool: Addr<TransformWorker>,
         queue_memory: usize,
         dead_letters: u64,
     ) -> Self {
@@ -62,14 +69,16 @@ impl EndpointActor {
             depth: 0,
             dead_letters,
             stats: Stats::default(),
+            transform,
+            pool,
         }
     }
 
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.record.spec.name
     }
 
-    fn gauges(&self) {
+    pub(super) fn gauges(&self) {
         let status = match self.record.spec.status {
             Status::Active => 0,
             Status::Paused => 1,
@@ -86,7 +95,7 @@ impl EndpointActor {
     }
 
     /// Start as many attempts as the limits allow, page in more work, re-arm the timer.
-    fn pump(&mut self, ctx: &mut Context<Self>) {
+    pub(super) fn pump(&mut self, ctx: &mut Context<Self>) {
         self.page_in();
         // Paused and disabled endpoints keep their queue and spend no attempts.
         if self.record.spec.status == Status::Active {
@@ -143,6 +152,8 @@ impl EndpointActor {
                         .filter(|&t| t > now_ms)
                         .map(|t| now + Duration::from_millis(t - now_ms));
                     let item = Item {
+                        rendered: None,
+                        budget_start: d.budget_start,
                         delivery_id: d.id,
                         ticket,
                         event_id: d.event_id,
@@ -194,233 +205,6 @@ impl EndpointActor {
             self.timer = Some((t, h));
         }
     }
-
-    fn event_info(&self, event_id: &str) -> Option<Arc<EventInfo>> {
-        let stored = self.store.event(event_id).ok().flatten()?;
-        let accepted_ms = humantime::parse_rfc3339(&stored.event.timestamp)
-            .ok()
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as u64);
-        Some(Arc::new(EventInfo {
-            id: stored.event.id.clone(),
-            event_type: stored.event.event_type.clone(),
-            body: stored.event.body(),
-            accepted_ms,
-        }))
-    }
-
-    fn start_attempt(&mut self, mut item: Item, ctx: &mut Context<Self>) {
-        if item.event.is_none() {
-            item.event = self.event_info(&item.event_id);
-        }
-        let Some(event) = item.event.clone() else {
-            let result = AttemptResult {
-                outcome: Outcome::Refused("event not found in the store".into()),
-                latency: Duration::ZERO,
-                body: String::new(),
-            };
-            self.finish_attempt(item, result, now_ms(), ctx);
-            return;
-        };
-        let attempt = item.attempts + 1;
-        let started_ms = now_ms();
-        let headers = deliver::headers(
-            &self.record.spec,
-            &self.keys,
-            &AttemptInput {
-                event_id: &event.id,
-                event_type: &event.event_type,
-                attempt,
-                timestamp: (started_ms / 1000) as i64,
-                body: &event.body,
-                content_type: "application/json",
-            },
-        );
-        let client = self.client.get_or_insert_with(deliver::client).clone();
-        let spec = &self.record.spec;
-        let (method, url, timeout) = (spec.method, spec.url.clone(), spec.timeout.get());
-        let body = event.body.clone();
-        // `spawn`, not `wait`: other messages and attempts proceed while this one is in flight.
-        ctx.spawn(
-            async move { deliver::send(&client, method, &url, &headers, body, timeout).await }
-                .into_actor(self)
-                .map(move |result, act, ctx| act.finish_attempt(item, result, started_ms, ctx)),
-        );
-    }
-
-    fn finish_attempt(
-        &mut self,
-        mut item: Item,
-        result: AttemptResult,
-        started_ms: u64,
-        ctx: &mut Context<Self>,
-    ) {
-        let now = Instant::now();
-        let attempt = item.attempts + 1;
-        item.attempts = attempt;
-        let spec = &self.record.spec;
-        let decision = classify::classify(&result.outcome, &spec.success_codes, SystemTime::now());
-        let transition = if classify::is_receiver_failure(&decision) {
-            self.breaker.on_failure(now)
-        } else {
-            self.breaker.on_success(now)
-        };
-        match transition {
-            Some(Transition::Opened) => CircuitChanged {
-                endpoint: &spec.name,
-                state: BreakerState::Open,
-            }
-            .emit(),
-            Some(Transition::Closed) => CircuitChanged {
-                endpoint: &spec.name,
-                state: BreakerState::Closed,
-            }
-            .emit(),
-            None => {}
-        }
-        let label = classify::result_label(&result.outcome);
-        AttemptFinished {
-            endpoint: &spec.name,
-            result: label,
-            elapsed: result.latency,
-            attempt,
-            delivery_id: &item.delivery_id,
-        }
-        .emit();
-        let (status_code, error) = match &result.outcome {
-            Outcome::Response { status, .. } => (Some(*status), None),
-            Outcome::Timeout => (None, Some("timeout".to_string())),
-            Outcome::Network(e) | Outcome::Refused(e) => (None, Some(e.clone())),
-        };
-        let record = AttemptRecord {
-            attempt,
-            at: started_ms,
-            status_code,
-            latency_ms: result.latency.as_secs_f64() * 1000.0,
-            error: match (&decision, error) {
-                (Decision::Success, _) => None,
-                (_, Some(e)) => Some(e),
-                (Decision::Retry { reason, .. } | Decision::Permanent { reason }, None) => {
-                    Some(reason.clone())
-                }
-            },
-            response_body: result.body,
-            result: label.to_string(),
-        };
-        let mut ops = vec![Op::put_json(
-            Cf::Attempts,
-            keys::attempt(&item.delivery_id, attempt),
-            &record,
-        )];
-        let queue_key = keys::queue(&self.record.id, item.ticket);
-        let mut retry_at = None;
-        let (status, outcome, reason) = match decision {
-            Decision::Success => (DeliveryStatus::Delivered, DeliveryOutcome::Success, None),
-            Decision::Retry { .. } if attempt >= spec.retry.max_attempts => (
-                DeliveryStatus::Dead,
-                DeliveryOutcome::Dead,
-                Some(format!(
-                    "gave up after {attempt} attempts; last: {}",
-                    record.error.clone().unwrap_or_default()
-                )),
-            ),
-            Decision::Retry {
-                retry_after,
-                reason,
-            } => {
-                let delay = spec.retry.next_delay(
-                    attempt,
-                    item.last_delay,
-                    retry_after,
-                    rand::rng().random::<f64>(),
-                );
-                item.last_delay = Some(delay);
-                retry_at = Some(now + delay);
-                (
-                    DeliveryStatus::Failed,
-                    DeliveryOutcome::Failed,
-                    Some(reason),
-                )
-            }
-            Decision::Permanent { reason } => {
-                (DeliveryStatus::Dead, DeliveryOutcome::Dead, Some(reason))
-            }
-        };
-        match self.store.delivery(&item.delivery_id) {
-            Ok(Some(mut d)) => {
-                d.status = status;
-                d.attempts = attempt;
-                d.updated_at = now_ms();
-                d.last_error = reason.clone();
-                d.next_attempt_at = retry_at
-                    .map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
-                d.last_delay_ms = item.last_delay.map(|l| l.as_millis() as u64);
-                ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(delivery = %item.delivery_id, error = %e, "Cannot read delivery.")
-            }
-        }
-        self.stats.attempt(
-            attempt,
-            record.latency_ms,
-            status == DeliveryStatus::Delivered,
-            now_ms(),
-        );
-        match status {
-            DeliveryStatus::Delivered => self.stats.delivered(),
-            DeliveryStatus::Failed => self.stats.failed(),
-            DeliveryStatus::Dead => {
-                self.stats.dead();
-                self.dead_letters += 1;
-            }
-            DeliveryStatus::Filtered => self.stats.filtered(),
-            DeliveryStatus::Pending => {}
-        }
-        if status != DeliveryStatus::Failed {
-            ops.push(Op::Delete(Cf::Queue, queue_key));
-            self.depth = self.depth.saturating_sub(1);
-        }
-        if status == DeliveryStatus::Dead {
-            let dl = DeadLetter {
-                delivery_id: item.delivery_id.clone(),
-                endpoint_id: self.record.id.clone(),
-                event_id: item.event_id.clone(),
-                reason: reason.clone().unwrap_or_default(),
-                attempts: attempt,
-                dead_at: now_ms(),
-            };
-            ops.push(Op::put_json(
-                Cf::DeadLetters,
-                item.delivery_id.as_bytes(),
-                &dl,
-            ));
-        }
-        if let Err(e) = self.store.write_buffered(&ops) {
-            // The queue row stays, so the delivery is attempted again after a restart.
-            tracing::error!(endpoint = %spec.name, delivery = %item.delivery_id, error = %e,
-                "Cannot record attempt; the delivery will be retried.");
-        }
-        let end_to_end = (outcome == DeliveryOutcome::Success)
-            .then(|| {
-                item.event
-                    .as_ref()
-                    .map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms)))
-            })
-            .flatten();
-        DeliveryFinished {
-            endpoint: &spec.name,
-            outcome,
-            end_to_end,
-            delivery_id: &item.delivery_id,
-            reason: reason.as_deref(),
-        }
-        .emit();
-        self.queue.finish(item, retry_at);
-        self.gauges();
-        self.pump(ctx);
-    }
 }
 
 impl Actor for EndpointActor {
@@ -467,12 +251,14 @@ impl Handler<Reconfigure> for EndpointActor {
 
     /// Switch to a new endpoint version; in-flight attempts finish with the old one.
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
-        if msg.0.version < self.record.version {
+        if msg.record.version < self.record.version {
             return;
         }
-        self.keys = deliver::signing_keys(&msg.0.spec);
-        self.breaker.reconfigure(msg.0.spec.circuit_breaker.clone());
-        self.record = msg.0;
+        self.keys = deliver::signing_keys(&msg.record.spec);
+        self.breaker
+            .reconfigure(msg.record.spec.circuit_breaker.clone());
+        self.record = msg.record;
+        self.transform = msg.transform;
         self.gauges();
         self.pump(ctx);
     }

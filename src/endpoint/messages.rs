@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actix::Message;
 use serde::Serialize;
 
+use super::actor::TransformSlot;
 use super::breaker::State as BreakerState;
 use super::queue::Item;
 use super::stats::StatsView;
@@ -15,10 +16,15 @@ use crate::store::records::EndpointRecord;
 #[rtype(result = "()")]
 pub struct Enqueue(pub Vec<Item>);
 
-/// The endpoint changed (spec, status, secrets); later attempts use it.
+/// The endpoint changed (spec, status, secrets, script); later attempts use it.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Reconfigure(pub Arc<EndpointRecord>);
+pub struct Reconfigure {
+    /// The new version.
+    pub record: Arc<EndpointRecord>,
+    /// Its compiled script, swapped in atomically for later deliveries.
+    pub transform: TransformSlot,
+}
 
 /// Stop the actor (endpoint deleted, or shutdown). Queued rows stay in the store.
 #[derive(Message)]

@@ -2,6 +2,7 @@
 //! timer and circuit breaker, plus the pure decisions it relies on.
 
 pub mod actor;
+mod attempt;
 pub mod breaker;
 pub mod classify;
 pub mod deliver;

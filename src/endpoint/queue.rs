@@ -7,7 +7,7 @@
 //! so anything dropped sorts after the cursor and a page read finds it.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,6 +23,32 @@ pub struct EventInfo {
     pub body: Bytes,
     /// Acceptance time, Unix ms (end-to-end latency).
     pub accepted_ms: u64,
+    /// The event as a script value, converted once for all endpoints that need it.
+    pub script_value: OnceLock<rhai::Dynamic>,
+}
+
+impl EventInfo {
+    /// Event data for a delivery.
+    pub fn new(id: String, event_type: String, body: Bytes, accepted_ms: u64) -> Self {
+        Self {
+            id,
+            event_type,
+            body,
+            accepted_ms,
+            script_value: OnceLock::new(),
+        }
+    }
+
+    /// The event as `#{id, type, timestamp, data, metadata}` for scripts
+    /// (JSON → Dynamic happens once per event, on first use).
+    pub fn dynamic(&self) -> rhai::Dynamic {
+        self.script_value
+            .get_or_init(|| {
+                let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+                crate::transform::convert::to_dynamic(&v)
+            })
+            .clone()
+    }
 }
 
 /// One pending delivery held in memory.
@@ -40,6 +66,10 @@ pub struct Item {
     pub last_delay: Option<Duration>,
     /// The event, when known (loaded lazily after a page-in).
     pub event: Option<Arc<EventInfo>>,
+    /// The transform's output, kept so every retry sends identical bytes.
+    pub rendered: Option<Arc<crate::transform::Rendered>>,
+    /// Attempts made before the latest replay; `max_attempts` counts from here.
+    pub budget_start: u32,
 }
 
 /// Bounded in-memory queue with retry scheduling.
@@ -212,6 +242,8 @@ mod tests {
             attempts: 0,
             last_delay: None,
             event: None,
+            rendered: None,
+            budget_start: 0,
         }
     }
 

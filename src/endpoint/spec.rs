@@ -10,6 +10,7 @@ use super::retry::RetryPolicy;
 use crate::bus::matcher::Pattern;
 use crate::config::Dur;
 use crate::sign::{self, Scheme};
+use crate::transform::TransformSpec;
 
 /// HTTP method used for deliveries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -85,6 +86,12 @@ pub enum Format {
     /// The event as `{"id","type","timestamp","data","metadata"}`.
     #[default]
     Json,
+    /// A Slack message (`scripts/slack.rhai`).
+    Slack,
+    /// A Discord embed (`scripts/discord.rhai`).
+    Discord,
+    /// A Teams MessageCard (`scripts/teams.rhai`).
+    Teams,
 }
 
 /// An endpoint as declared by a user (config file or API).
@@ -122,6 +129,9 @@ pub struct EndpointSpec {
     /// Payload format. Default `json`.
     #[serde(default)]
     pub format: Format,
+    /// A Rhai script reshaping each event (instead of `format`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform: Option<TransformSpec>,
     /// Per-attempt timeout (until the response headers and 4 KiB of body). Default `"15s"`.
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
@@ -184,6 +194,7 @@ impl EndpointSpec {
             auth: Auth::None,
             signing: Signing::default(),
             format: Format::Json,
+            transform: None,
             timeout: default_timeout(),
             max_in_flight: default_max_in_flight(),
             retry: RetryPolicy::default(),
@@ -260,6 +271,17 @@ impl EndpointSpec {
                 push(&format!("signing.secrets[{i}]"), e.to_string());
             }
         }
+        if let Some(t) = &self.transform {
+            for (f, m) in t.problems() {
+                push(&f, m);
+            }
+            if self.format != Format::Json {
+                push(
+                    "format",
+                    "use either a built-in `format` or a `transform`, not both".into(),
+                );
+            }
+        }
         let t = self.timeout.get();
         if t.is_zero() || t > std::time::Duration::from_secs(300) {
             push("timeout", "must be between 1ms and 5m".into());
@@ -307,7 +329,7 @@ pub fn check_url(raw: &str) -> Result<url::Url, String> {
 }
 
 /// Check one custom header: a valid name that is neither hop-by-hop nor ours, and a valid value.
-fn check_header(name: &str, value: &str) -> Result<(), String> {
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
     let lower = name.to_ascii_lowercase();
     if actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(format!("`{name}` is not a valid header name"));

@@ -87,6 +87,9 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     /// Its row in the `queue` column family while open.
     pub ticket: u128,
+    /// Attempts made before the latest replay; `max_attempts` counts from here.
+    #[serde(default)]
+    pub budget_start: u32,
 }
 
 /// One HTTP attempt.

@@ -179,3 +179,24 @@ impl CircuitChanged<'_> {
         }
     }
 }
+
+/// A transform ran (successfully or not).
+pub struct TransformRan<'a> {
+    /// Endpoint name.
+    pub endpoint: &'a str,
+    /// Run time.
+    pub elapsed: Duration,
+    /// Its error, if it failed.
+    pub error: Option<&'a crate::transform::TransformError>,
+}
+
+impl TransformRan<'_> {
+    /// Record it.
+    pub fn emit(self) {
+        histogram!(names::TRANSFORM_DURATION).record(self.elapsed);
+        if let Some(e) = self.error {
+            counter!(names::TRANSFORM_ERRORS, "endpoint" => self.endpoint.to_string()).increment(1);
+            tracing::warn!(endpoint = self.endpoint, kind = e.kind(), error = %e, "Transform failed.");
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! One delivery's way through the endpoint actor: transform (on the pool),
+//! HTTP attempt (on this thread), classification, and settling the outcome
+//! in the store, the queue, the breaker and the telemetry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::prelude::*;
+use rand::Rng;
+
+use super::actor::EndpointActor;
+use super::breaker::{State as BreakerState, Transition};
+use super::classify::{self, Decision, Outcome};
+use super::deliver::{self, AttemptInput, AttemptResult};
+use super::queue::{EventInfo, Item};
+use crate::ids::now_ms;
+use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus};
+use crate::store::{Cf, Op, keys};
+use crate::telemetry::{AttemptFinished, CircuitChanged, DeliveryFinished, DeliveryOutcome};
+use crate::transform::pool::RunTransform;
+use crate::transform::{Rendered, TransformError};
+
+/// When the transform pool cannot take work (shutting down), try again after this.
+const POOL_RETRY: Duration = Duration::from_secs(1);
+
+/// How a delivery ends up after one step.
+struct Settle {
+    status: DeliveryStatus,
+    outcome: DeliveryOutcome,
+    reason: Option<String>,
+    retry_at: Option<Instant>,
+    attempt: Option<AttemptRecord>,
+}
+
+impl EndpointActor {
+    fn event_info(&self, event_id: &str) -> Option<Arc<EventInfo>> {
+        let stored = self.store.event(event_id).ok().flatten()?;
+        let accepted_ms = humantime::parse_rfc3339(&stored.event.timestamp)
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64);
+        Some(Arc::new(EventInfo::new(
+            stored.event.id.clone(),
+            stored.event.event_type.clone(),
+            stored.event.body(),
+            accepted_ms,
+        )))
+    }
+
+    /// Begin a taken delivery: load its event, run its transform once, then send.
+    pub(super) fn start_attempt(&mut self, mut item: Item, ctx: &mut Context<Self>) {
+        if item.event.is_none() {
+            item.event = self.event_info(&item.event_id);
+        }
+        let Some(event) = item.event.clone() else {
+            let reason = "event not found in the store".to_string();
+            return self.settle(item, dead(reason, None), ctx);
+        };
+        if item.rendered.is_none() {
+            match &self.transform {
+                None => {}
+                Some(Err(e)) => return self.transform_failed(item, e.clone(), ctx),
+                Some(Ok(compiled)) => {
+                    let msg = RunTransform {
+                        compiled: compiled.clone(),
+                        event,
+                        record: self.record.clone(),
+                    };
+                    // The script runs on the pool; this thread keeps delivering meanwhile.
+                    ctx.spawn(
+                        self.pool
+                            .send(msg)
+                            .into_actor(self)
+                            .map(move |res, act, ctx| match res {
+                                Ok(Ok(Rendered::Skip)) => act.settle(item, filtered(), ctx),
+                                Ok(Ok(rendered)) => {
+                                    item.rendered = Some(Arc::new(rendered));
+                                    act.start_attempt(item, ctx);
+                                }
+                                Ok(Err(e)) => act.transform_failed(item, e, ctx),
+                                Err(_) => {
+                                    let retry_at = Some(Instant::now() + POOL_RETRY);
+                                    act.queue.finish(item, retry_at);
+                                    act.pump(ctx);
+                                }
+                            }),
+                    );
+                    return;
+                }
+            }
+        }
+        self.send_attempt(item, event, ctx);
+    }
+
+    fn transform_failed(&mut self, item: Item, e: TransformError, ctx: &mut Context<Self>) {
+        self.settle(
+            item,
+            dead(format!("transform failed ({}): {e}", e.kind()), None),
+            ctx,
+        );
+    }
+
+    fn send_attempt(&mut self, item: Item, event: Arc<EventInfo>, ctx: &mut Context<Self>) {
+        let spec = &self.record.spec;
+        let (mut method, mut url) = (spec.method, spec.url.clone());
+        let (mut body, mut content_type, mut extra) = (
+            event.body.clone(),
+            "application/json".to_string(),
+            Vec::new(),
+        );
+        if let Some(Rendered::Send(req)) = item.rendered.as_deref() {
+            body = req.body.clone();
+            content_type = req.content_type.clone();
+            extra = req.headers.clone();
+            method = req.method.unwrap_or(method);
+            url = req.url.clone().unwrap_or(url);
+        }
+        let attempt = item.attempts + 1;
+        let started_ms = now_ms();
+        let mut headers = deliver::headers(
+            spec,
+            &self.keys,
+            &AttemptInput {
+                event_id: &event.id,
+                event_type: &event.event_type,
+                attempt,
+                timestamp: (started_ms / 1000) as i64,
+                body: &body,
+                content_type: &content_type,
+            },
+        );
+        // A handler script's headers replace the endpoint's of the same name.
+        for (k, v) in extra {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
+            headers.push((k, v));
+        }
+        let client = self.client.get_or_insert_with(deliver::client).clone();
+        let timeout = spec.timeout.get();
+        // `spawn`, not `wait`: other messages and attempts proceed while this one is in flight.
+        ctx.spawn(
+            async move { deliver::send(&client, method, &url, &headers, body, timeout).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| act.finish_attempt(item, result, started_ms, ctx)),
+        );
+    }
+
+    fn finish_attempt(
+        &mut self,
+        mut item: Item,
+        result: AttemptResult,
+        started_ms: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = Instant::now();
+        let attempt = item.attempts + 1;
+        item.attempts = attempt;
+        let spec = self.record.spec.clone();
+        let decision = classify::classify(&result.outcome, &spec.success_codes, SystemTime::now());
+        let transition = if classify::is_receiver_failure(&decision) {
+            self.breaker.on_failure(now)
+        } else {
+            self.breaker.on_success(now)
+        };
+        match transition {
+            Some(Transition::Opened) => CircuitChanged {
+                endpoint: &spec.name,
+                state: BreakerState::Open,
+            }
+            .emit(),
+            Some(Transition::Closed) => CircuitChanged {
+                endpoint: &spec.name,
+                state: BreakerState::Closed,
+            }
+            .emit(),
+            None => {}
+        }
+        let label = classify::result_label(&result.outcome);
+        AttemptFinished {
+            endpoint: &spec.name,
+            result: label,
+            elapsed: result.latency,
+            attempt,
+            delivery_id: &item.delivery_id,
+        }
+        .emit();
+        let (status_code, error) = match &result.outcome {
+            Outcome::Response { status, .. } => (Some(*status), None),
+            Outcome::Timeout => (None, Some("timeout".to_string())),
+            Outcome::Network(e) | Outcome::Refused(e) => (None, Some(e.clone())),
+        };
+        let record = AttemptRecord {
+            attempt,
+            at: started_ms,
+            status_code,
+            latency_ms: result.latency.as_secs_f64() * 1000.0,
+            error: match (&decision, error) {
+                (Decision::Success, _) => None,
+                (_, Some(e)) => Some(e),
+                (Decision::Retry { reason, .. } | Decision::Permanent { reason }, None) => {
+                    Some(reason.clone())
+                }
+            },
+            response_body: result.body,
+            result: label.to_string(),
+        };
+        let used = attempt.saturating_sub(item.budget_start);
+        let settle = match decision {
+            Decision::Success => Settle {
+                status: DeliveryStatus::Delivered,
+                outcome: DeliveryOutcome::Success,
+                reason: None,
+                retry_at: None,
+                attempt: Some(record),
+            },
+            Decision::Retry { .. } if used >= spec.retry.max_attempts => {
+                let last = record.error.clone().unwrap_or_default();
+                dead(
+                    format!("gave up after {used} attempts; last: {last}"),
+                    Some(record),
+                )
+            }
+            Decision::Retry {
+                retry_after,
+                reason,
+            } => {
+                let delay = spec.retry.next_delay(
+                    used,
+                    item.last_delay,
+                    retry_after,
+                    rand::rng().random::<f64>(),
+                );
+                item.last_delay = Some(delay);
+                Settle {
+                    status: DeliveryStatus::Failed,
+                    outcome: DeliveryOutcome::Failed,
+                    reason: Some(reason),
+                    retry_at: Some(now + delay),
+                    attempt: Some(record),
+                }
+            }
+            Decision::Permanent { reason } => dead(reason, Some(record)),
+        };
+        self.settle(item, settle, ctx);
+    }
+
+    /// Write the outcome (one atomic, unsynced batch), update stats and
+    /// telemetry, return the item to the queue if it will be retried, pump.
+    fn settle(&mut self, item: Item, s: Settle, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let mut ops = Vec::new();
+        if let Some(a) = &s.attempt {
+            ops.push(Op::put_json(
+                Cf::Attempts,
+                keys::attempt(&item.delivery_id, a.attempt),
+                a,
+            ));
+            self.stats.attempt(
+                a.attempt,
+                a.latency_ms,
+                s.status == DeliveryStatus::Delivered,
+                now_ms(),
+            );
+        }
+        match self.store.delivery(&item.delivery_id) {
+            Ok(Some(mut d)) => {
+                d.status = s.status;
+                d.attempts = item.attempts;
+                d.updated_at = now_ms();
+                d.last_error = s.reason.clone();
+                d.next_attempt_at = s
+                    .retry_at
+                    .map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
+                d.last_delay_ms = item.last_delay.map(|l| l.as_millis() as u64);
+                ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(delivery = %item.delivery_id, error = %e, "Cannot read delivery.")
+            }
+        }
+        match s.status {
+            DeliveryStatus::Delivered => self.stats.delivered(),
+            DeliveryStatus::Failed => self.stats.failed(),
+            DeliveryStatus::Dead => {
+                self.stats.dead();
+                self.dead_letters += 1;
+            }
+            DeliveryStatus::Filtered => self.stats.filtered(),
+            DeliveryStatus::Pending => {}
+        }
+        if s.status != DeliveryStatus::Failed {
+            ops.push(Op::Delete(
+                Cf::Queue,
+                keys::queue(&self.record.id, item.ticket),
+            ));
+            self.depth = self.depth.saturating_sub(1);
+        }
+        if s.status == DeliveryStatus::Dead {
+            let dl = DeadLetter {
+                delivery_id: item.delivery_id.clone(),
+                endpoint_id: self.record.id.clone(),
+                event_id: item.event_id.clone(),
+                reason: s.reason.clone().unwrap_or_default(),
+                attempts: item.attempts,
+                dead_at: now_ms(),
+            };
+            ops.push(Op::put_json(
+                Cf::DeadLetters,
+                item.delivery_id.as_bytes(),
+                &dl,
+            ));
+        }
+        if let Err(e) = self.store.write_buffered(&ops) {
+            // The queue row stays, so the delivery is attempted again after a restart.
+            tracing::error!(endpoint = %self.record.spec.name, delivery = %item.delivery_id, error = %e,
+                "Cannot record the outcome; the delivery will be retried.");
+        }
+        let end_to_end = (s.outcome == DeliveryOutcome::Success)
+            .then(|| {
+                item.event
+                    .as_ref()
+                    .map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms)))
+            })
+            .flatten();
+        DeliveryFinished {
+            endpoint: &self.record.spec.name,
+            outcome: s.outcome,
+            end_to_end,
+            delivery_id: &item.delivery_id,
+            reason: s.reason.as_deref(),
+        }
+        .emit();
+        self.queue.finish(item, s.retry_at);
+        self.gauges();
+        self.pump(ctx);
+    }
+}
+
+fn dead(reason: String, attempt: Option<AttemptRecord>) -> Settle {
+    Settle {
+        status: DeliveryStatus::Dead,
+        outcome: DeliveryOutcome::Dead,
+        reason: Some(reason),
+        retry_at: None,
+        attempt,
+    }
+}
+
+fn filtered() -> Settle {
+    Settle {
+        status: DeliveryStatus::Filtered,
+        outcome: DeliveryOutcome::Filtered,
+        reason: None,
+        retry_at: None,
+        attempt: None,
+    }
+}

@@ -1,0 +1,79 @@
+//! Transforms: per-endpoint Rhai scripts (and the built-in Slack, Discord and
+//! Teams formats) that reshape an event before it is signed and sent.
+//!
+//! One immutable, `sync` [`rhai::Engine`] is built from [`ScriptLimits`] and
+//! shared by a pool of worker threads ([`pool`]), so a script that burns its
+//! whole budget occupies one worker, never the bus or a delivery thread.
+//! Scripts compile once per endpoint version into an `Arc<AST>`; JSON becomes
+//! a `Dynamic` once per event ([`convert`]).
+
+pub mod builtin;
+pub mod convert;
+pub mod engine;
+pub mod limits;
+pub mod pool;
+pub mod run;
+pub mod script;
+
+pub use limits::ScriptLimits;
+pub use run::Rendered;
+pub use script::{Compiled, TransformSpec};
+
+/// Errors compiling or running a transform.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum TransformError {
+    /// The script does not compile.
+    #[error("line {line}, column {column}: {message}")]
+    Compile {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the parser said.
+        message: String,
+    },
+    /// The script compiles but defines neither `transform` nor `handler` correctly.
+    #[error("{0}")]
+    Contract(String),
+    /// A script file could not be read.
+    #[error("cannot read script {path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The script failed or hit a limit while running.
+    #[error("{message}")]
+    Runtime {
+        /// Bounded kind: runtime, too_many_operations, stack_overflow, data_too_large.
+        kind: &'static str,
+        /// The error with its position.
+        message: String,
+    },
+    /// The script returned something that cannot be sent.
+    #[error("invalid output: {0}")]
+    BadOutput(String),
+    /// The output exceeds `max_output_bytes`.
+    #[error("output of {size} bytes exceeds the limit of {limit} bytes")]
+    OutputTooLarge {
+        /// Output size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl TransformError {
+    /// A bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransformError::Compile { .. } => "compile",
+            TransformError::Contract(_) => "contract",
+            TransformError::Io { .. } => "io",
+            TransformError::Runtime { kind, .. } => kind,
+            TransformError::BadOutput(_) => "bad_output",
+            TransformError::OutputTooLarge { .. } => "output_too_large",
+        }
+    }
+}

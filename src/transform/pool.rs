@@ -1,0 +1,71 @@
+//! The transform worker pool: a `SyncArbiter` of threads sharing the engine.
+//!
+//! Why a pool and not the endpoint actor's thread: a script may spend its
+//! whole operation budget; on a delivery thread that would stall every other
+//! endpoint there. Endpoints without a script never come here.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use rhai::Engine;
+
+use super::run::{self, Rendered};
+use super::{Compiled, TransformError};
+use crate::endpoint::queue::EventInfo;
+use crate::store::records::EndpointRecord;
+use crate::telemetry::TransformRan;
+
+/// One worker thread.
+pub struct TransformWorker {
+    engine: Arc<Engine>,
+    max_output: usize,
+}
+
+impl Actor for TransformWorker {
+    type Context = SyncContext<Self>;
+}
+
+/// Run a transform for one delivery.
+#[derive(Message)]
+#[rtype(result = "Result<Rendered, TransformError>")]
+pub struct RunTransform {
+    /// The endpoint's compiled script.
+    pub compiled: Arc<Compiled>,
+    /// The event (converted to a script value once, whoever asks first).
+    pub event: Arc<EventInfo>,
+    /// The endpoint (method, URL, headers, name).
+    pub record: Arc<EndpointRecord>,
+}
+
+impl Handler<RunTransform> for TransformWorker {
+    type Result = Result<Rendered, TransformError>;
+
+    /// Run the script and time it.
+    fn handle(&mut self, msg: RunTransform, _: &mut SyncContext<Self>) -> Self::Result {
+        let started = Instant::now();
+        let spec = &msg.record.spec;
+        let result = run::run(
+            &self.engine,
+            &msg.compiled,
+            msg.event.dynamic(),
+            spec,
+            self.max_output,
+        );
+        TransformRan {
+            endpoint: &spec.name,
+            elapsed: started.elapsed(),
+            error: result.as_ref().err(),
+        }
+        .emit();
+        result
+    }
+}
+
+/// Start `workers` threads.
+pub fn start(engine: Arc<Engine>, workers: usize, max_output: usize) -> Addr<TransformWorker> {
+    SyncArbiter::start(workers.max(1), move || TransformWorker {
+        engine: engine.clone(),
+        max_output,
+    })
+}

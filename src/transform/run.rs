@@ -1,0 +1,225 @@
+//! Running a compiled script against one event, and turning its result into a request.
+
+use bytes::Bytes;
+use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
+
+use super::TransformError;
+use super::convert;
+use super::script::{Compiled, Contract};
+use crate::endpoint::spec::{EndpointSpec, Method, check_header, check_url};
+
+/// What a transform decided for one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rendered {
+    /// Skip this delivery (`()` or `cancel = true`): recorded as `filtered`.
+    Skip,
+    /// Send this.
+    Send(Request),
+}
+
+/// A request shaped by a transform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Exact body bytes (signed as-is).
+    pub body: Bytes,
+    /// `application/json` for maps and arrays, `text/plain` for strings unless a header says otherwise.
+    pub content_type: String,
+    /// Extra headers from a `handler` script.
+    pub headers: Vec<(String, String)>,
+    /// Method override from a `handler` script.
+    pub method: Option<Method>,
+    /// URL override from a `handler` script.
+    pub url: Option<String>,
+}
+
+/// Run `compiled` for `event` (the `#{id, type, timestamp, data, metadata}` map).
+pub fn run(
+    engine: &Engine,
+    compiled: &Compiled,
+    event: Dynamic,
+    spec: &EndpointSpec,
+    max_output: usize,
+) -> Result<Rendered, TransformError> {
+    let env: Map = compiled
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+        .collect();
+    let mut scope = Scope::new();
+    // eval_ast(false): the script's top level ran once at compile-check time; don't re-run it per event.
+    let opts = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+    let result = match compiled.contract {
+        Contract::Transform => engine.call_fn_with_options::<Dynamic>(
+            opts,
+            &mut scope,
+            &compiled.ast,
+            "transform",
+            (event,),
+        ),
+        Contract::TransformWithEnv => engine.call_fn_with_options::<Dynamic>(
+            opts,
+            &mut scope,
+            &compiled.ast,
+            "transform",
+            (event, env),
+        ),
+        Contract::Handler => {
+            let webhook = webhook_map(event, spec, env);
+            engine.call_fn_with_options::<Dynamic>(
+                opts,
+                &mut scope,
+                &compiled.ast,
+                "handler",
+                (webhook,),
+            )
+        }
+    }
+    .map_err(|e| runtime_error(&e))?;
+    let rendered = match compiled.contract {
+        Contract::Handler => from_webhook(result)?,
+        _ => from_body(result, Vec::new())?,
+    };
+    if let Rendered::Send(req) = &rendered {
+        if req.body.len() > max_output {
+            return Err(TransformError::OutputTooLarge {
+                size: req.body.len(),
+                limit: max_output,
+            });
+        }
+    }
+    Ok(rendered)
+}
+
+fn webhook_map(event: Dynamic, spec: &EndpointSpec, env: Map) -> Dynamic {
+    let mut m = Map::new();
+    let (id, ty) = event
+        .read_lock::<Map>()
+        .map(|e| {
+            (
+                e.get("id").cloned().unwrap_or_default(),
+                e.get("type").cloned().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    let method = match spec.method {
+        Method::Post => "POST",
+        Method::Put => "PUT",
+    };
+    let headers: Map = spec
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
+        .collect();
+    m.insert("method".into(), method.into());
+    m.insert("url".into(), spec.url.clone().into());
+    m.insert("headers".into(), headers.into());
+    m.insert("event_id".into(), id);
+    m.insert("event_type".into(), ty);
+    m.insert("env".into(), env.into());
+    m.insert("cancel".into(), false.into());
+    m.insert("payload".into(), event);
+    m.into()
+}
+
+fn from_webhook(out: Dynamic) -> Result<Rendered, TransformError> {
+    let m = out
+        .try_cast::<Map>()
+        .ok_or_else(|| TransformError::BadOutput("`handler` must return the webhook map".into()))?;
+    if m.get("cancel")
+        .and_then(|c| c.as_bool().ok())
+        .unwrap_or(false)
+    {
+        return Ok(Rendered::Skip);
+    }
+    let mut headers = Vec::new();
+    if let Some(h) = m.get("headers") {
+        let h = h
+            .clone()
+            .try_cast::<Map>()
+            .ok_or_else(|| TransformError::BadOutput("`headers` must be a map".into()))?;
+        for (k, v) in h {
+            let v = v
+                .into_string()
+                .map_err(|_| TransformError::BadOutput(format!("header `{k}` must be a string")))?;
+            if !k.eq_ignore_ascii_case("content-type") {
+                check_header(&k, &v).map_err(TransformError::BadOutput)?;
+            }
+            headers.push((k.to_string(), v));
+        }
+    }
+    let method = match m.get("method").map(|v| v.to_string().to_ascii_uppercase()) {
+        None => None,
+        Some(s) if s == "POST" => Some(Method::Post),
+        Some(s) if s == "PUT" => Some(Method::Put),
+        Some(s) => {
+            return Err(TransformError::BadOutput(format!(
+                "method `{s}` is not POST or PUT"
+            )));
+        }
+    };
+    let url = match m.get("url") {
+        None => None,
+        Some(u) => Some(
+            check_url(&u.to_string())
+                .map_err(TransformError::BadOutput)?
+                .to_string(),
+        ),
+    };
+    let payload = m.get("payload").cloned().unwrap_or(Dynamic::UNIT);
+    match from_body(payload, headers)? {
+        Rendered::Send(mut req) => {
+            req.method = method;
+            req.url = url;
+            Ok(Rendered::Send(req))
+        }
+        Rendered::Skip => Err(TransformError::BadOutput(
+            "`payload` must not be empty; set `cancel = true` to skip".into(),
+        )),
+    }
+}
+
+fn from_body(out: Dynamic, mut headers: Vec<(String, String)>) -> Result<Rendered, TransformError> {
+    if out.is_unit() {
+        return Ok(Rendered::Skip);
+    }
+    let explicit_ct = headers
+        .iter()
+        .position(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|i| headers.remove(i).1);
+    let (body, default_ct) = if out.is_string() {
+        (
+            Bytes::from(out.into_string().unwrap_or_default()),
+            "text/plain; charset=utf-8",
+        )
+    } else {
+        let json = convert::to_json(&out).map_err(TransformError::BadOutput)?;
+        (
+            Bytes::from(serde_json::to_vec(&json).unwrap_or_default()),
+            "application/json",
+        )
+    };
+    Ok(Rendered::Send(Request {
+        body,
+        content_type: explicit_ct.unwrap_or_else(|| default_ct.to_string()),
+        headers,
+        method: None,
+        url: None,
+    }))
+}
+
+/// Map a Rhai error (possibly nested in function calls) to a bounded kind.
+fn runtime_error(e: &EvalAltResult) -> TransformError {
+    fn kind(e: &EvalAltResult) -> &'static str {
+        match e {
+            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => kind(inner),
+            EvalAltResult::ErrorTooManyOperations(..) => "too_many_operations",
+            EvalAltResult::ErrorStackOverflow(..) => "stack_overflow",
+            EvalAltResult::ErrorDataTooLarge(..) => "data_too_large",
+            _ => "runtime",
+        }
+    }
+    TransformError::Runtime {
+        kind: kind(e),
+        message: e.to_string(),
+    }
+}

@@ -1,0 +1,167 @@
+//! Where a script comes from, compiling it once, and checking its contract.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rhai::{AST, Engine};
+use serde::{Deserialize, Serialize};
+
+use super::TransformError;
+
+/// An endpoint's `transform`: an inline `script` or a `path` to a `.rhai` file, plus `env`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSpec {
+    /// Inline Rhai source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// A `.rhai` file, read when the endpoint is created, updated or loaded at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Variables the script sees as `env` (second `transform` argument, or `webhook.env`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+impl TransformSpec {
+    /// An inline script.
+    pub fn inline(script: impl Into<String>) -> Self {
+        Self {
+            script: Some(script.into()),
+            path: None,
+            env: BTreeMap::new(),
+        }
+    }
+
+    /// Problems with the declaration itself (not compilation), as `(field, reason)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        match (&self.script, &self.path) {
+            (Some(_), Some(_)) => vec![(
+                "transform".into(),
+                "give either `script` or `path`, not both".into(),
+            )],
+            (None, None) => vec![("transform".into(), "needs `script` or `path`".into())],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The source text (reading `path` if given).
+    pub fn source(&self) -> Result<String, TransformError> {
+        match (&self.script, &self.path) {
+            (Some(s), _) => Ok(s.clone()),
+            (None, Some(p)) => std::fs::read_to_string(p).map_err(|e| TransformError::Io {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            }),
+            (None, None) => Err(TransformError::Contract("needs `script` or `path`".into())),
+        }
+    }
+}
+
+/// Which function the script defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contract {
+    /// `fn transform(event)`.
+    Transform,
+    /// `fn transform(event, env)`.
+    TransformWithEnv,
+    /// `fn handler(webhook)` (Svix-compatible).
+    Handler,
+}
+
+/// A compiled script, shared by every delivery of one endpoint version.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The compiled script.
+    pub ast: AST,
+    /// Its calling convention.
+    pub contract: Contract,
+    /// Variables passed as `env`.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Compile `source` and check it defines `transform(event[, env])` or `handler(webhook)`.
+pub fn compile(
+    engine: &Engine,
+    source: &str,
+    env: BTreeMap<String, String>,
+) -> Result<Arc<Compiled>, TransformError> {
+    let ast = engine.compile(source).map_err(|e| {
+        let pos = e.position();
+        TransformError::Compile {
+            line: pos.line().unwrap_or(0),
+            column: pos.position().unwrap_or(0),
+            message: e.err_type().to_string(),
+        }
+    })?;
+    let mut contract = None;
+    for f in ast.iter_functions() {
+        contract = match (f.name, f.params.len()) {
+            ("transform", 1) => Some(Contract::Transform),
+            ("transform", 2) => Some(Contract::TransformWithEnv),
+            ("handler", 1) => Some(Contract::Handler),
+            _ => continue,
+        };
+        break;
+    }
+    let contract = contract.ok_or_else(|| {
+        TransformError::Contract(
+            "the script must define `fn transform(event)`, `fn transform(event, env)` or `fn handler(webhook)`".into(),
+        )
+    })?;
+    Ok(Arc::new(Compiled { ast, contract, env }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{ScriptLimits, engine};
+
+    #[test]
+    fn compile_errors_name_line_and_column() {
+        let e = engine::build(&ScriptLimits::default());
+        let err =
+            compile(&e, "fn transform(event) {\n  let x = ;\n}", BTreeMap::new()).unwrap_err();
+        match err {
+            TransformError::Compile { line, column, .. } => assert_eq!((line, column), (2, 11)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_contract_function_must_exist() {
+        let e = engine::build(&ScriptLimits::default());
+        assert!(matches!(
+            compile(&e, "fn other(x) { x }", BTreeMap::new()),
+            Err(TransformError::Contract(_))
+        ));
+        assert_eq!(
+            compile(&e, "fn handler(w) { w }", BTreeMap::new())
+                .unwrap()
+                .contract,
+            Contract::Handler
+        );
+        assert_eq!(
+            compile(&e, "fn transform(e, env) { e }", BTreeMap::new())
+                .unwrap()
+                .contract,
+            Contract::TransformWithEnv
+        );
+    }
+
+    #[test]
+    fn eval_and_imports_are_refused() {
+        let e = engine::build(&ScriptLimits::default());
+        assert!(compile(&e, "fn transform(e) { eval(\"1\") }", BTreeMap::new()).is_err());
+        let c = compile(
+            &e,
+            "import \"x\" as x; fn transform(e) { e }",
+            BTreeMap::new(),
+        );
+        // Imports compile but can never resolve: DummyModuleResolver.
+        if let Ok(c) = c {
+            assert!(e.run_ast(&c.ast).is_err());
+        }
+    }
+}
