@@ -35,6 +35,9 @@ pub enum Command {
         #[arg(short, long, default_value = "hookbus.toml")]
         config: PathBuf,
     },
+    /// Work with transform scripts.
+    #[command(subcommand)]
+    Transform(TransformCommand),
     /// Publish one event to a running server.
     Publish {
         /// Event type, e.g. order.created.
@@ -71,6 +74,31 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// `hookbus transform …`.
+#[derive(Subcommand, Debug)]
+pub enum TransformCommand {
+    /// Dry-run a script file on an event file, offline; prints `{output, headers, skipped, error, duration_us}`.
+    Test {
+        /// The `.rhai` script.
+        file: PathBuf,
+        /// A JSON event: `{"type": "...", "data": {...}, "metadata": {...}}`.
+        #[arg(long)]
+        event: PathBuf,
+        /// `env` variables for the script, as KEY=VALUE (repeatable).
+        #[arg(long = "env", value_parser = parse_kv)]
+        env: Vec<(String, String)>,
+        /// Config file whose `[transforms]` limits apply (defaults otherwise).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
 
 /// Run a parsed command line; the binary's whole `main`.
@@ -120,6 +148,12 @@ pub async fn main(cli: Cli) -> ExitCode {
             url,
             token,
         } => publish(&url, token, &event_type, &data).await,
+        Command::Transform(TransformCommand::Test {
+            file,
+            event,
+            env,
+            config,
+        }) => transform_test(&file, &event, env, config.as_deref()),
     }
 }
 
@@ -174,5 +208,58 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn transform_test(
+    file: &std::path::Path,
+    event: &std::path::Path,
+    env: Vec<(String, String)>,
+    config: Option<&std::path::Path>,
+) -> ExitCode {
+    use crate::transform::{dry_run, engine, script};
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    };
+    let limits = match config.map(Config::from_file).transpose() {
+        Ok(c) => c.map(|c| c.transforms).unwrap_or_default(),
+        Err(e) => return fail(e.to_string()),
+    };
+    let source = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
+    };
+    let req: crate::PublishRequest = match std::fs::read(event)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("event file {}: {e}", event.display())),
+    };
+    if let Some((f, m)) = req.problems().into_iter().next() {
+        return fail(format!("event file {}: {f}: {m}", event.display()));
+    }
+    let engine = engine::build(&limits);
+    let compiled = match script::compile(&engine, &source, env.into_iter().collect()) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("{}: {e}", file.display())),
+    };
+    let spec = crate::endpoint::spec::EndpointSpec::new("dry-run", "http://127.0.0.1/", &[]);
+    let result = dry_run::dry_run(
+        &engine,
+        Some(&compiled),
+        &crate::Event::accept(req),
+        &spec,
+        limits.max_output_bytes,
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).unwrap_or_default()
+    );
+    if result.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }

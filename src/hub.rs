@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::bus::actor::Wiring;
+use crate::bus::dead_letters::{DeadLetterFilter, Purge, Replay};
 use crate::bus::messages::{
     GetEndpoint, ListEndpoints, Publish, PublishReceipt, StopAll, UpsertEndpoint, Upserted,
 };
@@ -17,7 +18,7 @@ use crate::config::{Config, ConfigError};
 use crate::endpoint::messages::{GetSnapshot, Snapshot};
 use crate::endpoint::spec::EndpointSpec;
 use crate::event::PublishRequest;
-use crate::store::records::EndpointRecord;
+use crate::store::records::{DeadLetter, EndpointRecord};
 use crate::store::{Store, StoreError};
 use crate::transform;
 
@@ -50,6 +51,8 @@ struct Inner {
     config: Config,
     /// Renders `/metrics` when the host attached one.
     metrics: OnceLock<PrometheusHandle>,
+    /// The script engine (dry runs compile with it).
+    engine: Arc<rhai::Engine>,
     /// Delivery threads plus the bus thread; stopped on shutdown.
     arbiters: Mutex<Vec<Arbiter>>,
 }
@@ -84,7 +87,7 @@ impl Hookbus {
                 workers: handles,
                 queue_memory: config.delivery.queue_memory,
                 retention: config.storage.retention.get(),
-                engine,
+                engine: engine.clone(),
                 pool,
             };
             Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(wiring))
@@ -97,6 +100,7 @@ impl Hookbus {
                 store,
                 config,
                 metrics: OnceLock::new(),
+                engine,
                 arbiters: Mutex::new(arbiters),
             }),
         };
@@ -196,6 +200,37 @@ impl Hookbus {
     /// The attached Prometheus handle, if any.
     pub fn metrics(&self) -> Option<&PrometheusHandle> {
         self.inner.metrics.get()
+    }
+
+    /// Replay matching dead letters (fresh attempt budget, same delivery ids);
+    /// with `dry_run` only report them.
+    pub async fn replay_dead_letters(
+        &self,
+        filter: DeadLetterFilter,
+        dry_run: bool,
+    ) -> Result<Vec<DeadLetter>, BusError> {
+        self.inner
+            .bus
+            .send(Replay { filter, dry_run })
+            .await
+            .map_err(|_| BusError::Unavailable)?
+    }
+
+    /// Delete matching dead letters; returns what was deleted.
+    pub async fn purge_dead_letters(
+        &self,
+        filter: DeadLetterFilter,
+    ) -> Result<Vec<DeadLetter>, BusError> {
+        self.inner
+            .bus
+            .send(Purge(filter))
+            .await
+            .map_err(|_| BusError::Unavailable)?
+    }
+
+    /// The shared script engine.
+    pub fn engine(&self) -> &Arc<rhai::Engine> {
+        &self.inner.engine
     }
 
     /// Stop the actors and threads. Pending deliveries stay in the store for the next start.

@@ -146,3 +146,21 @@ impl From<BusError> for ApiError {
         }
     }
 }
+
+/// How JSON bodies read with `web::Json` fail: problem+json like every other error.
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    let api = match err {
+        J::Deserialize(e) if e.is_data() => ApiError::invalid(vec![("body".into(), e.to_string())]),
+        J::Deserialize(e) => ApiError::Malformed(format!("malformed JSON: {e}")),
+        J::Overflow { limit } | J::OverflowKnownLength { limit, .. } => {
+            ApiError::TooLarge { limit }
+        }
+        J::ContentType => ApiError::Malformed("expected content-type: application/json".into()),
+        other => ApiError::Malformed(other.to_string()),
+    };
+    api.into()
+}

@@ -4,11 +4,13 @@
 
 mod auth;
 mod dashboard;
+mod dead_letters;
 pub mod endpoints;
 pub mod error;
 mod events;
 mod health;
 mod metrics;
+mod transforms;
 
 use actix_web::web;
 
@@ -31,7 +33,11 @@ use crate::Hookbus;
 pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         let token = hub.config().server.api_token.clone();
+        let json = web::JsonConfig::default()
+            .limit(hub.config().delivery.max_batch_bytes)
+            .error_handler(error::json_error);
         cfg.app_data(web::Data::new(hub))
+            .app_data(json)
             .service(health::healthz)
             .service(health::readyz)
             .service(metrics::metrics)
@@ -43,7 +49,11 @@ pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
                     .service(events::publish_batch)
                     .service(endpoints::list)
                     .service(endpoints::stats)
-                    .service(endpoints::get_one),
+                    .service(endpoints::get_one)
+                    .service(transforms::test)
+                    .service(dead_letters::list)
+                    .service(dead_letters::replay)
+                    .service(dead_letters::purge),
             );
     }
 }

@@ -136,6 +136,37 @@ impl Bus {
         }
     }
 
+    /// The store.
+    pub(super) fn store(&self) -> &Store {
+        &self.w.store
+    }
+
+    /// Endpoint id for an id or a name.
+    pub(super) fn endpoint_id(&self, id_or_name: &str) -> Option<String> {
+        let id = self
+            .names
+            .get(id_or_name)
+            .map_or(id_or_name, String::as_str);
+        self.endpoints.contains_key(id).then(|| id.to_string())
+    }
+
+    /// Whether an endpoint with this id is registered.
+    pub(super) fn has_endpoint(&self, id: &str) -> bool {
+        self.endpoints.contains_key(id)
+    }
+
+    /// Send a message to an endpoint's actor, if it exists.
+    pub(super) fn send_to<M>(&self, endpoint_id: &str, msg: M)
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        EndpointActor: Handler<M>,
+    {
+        if let Some(reg) = self.endpoints.get(endpoint_id) {
+            reg.addr.do_send(msg);
+        }
+    }
+
     /// Build the batch for `events`; returns receipts and per-endpoint items.
     fn plan(
         &mut self,
@@ -350,7 +381,7 @@ impl Handler<Publish> for Bus {
                         if let Some(reg) = act.endpoints.get(&ep) {
                             // do_send: the rows are durable, and the actor must see them
                             // (or know to page them) even when its mailbox is busy.
-                            reg.addr.do_send(Enqueue(items));
+                            reg.addr.do_send(Enqueue { items, replayed: 0 });
                         }
                     }
                     let mut all: Vec<(usize, PublishReceipt)> =

@@ -234,7 +234,17 @@ impl Config {
         }
         out.extend(self.transforms.problems());
         let mut names = HashSet::new();
+        let scripted = self.endpoints.iter().any(|e| e.transform.is_some());
+        let engine = scripted.then(|| crate::transform::engine::build(&self.transforms));
         for (i, ep) in self.endpoints.iter().enumerate() {
+            if let (Some(engine), Some(t)) = (&engine, &ep.transform) {
+                if t.problems().is_empty() {
+                    if let Err(e) = crate::transform::builtin::for_endpoint(engine, ep) {
+                        let field = if t.path.is_some() { "path" } else { "script" };
+                        out.push(format!("endpoints[{i}].transform.{field}: {e}"));
+                    }
+                }
+            }
             if !names.insert(ep.name.as_str()) {
                 out.push(format!("endpoints[{i}].name: duplicate name `{}`", ep.name));
             }

@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use super::breaker::{Breaker, State as BreakerState};
 use super::deliver;
-use super::messages::{Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop};
+use super::messages::{DeadLettersPurged, Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop};
 use super::queue::{Item, Queue};
 use super::spec::Status;
 use super::stats::Stats;
@@ -43,6 +43,11 @@ pub struct EndpointActor {
     pub(super) transform: TransformSlot,
     /// Where scripts run.
     pub(super) pool: Addr<TransformWorker>,
+    /// One transform per endpoint at a time, so a costly script occupies at
+    /// most one pool thread and other endpoints' scripts still run.
+    pub(super) transform_busy: bool,
+    /// Deliveries waiting for this endpoint's transform slot.
+    pub(super) transform_waiting: std::collections::VecDeque<Item>,
 }
 
 /// An endpoint's compiled transform, or the error that makes every delivery fail.
@@ -71,6 +76,8 @@ impl EndpointActor {
             stats: Stats::default(),
             transform,
             pool,
+            transform_busy: false,
+            transform_waiting: Default::default(),
         }
     }
 
@@ -225,7 +232,8 @@ impl Handler<Enqueue> for EndpointActor {
 
     /// Take newly committed deliveries (or leave them in the store if memory is full).
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
-        for item in msg.0 {
+        self.dead_letters = self.dead_letters.saturating_sub(msg.replayed);
+        for item in msg.items {
             // A page read that ran after the commit may have loaded (or even
             // finished) it already: only the queue row says it is still open.
             if self.queue.is_paged_range(item.ticket) {
@@ -243,6 +251,16 @@ impl Handler<Enqueue> for EndpointActor {
         }
         self.gauges();
         self.pump(ctx);
+    }
+}
+
+impl Handler<DeadLettersPurged> for EndpointActor {
+    type Result = ();
+
+    /// Keep the dead-letter gauge true after a purge.
+    fn handle(&mut self, msg: DeadLettersPurged, _: &mut Context<Self>) {
+        self.dead_letters = self.dead_letters.saturating_sub(msg.0);
+        self.gauges();
     }
 }
 

@@ -60,28 +60,40 @@ impl EndpointActor {
             match &self.transform {
                 None => {}
                 Some(Err(e)) => return self.transform_failed(item, e.clone(), ctx),
+                Some(Ok(_)) if self.transform_busy => {
+                    self.transform_waiting.push_back(item);
+                    return;
+                }
                 Some(Ok(compiled)) => {
                     let msg = RunTransform {
                         compiled: compiled.clone(),
                         event,
                         record: self.record.clone(),
                     };
+                    self.transform_busy = true;
                     // The script runs on the pool; this thread keeps delivering meanwhile.
                     ctx.spawn(
                         self.pool
                             .send(msg)
                             .into_actor(self)
-                            .map(move |res, act, ctx| match res {
-                                Ok(Ok(Rendered::Skip)) => act.settle(item, filtered(), ctx),
-                                Ok(Ok(rendered)) => {
-                                    item.rendered = Some(Arc::new(rendered));
-                                    act.start_attempt(item, ctx);
+                            .map(move |res, act, ctx| {
+                                act.transform_busy = false;
+                                match res {
+                                    Ok(Ok(Rendered::Skip)) => act.settle(item, filtered(), ctx),
+                                    Ok(Ok(rendered)) => {
+                                        item.rendered = Some(Arc::new(rendered));
+                                        act.start_attempt(item, ctx);
+                                    }
+                                    Ok(Err(e)) => act.transform_failed(item, e, ctx),
+                                    Err(_) => {
+                                        act.queue.finish(item, Some(Instant::now() + POOL_RETRY));
+                                        act.pump(ctx);
+                                    }
                                 }
-                                Ok(Err(e)) => act.transform_failed(item, e, ctx),
-                                Err(_) => {
-                                    let retry_at = Some(Instant::now() + POOL_RETRY);
-                                    act.queue.finish(item, retry_at);
-                                    act.pump(ctx);
+                                if !act.transform_busy {
+                                    if let Some(next) = act.transform_waiting.pop_front() {
+                                        act.start_attempt(next, ctx);
+                                    }
                                 }
                             }),
                     );

@@ -11,10 +11,20 @@ use super::queue::Item;
 use super::stats::StatsView;
 use crate::store::records::EndpointRecord;
 
-/// New deliveries, already durable, in ticket order.
+/// New (or replayed) deliveries, already durable, in ticket order.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Enqueue(pub Vec<Item>);
+pub struct Enqueue {
+    /// The deliveries.
+    pub items: Vec<Item>,
+    /// How many of them left the dead-letter queue (replay).
+    pub replayed: u64,
+}
+
+/// Dead letters of this endpoint were purged.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeadLettersPurged(pub u64);
 
 /// The endpoint changed (spec, status, secrets, script); later attempts use it.
 #[derive(Message)]

@@ -9,6 +9,7 @@
 
 pub mod builtin;
 pub mod convert;
+pub mod dry_run;
 pub mod engine;
 pub mod limits;
 pub mod pool;

@@ -4,4 +4,5 @@ mod api;
 mod delivery;
 mod durability;
 mod telemetry;
+mod transforms;
 mod utils;

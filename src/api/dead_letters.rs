@@ -1,0 +1,175 @@
+//! Dead letters: list, replay (or dry-run), purge.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+use super::endpoints::{Page, rfc3339};
+use crate::Hookbus;
+use crate::bus::dead_letters::{self, DeadLetterFilter};
+use crate::store::records::DeadLetter;
+
+/// A dead letter as the API shows it.
+#[derive(Serialize)]
+pub struct DeadLetterView {
+    /// The delivery id (use it with `GET /v1/deliveries/{id}` and replay).
+    pub delivery_id: String,
+    /// Its endpoint.
+    pub endpoint_id: String,
+    /// Its event.
+    pub event_id: String,
+    /// Why it was given up.
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// RFC 3339.
+    pub dead_at: String,
+}
+
+impl From<DeadLetter> for DeadLetterView {
+    fn from(d: DeadLetter) -> Self {
+        Self {
+            dead_at: rfc3339(d.dead_at),
+            delivery_id: d.delivery_id,
+            endpoint_id: d.endpoint_id,
+            event_id: d.event_id,
+            reason: d.reason,
+            attempts: d.attempts,
+        }
+    }
+}
+
+/// Filters shared by list, replay and purge; times are RFC 3339.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Filter {
+    endpoint: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    ids: Option<Vec<String>>,
+    #[serde(default)]
+    dry_run: bool,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn parse_time(field: &str, v: &Option<String>) -> Result<Option<u64>, (String, String)> {
+    v.as_deref()
+        .map(|s| {
+            humantime::parse_rfc3339_weak(s)
+                .map_err(|e| {
+                    (
+                        field.to_string(),
+                        format!("`{s}` is not an RFC 3339 time: {e}"),
+                    )
+                })
+                .map(|t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64)
+                })
+        })
+        .transpose()
+}
+
+impl Filter {
+    fn to_filter(&self) -> Result<DeadLetterFilter, ApiError> {
+        let mut problems = Vec::new();
+        let since = parse_time("since", &self.since).unwrap_or_else(|p| {
+            problems.push(p);
+            None
+        });
+        let until = parse_time("until", &self.until).unwrap_or_else(|p| {
+            problems.push(p);
+            None
+        });
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        Ok(DeadLetterFilter {
+            endpoint: self.endpoint.clone(),
+            since,
+            until,
+            ids: self.ids.clone(),
+        })
+    }
+}
+
+/// `GET /v1/dead-letters?endpoint=&since=&until=&limit=&cursor=`, oldest delivery first.
+#[get("/dead-letters")]
+pub(super) async fn list(
+    q: web::Query<Filter>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = q.to_filter()?;
+    let endpoint = match &filter.endpoint {
+        Some(e) => Some(hub.endpoint_status(e).await?.0.id.clone()),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let all = dead_letters::matching(hub.store(), &filter, endpoint.as_deref())
+        .map_err(crate::bus::BusError::from)?;
+    let mut data: Vec<DeadLetter> = all
+        .into_iter()
+        .filter(|d| {
+            q.cursor
+                .as_ref()
+                .is_none_or(|c| d.delivery_id.as_str() > c.as_str())
+        })
+        .take(limit + 1)
+        .collect();
+    let next_cursor = (data.len() > limit).then(|| {
+        data.truncate(limit);
+        data[limit - 1].delivery_id.clone()
+    });
+    Ok(HttpResponse::Ok().json(Page {
+        data: data.into_iter().map(DeadLetterView::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    dry_run: bool,
+    count: usize,
+    data: Vec<DeadLetterView>,
+}
+
+/// `POST /v1/dead-letters/replay {endpoint?, since?, until?, ids?, dry_run?}`.
+#[post("/dead-letters/replay")]
+pub(super) async fn replay(
+    body: web::Json<Filter>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let found = hub
+        .replay_dead_letters(body.to_filter()?, body.dry_run)
+        .await?;
+    Ok(HttpResponse::Ok().json(Outcome {
+        dry_run: body.dry_run,
+        count: found.len(),
+        data: found.into_iter().map(DeadLetterView::from).collect(),
+    }))
+}
+
+/// `DELETE /v1/dead-letters` with the same filters as query parameters.
+#[delete("/dead-letters")]
+pub(super) async fn purge(
+    q: web::Query<Filter>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let found = if q.dry_run {
+        let filter = q.to_filter()?;
+        let endpoint = match &filter.endpoint {
+            Some(e) => Some(hub.endpoint_status(e).await?.0.id.clone()),
+            None => None,
+        };
+        dead_letters::matching(hub.store(), &filter, endpoint.as_deref())
+            .map_err(crate::bus::BusError::from)?
+    } else {
+        hub.purge_dead_letters(q.to_filter()?).await?
+    };
+    Ok(HttpResponse::Ok().json(Outcome {
+        dry_run: q.dry_run,
+        count: found.len(),
+        data: found.into_iter().map(DeadLetterView::from).collect(),
+    }))
+}

@@ -1,0 +1,202 @@
+//! Dead-letter replay and purge, owned by the bus because it routes the
+//! replayed deliveries back to their endpoint actors.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use serde::Deserialize;
+
+use super::{Bus, BusError};
+use crate::endpoint::messages::{DeadLettersPurged, Enqueue};
+use crate::endpoint::queue::Item;
+use crate::ids::{self, now_ms};
+use crate::store::records::{DeadLetter, DeliveryStatus};
+use crate::store::{Cf, Op, Store, StoreError, keys};
+
+/// Which dead letters an operation applies to; every given condition must hold.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterFilter {
+    /// Endpoint id or name.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Dead at or after this time, Unix ms.
+    #[serde(default)]
+    pub since: Option<u64>,
+    /// Dead before this time, Unix ms.
+    #[serde(default)]
+    pub until: Option<u64>,
+    /// Only these delivery ids.
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+}
+
+impl DeadLetterFilter {
+    fn admits(&self, dl: &DeadLetter, endpoint_id: Option<&str>) -> bool {
+        endpoint_id.is_none_or(|e| dl.endpoint_id == e)
+            && self.since.is_none_or(|s| dl.dead_at >= s)
+            && self.until.is_none_or(|u| dl.dead_at < u)
+            && self
+                .ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(&dl.delivery_id))
+    }
+}
+
+/// Every dead letter matching `filter` (endpoint already resolved to an id).
+pub fn matching(
+    store: &Store,
+    filter: &DeadLetterFilter,
+    endpoint_id: Option<&str>,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    let mut out = Vec::new();
+    if let Some(ids) = &filter.ids {
+        for id in ids {
+            if let Some(dl) = store.dead_letter(id)? {
+                if filter.admits(&dl, endpoint_id) {
+                    out.push(dl);
+                }
+            }
+        }
+        return Ok(out);
+    }
+    Ok(store
+        .dead_letters(usize::MAX)?
+        .into_iter()
+        .filter(|dl| filter.admits(dl, endpoint_id))
+        .collect())
+}
+
+/// Replay (or with `dry_run`, list) matching dead letters.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<DeadLetter>, BusError>")]
+pub struct Replay {
+    /// Which.
+    pub filter: DeadLetterFilter,
+    /// Only report what would be replayed.
+    pub dry_run: bool,
+}
+
+/// Delete matching dead letters (their delivery history stays).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<DeadLetter>, BusError>")]
+pub struct Purge(pub DeadLetterFilter);
+
+impl Bus {
+    fn resolve_filter(&self, filter: &DeadLetterFilter) -> Result<Option<String>, BusError> {
+        match &filter.endpoint {
+            None => Ok(None),
+            Some(e) => self
+                .endpoint_id(e)
+                .map(Some)
+                .ok_or_else(|| BusError::NotFound(format!("endpoint `{e}`"))),
+        }
+    }
+}
+
+impl Handler<Replay> for Bus {
+    type Result = ResponseActFuture<Self, Result<Vec<DeadLetter>, BusError>>;
+
+    /// Put dead letters back in their endpoints' queues with a fresh attempt budget.
+    fn handle(&mut self, msg: Replay, _: &mut Context<Self>) -> Self::Result {
+        let prepared = (|| {
+            let ep = self.resolve_filter(&msg.filter)?;
+            let found = matching(self.store(), &msg.filter, ep.as_deref())?;
+            // Dead letters of deleted endpoints have nowhere to go.
+            let found: Vec<DeadLetter> = found
+                .into_iter()
+                .filter(|d| self.has_endpoint(&d.endpoint_id))
+                .collect();
+            if msg.dry_run {
+                return Ok((found, Vec::new(), HashMap::new()));
+            }
+            let mut ops = Vec::new();
+            let mut items: HashMap<String, Vec<Item>> = HashMap::new();
+            for dl in &found {
+                let Some(mut d) = self.store().delivery(&dl.delivery_id)? else {
+                    continue;
+                };
+                let ticket = u128::from(ids::next_ulid());
+                d.status = DeliveryStatus::Pending;
+                d.budget_start = d.attempts;
+                d.next_attempt_at = None;
+                d.last_delay_ms = None;
+                d.ticket = ticket;
+                d.updated_at = now_ms();
+                ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
+                ops.push(Op::Put(
+                    Cf::Queue,
+                    keys::queue(&d.endpoint_id, ticket),
+                    d.id.clone().into_bytes(),
+                ));
+                ops.push(Op::Delete(Cf::DeadLetters, d.id.clone().into_bytes()));
+                items.entry(d.endpoint_id.clone()).or_default().push(Item {
+                    delivery_id: d.id.clone(),
+                    ticket,
+                    event_id: d.event_id.clone(),
+                    attempts: d.attempts,
+                    last_delay: None,
+                    event: None,
+                    rendered: None,
+                    budget_start: d.attempts,
+                });
+            }
+            Ok::<_, BusError>((found, ops, items))
+        })();
+        let (found, ops, items) = match prepared {
+            Ok(p) => p,
+            Err(e) => return Box::pin(fut::ready(Err(e))),
+        };
+        if msg.dry_run || ops.is_empty() {
+            return Box::pin(fut::ready(Ok(found)));
+        }
+        let store = self.store().clone();
+        Box::pin(
+            async move { store.commit(ops).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    res?;
+                    for (ep, items) in items {
+                        let replayed = items.len() as u64;
+                        act.send_to(&ep, Enqueue { items, replayed });
+                    }
+                    Ok(found)
+                }),
+        )
+    }
+}
+
+impl Handler<Purge> for Bus {
+    type Result = ResponseActFuture<Self, Result<Vec<DeadLetter>, BusError>>;
+
+    /// Delete matching dead letters for good.
+    fn handle(&mut self, msg: Purge, _: &mut Context<Self>) -> Self::Result {
+        let found = self
+            .resolve_filter(&msg.0)
+            .and_then(|ep| Ok(matching(self.store(), &msg.0, ep.as_deref())?));
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => return Box::pin(fut::ready(Err(e))),
+        };
+        let ops: Vec<Op> = found
+            .iter()
+            .map(|d| Op::Delete(Cf::DeadLetters, d.delivery_id.clone().into_bytes()))
+            .collect();
+        let store = self.store().clone();
+        Box::pin(
+            async move { store.commit(ops).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    res?;
+                    let mut per: HashMap<&str, u64> = HashMap::new();
+                    for d in &found {
+                        *per.entry(d.endpoint_id.as_str()).or_default() += 1;
+                    }
+                    for (ep, n) in per {
+                        act.send_to(ep, DeadLettersPurged(n));
+                    }
+                    Ok(found)
+                }),
+        )
+    }
+}
