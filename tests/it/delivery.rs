@@ -306,3 +306,29 @@ async fn more_deliveries_than_fit_in_memory_are_paged_from_the_store_in_order() 
     assert_eq!(order, (0..200).collect::<Vec<_>>());
     hub.shutdown().await;
 }
+
+#[actix_web::test]
+async fn https_urls_are_delivered_over_tls() {
+    // A plain-HTTP receiver cannot complete a TLS handshake: the attempt must
+    // fail as a TLS error (TLS is compiled in), never as "SSL not supported".
+    let rx = TestReceiver::start(200);
+    let url = rx.url.replace("http://", "https://");
+    let mut spec = endpoint("tls", &url, &[]);
+    spec.retry = quick_retry(1);
+    let (hub, _dir) = start_hookbus(vec![spec]).await;
+    let r = hub.publish(ev("x.y")).await.unwrap();
+    let dlv = r.deliveries[0].id.clone();
+    assert!(
+        eventually(Duration::from_secs(5), || hub
+            .store()
+            .dead_letter(&dlv)
+            .unwrap()
+            .is_some())
+        .await
+    );
+    let reason = hub.store().dead_letter(&dlv).unwrap().unwrap().reason;
+    eprintln!("TLS to a plain port: {reason}");
+    assert!(!reason.to_lowercase().contains("not supported"), "{reason}");
+    assert_eq!(rx.count(), 0);
+    hub.shutdown().await;
+}
