@@ -9,9 +9,10 @@ use actix_web::{App, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::bus::actor::Wiring;
-use crate::bus::dead_letters::{DeadLetterFilter, Purge, Replay};
+use crate::bus::dead_letters::{DeadLetterFilter, Purge, Replay, RetryDelivery};
 use crate::bus::messages::{
-    GetEndpoint, ListEndpoints, Publish, PublishReceipt, StopAll, UpsertEndpoint, Upserted,
+    DeleteEndpoint, GetEndpoint, ListEndpoints, Publish, PublishReceipt, RotateSecret,
+    SaveEndpoint, StopAll, Target, Upserted,
 };
 use crate::bus::{Bus, BusError};
 use crate::config::{Config, ConfigError};
@@ -158,7 +159,66 @@ impl Hookbus {
     pub async fn upsert_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
         self.inner
             .bus
-            .send(UpsertEndpoint(spec))
+            .send(SaveEndpoint {
+                spec,
+                target: Target::Upsert,
+            })
+            .await
+            .map_err(|_| BusError::Unavailable)?
+    }
+
+    /// Create an endpoint; a taken name is a conflict.
+    pub async fn create_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
+        self.save(SaveEndpoint {
+            spec,
+            target: Target::Create,
+        })
+        .await
+    }
+
+    /// Replace an endpoint's spec (by id or name; renaming allowed).
+    pub async fn update_endpoint(
+        &self,
+        id_or_name: &str,
+        spec: EndpointSpec,
+    ) -> Result<Upserted, BusError> {
+        self.save(SaveEndpoint {
+            spec,
+            target: Target::Update(id_or_name.to_string()),
+        })
+        .await
+    }
+
+    async fn save(&self, msg: SaveEndpoint) -> Result<Upserted, BusError> {
+        self.inner
+            .bus
+            .send(msg)
+            .await
+            .map_err(|_| BusError::Unavailable)?
+    }
+
+    /// New signing secret; the old ones keep signing for `grace`. Returns the new secret.
+    pub async fn rotate_secret(
+        &self,
+        id_or_name: &str,
+        grace: std::time::Duration,
+    ) -> Result<(Arc<EndpointRecord>, String), BusError> {
+        let msg = RotateSecret {
+            endpoint: id_or_name.to_string(),
+            grace,
+        };
+        self.inner
+            .bus
+            .send(msg)
+            .await
+            .map_err(|_| BusError::Unavailable)?
+    }
+
+    /// Delete an endpoint; its open deliveries end as dead.
+    pub async fn delete_endpoint(&self, id_or_name: &str) -> Result<(), BusError> {
+        self.inner
+            .bus
+            .send(DeleteEndpoint(id_or_name.to_string()))
             .await
             .map_err(|_| BusError::Unavailable)?
     }
@@ -212,6 +272,15 @@ impl Hookbus {
         self.inner
             .bus
             .send(Replay { filter, dry_run })
+            .await
+            .map_err(|_| BusError::Unavailable)?
+    }
+
+    /// Attempt a finished (delivered, dead, filtered) delivery again.
+    pub async fn retry_delivery(&self, delivery_id: &str) -> Result<(), BusError> {
+        self.inner
+            .bus
+            .send(RetryDelivery(delivery_id.to_string()))
             .await
             .map_err(|_| BusError::Unavailable)?
     }

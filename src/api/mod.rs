@@ -5,10 +5,12 @@
 mod auth;
 mod dashboard;
 mod dead_letters;
+mod deliveries;
 pub mod endpoints;
 pub mod error;
 mod events;
 mod health;
+mod manage;
 mod metrics;
 mod transforms;
 
@@ -47,9 +49,20 @@ pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
                     .wrap(auth::BearerAuth::new(token))
                     .service(events::publish)
                     .service(events::publish_batch)
+                    .service(deliveries::event)
                     .service(endpoints::list)
+                    .service(manage::create)
                     .service(endpoints::stats)
+                    .service(deliveries::list)
+                    .service(manage::pause)
+                    .service(manage::resume)
+                    .service(manage::test)
+                    .service(manage::rotate)
                     .service(endpoints::get_one)
+                    .service(manage::update)
+                    .service(manage::remove)
+                    .service(deliveries::get_one)
+                    .service(deliveries::retry)
                     .service(transforms::test)
                     .service(dead_letters::list)
                     .service(dead_letters::replay)

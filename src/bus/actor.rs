@@ -9,14 +9,13 @@ use actix::prelude::*;
 use super::BusError;
 use super::matcher::Subscriptions;
 use super::messages::{
-    GetEndpoint, ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll, UpsertEndpoint,
-    Upserted,
+    GetEndpoint, ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll,
 };
 use crate::endpoint::EndpointActor;
 use crate::endpoint::actor::TransformSlot;
 use crate::endpoint::messages::{Enqueue, Reconfigure, Stop};
 use crate::endpoint::queue::{EventInfo, Item};
-use crate::endpoint::spec::{EndpointSpec, Status};
+use crate::endpoint::spec::Status;
 use crate::event::Event;
 use crate::ids::{self, now_ms};
 use crate::store::records::{
@@ -28,9 +27,9 @@ use crate::transform::builtin;
 use crate::transform::pool::TransformWorker;
 use rhai::Engine;
 
-struct Registered {
-    record: Arc<EndpointRecord>,
-    addr: Addr<EndpointActor>,
+pub(super) struct Registered {
+    pub(super) record: Arc<EndpointRecord>,
+    pub(super) addr: Addr<EndpointActor>,
 }
 
 /// What the bus needs from the engine around it.
@@ -51,11 +50,11 @@ pub struct Wiring {
 
 /// Routes events to endpoint actors.
 pub struct Bus {
-    w: Wiring,
-    subs: Subscriptions,
-    endpoints: HashMap<String, Registered>,
+    pub(super) w: Wiring,
+    pub(super) subs: Subscriptions,
+    pub(super) endpoints: HashMap<String, Registered>,
     /// name → id, for upserts and look-ups by name.
-    names: HashMap<String, String>,
+    pub(super) names: HashMap<String, String>,
     next_worker: usize,
     /// Caller-chosen event ids being committed right now (not yet visible in the store).
     committing: HashSet<String>,
@@ -111,7 +110,7 @@ impl Bus {
         EndpointActor::start_in_arbiter(w, move |_| actor(record))
     }
 
-    fn register(
+    pub(super) fn register(
         &mut self,
         record: Arc<EndpointRecord>,
         transform: TransformSlot,
@@ -404,80 +403,6 @@ fn idem_slot(key: &str) -> String {
 
 fn conflict<T: 'static>(msg: String) -> ResponseActFuture<Bus, Result<T, BusError>> {
     Box::pin(fut::ready(Err(BusError::Conflict(msg))))
-}
-
-impl Handler<UpsertEndpoint> for Bus {
-    type Result = ResponseActFuture<Self, Result<Upserted, BusError>>;
-
-    /// Create or update by name; secrets are kept when the new spec gives none.
-    fn handle(&mut self, msg: UpsertEndpoint, _: &mut Context<Self>) -> Self::Result {
-        let mut spec: EndpointSpec = msg.0;
-        let problems = spec.problems();
-        if !problems.is_empty() {
-            return Box::pin(fut::ready(Err(BusError::Invalid(problems))));
-        }
-        // Compile now so a broken script is a 422 naming line and column, not a dead letter later.
-        let compiled = match builtin::for_endpoint(&self.w.engine, &spec) {
-            Ok(c) => c,
-            Err(e) => {
-                let field = match &spec.transform {
-                    Some(t) if t.path.is_some() => "transform.path",
-                    Some(_) => "transform.script",
-                    None => "format",
-                };
-                return Box::pin(fut::ready(Err(BusError::Invalid(vec![(
-                    field.into(),
-                    e.to_string(),
-                )]))));
-            }
-        };
-        let now = now_ms();
-        let existing = self
-            .names
-            .get(&spec.name)
-            .and_then(|id| self.endpoints.get(id))
-            .map(|r| r.record.clone());
-        if let Some(old) = &existing {
-            if spec.signing.secrets.is_empty() && spec.signing.scheme == old.spec.signing.scheme {
-                spec.signing.secrets = old.spec.signing.secrets.clone();
-            }
-        }
-        spec.complete();
-        let record = Arc::new(match &existing {
-            Some(old) => EndpointRecord {
-                id: old.id.clone(),
-                spec,
-                created_at: old.created_at,
-                updated_at: now,
-                version: old.version + 1,
-            },
-            None => EndpointRecord {
-                id: ids::endpoint_id(),
-                spec,
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            },
-        });
-        let store = self.w.store.clone();
-        let ops = vec![Op::put_json(
-            Cf::Endpoints,
-            record.id.as_bytes(),
-            record.as_ref(),
-        )];
-        Box::pin(
-            async move { store.commit(ops).await }
-                .into_actor(self)
-                .map(move |res, act, _| {
-                    res?;
-                    act.register(record.clone(), compiled.map(Ok), 0);
-                    Ok(Upserted {
-                        record,
-                        created: existing.is_none(),
-                    })
-                }),
-        )
-    }
 }
 
 impl Handler<ListEndpoints> for Bus {

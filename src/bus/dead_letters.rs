@@ -113,33 +113,11 @@ impl Handler<Replay> for Bus {
             let mut ops = Vec::new();
             let mut items: HashMap<String, Vec<Item>> = HashMap::new();
             for dl in &found {
-                let Some(mut d) = self.store().delivery(&dl.delivery_id)? else {
+                let Some(d) = self.store().delivery(&dl.delivery_id)? else {
                     continue;
                 };
-                let ticket = u128::from(ids::next_ulid());
-                d.status = DeliveryStatus::Pending;
-                d.budget_start = d.attempts;
-                d.next_attempt_at = None;
-                d.last_delay_ms = None;
-                d.ticket = ticket;
-                d.updated_at = now_ms();
-                ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
-                ops.push(Op::Put(
-                    Cf::Queue,
-                    keys::queue(&d.endpoint_id, ticket),
-                    d.id.clone().into_bytes(),
-                ));
-                ops.push(Op::Delete(Cf::DeadLetters, d.id.clone().into_bytes()));
-                items.entry(d.endpoint_id.clone()).or_default().push(Item {
-                    delivery_id: d.id.clone(),
-                    ticket,
-                    event_id: d.event_id.clone(),
-                    attempts: d.attempts,
-                    last_delay: None,
-                    event: None,
-                    rendered: None,
-                    budget_start: d.attempts,
-                });
+                let item = reopen(d, &mut ops);
+                items.entry(dl.endpoint_id.clone()).or_default().push(item);
             }
             Ok::<_, BusError>((found, ops, items))
         })();
@@ -196,6 +174,93 @@ impl Handler<Purge> for Bus {
                         act.send_to(ep, DeadLettersPurged(n));
                     }
                     Ok(found)
+                }),
+        )
+    }
+}
+
+/// Put a finished delivery back in its endpoint's queue: new ticket, a fresh
+/// `max_attempts` budget, same id (so `webhook-id` stays the event's id).
+pub(super) fn reopen(mut d: crate::store::records::DeliveryRecord, ops: &mut Vec<Op>) -> Item {
+    let ticket = u128::from(ids::next_ulid());
+    d.status = DeliveryStatus::Pending;
+    d.budget_start = d.attempts;
+    d.next_attempt_at = None;
+    d.last_delay_ms = None;
+    d.ticket = ticket;
+    d.updated_at = now_ms();
+    ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
+    ops.push(Op::Put(
+        Cf::Queue,
+        keys::queue(&d.endpoint_id, ticket),
+        d.id.clone().into_bytes(),
+    ));
+    ops.push(Op::Delete(Cf::DeadLetters, d.id.clone().into_bytes()));
+    Item {
+        delivery_id: d.id,
+        ticket,
+        event_id: d.event_id,
+        attempts: d.attempts,
+        last_delay: None,
+        event: None,
+        rendered: None,
+        budget_start: d.attempts,
+    }
+}
+
+/// Attempt a finished delivery again (manual retry).
+#[derive(Message)]
+#[rtype(result = "Result<(), BusError>")]
+pub struct RetryDelivery(pub String);
+
+impl Handler<RetryDelivery> for Bus {
+    type Result = ResponseActFuture<Self, Result<(), BusError>>;
+
+    /// Re-open one delivery; an open one is a conflict.
+    fn handle(&mut self, msg: RetryDelivery, _: &mut Context<Self>) -> Self::Result {
+        let d = match self.store().delivery(&msg.0) {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                return Box::pin(fut::ready(Err(BusError::NotFound(format!(
+                    "delivery `{}`",
+                    msg.0
+                )))));
+            }
+            Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+        };
+        if d.status.is_open() {
+            return Box::pin(fut::ready(Err(BusError::Conflict(format!(
+                "delivery `{}` is still pending",
+                d.id
+            )))));
+        }
+        if !self.has_endpoint(&d.endpoint_id) {
+            return Box::pin(fut::ready(Err(BusError::Conflict(
+                "its endpoint was deleted".into(),
+            ))));
+        }
+        let was_dead = self
+            .store()
+            .dead_letter(&d.id)
+            .map(|x| x.is_some())
+            .unwrap_or(false);
+        let mut ops = Vec::new();
+        let endpoint = d.endpoint_id.clone();
+        let item = reopen(d, &mut ops);
+        let store = self.store().clone();
+        Box::pin(
+            async move { store.commit(ops).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    res?;
+                    act.send_to(
+                        &endpoint,
+                        Enqueue {
+                            items: vec![item],
+                            replayed: u64::from(was_dead),
+                        },
+                    );
+                    Ok(())
                 }),
         )
     }

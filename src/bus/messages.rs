@@ -34,10 +34,41 @@ pub struct PublishReceipt {
     pub deliveries: Vec<ReceiptDelivery>,
 }
 
-/// Create or update an endpoint by name.
+/// What a save may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Create, or update the endpoint with the same name (config file, library).
+    Upsert,
+    /// Create; an existing name is a conflict (API `POST`).
+    Create,
+    /// Update this endpoint (id or name); it may be renamed (API `PATCH`).
+    Update(String),
+}
+
+/// Create or update an endpoint.
 #[derive(Message)]
 #[rtype(result = "Result<Upserted, BusError>")]
-pub struct UpsertEndpoint(pub EndpointSpec);
+pub struct SaveEndpoint {
+    /// The full new spec.
+    pub spec: EndpointSpec,
+    /// Create, update or either.
+    pub target: Target,
+}
+
+/// Replace the signing secret; the old ones keep signing for `grace`.
+#[derive(Message)]
+#[rtype(result = "Result<(Arc<EndpointRecord>, String), BusError>")]
+pub struct RotateSecret {
+    /// Endpoint id or name.
+    pub endpoint: String,
+    /// How long the old secrets keep signing.
+    pub grace: std::time::Duration,
+}
+
+/// Delete an endpoint; its pending deliveries end as dead ("endpoint deleted").
+#[derive(Message)]
+#[rtype(result = "Result<(), BusError>")]
+pub struct DeleteEndpoint(pub String);
 
 /// The result of an upsert.
 #[derive(Debug, Clone)]

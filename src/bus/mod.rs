@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod dead_letters;
+pub mod endpoints;
 pub mod matcher;
 pub mod messages;
 

@@ -104,6 +104,23 @@ impl EndpointActor {
         self.send_attempt(item, event, ctx);
     }
 
+    /// Current secrets plus rotated-out ones still in their grace period.
+    fn active_keys(&self, now_ms: u64) -> std::borrow::Cow<'_, [Vec<u8>]> {
+        let retiring = &self.record.retiring_secrets;
+        if retiring.iter().all(|s| s.expires_at <= now_ms) {
+            return std::borrow::Cow::Borrowed(&self.keys);
+        }
+        let scheme = self.record.spec.signing.scheme;
+        let mut keys = self.keys.clone();
+        keys.extend(
+            retiring
+                .iter()
+                .filter(|s| s.expires_at > now_ms)
+                .filter_map(|s| crate::sign::key_bytes(scheme, &s.secret).ok()),
+        );
+        std::borrow::Cow::Owned(keys)
+    }
+
     fn transform_failed(&mut self, item: Item, e: TransformError, ctx: &mut Context<Self>) {
         self.settle(
             item,
@@ -129,9 +146,10 @@ impl EndpointActor {
         }
         let attempt = item.attempts + 1;
         let started_ms = now_ms();
+        let keys = self.active_keys(started_ms);
         let mut headers = deliver::headers(
             spec,
-            &self.keys,
+            &keys,
             &AttemptInput {
                 event_id: &event.id,
                 event_type: &event.event_type,

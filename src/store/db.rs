@@ -246,4 +246,45 @@ impl Store {
         }
         Ok(counts)
     }
+
+    /// An endpoint's deliveries in id (creation) order after `after`, keeping
+    /// those `keep` accepts, at most `limit`.
+    pub fn endpoint_deliveries(
+        &self,
+        endpoint_id: &str,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&DeliveryRecord) -> bool,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let prefix = keys::prefix(endpoint_id);
+        let mut start = after.map(|a| {
+            let mut k = keys::endpoint_delivery(endpoint_id, a);
+            k.push(0);
+            k
+        });
+        let mut out = Vec::new();
+        loop {
+            let page = self.scan(Cf::EndpointDeliveries, &prefix, start.as_deref(), 256)?;
+            let full = page.len() == 256;
+            for (k, _) in &page {
+                let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                if let Some(d) = self.delivery(&id)? {
+                    if keep(&d) {
+                        out.push(d);
+                        if out.len() == limit {
+                            return Ok(out);
+                        }
+                    }
+                }
+            }
+            match page.last() {
+                Some((k, _)) if full => {
+                    let mut next = k.clone();
+                    next.push(0);
+                    start = Some(next);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
 }

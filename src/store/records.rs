@@ -19,6 +19,18 @@ pub struct EndpointRecord {
     pub updated_at: u64,
     /// Bumped on every change, so actors can ignore stale updates.
     pub version: u64,
+    /// Secrets replaced by a rotation that keep signing until they expire.
+    #[serde(default)]
+    pub retiring_secrets: Vec<RetiringSecret>,
+}
+
+/// A rotated-out secret still in its grace period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiringSecret {
+    /// The secret.
+    pub secret: String,
+    /// When it stops signing, Unix ms.
+    pub expires_at: u64,
 }
 
 /// One (delivery id, endpoint id) pair of an event.

@@ -3,6 +3,7 @@
 mod api;
 mod delivery;
 mod durability;
+mod manage;
 mod telemetry;
 mod transforms;
 mod utils;

@@ -1,0 +1,170 @@
+//! Deliveries and events: list per endpoint, one with every attempt, manual retry, event with its deliveries.
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+use super::endpoints::{Page, rfc3339};
+use crate::Hookbus;
+use crate::bus::BusError;
+use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryStatus};
+
+/// A delivery as the API shows it.
+#[derive(Serialize)]
+pub struct DeliveryView {
+    /// `dlv_<ULID>`.
+    pub id: String,
+    /// Its event.
+    pub event_id: String,
+    /// Its endpoint.
+    pub endpoint_id: String,
+    /// pending, failed, delivered, dead, filtered.
+    pub status: DeliveryStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// RFC 3339, when a retry is scheduled.
+    pub next_attempt_at: Option<String>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Every attempt (only on `GET /v1/deliveries/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_history: Option<Vec<AttemptView>>,
+}
+
+/// One attempt.
+#[derive(Serialize)]
+pub struct AttemptView {
+    /// 1-based.
+    pub attempt: u32,
+    /// RFC 3339.
+    pub at: String,
+    /// HTTP status, if the receiver answered.
+    pub status_code: Option<u16>,
+    /// ms.
+    pub latency_ms: f64,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// First 4 KiB of the response.
+    pub response_body: String,
+    /// 2xx, 3xx, 4xx, 5xx, timeout, connect_error.
+    pub result: String,
+}
+
+impl From<AttemptRecord> for AttemptView {
+    fn from(a: AttemptRecord) -> Self {
+        Self {
+            attempt: a.attempt,
+            at: rfc3339(a.at),
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error,
+            response_body: a.response_body,
+            result: a.result,
+        }
+    }
+}
+
+impl From<DeliveryRecord> for DeliveryView {
+    fn from(d: DeliveryRecord) -> Self {
+        Self {
+            id: d.id,
+            event_id: d.event_id,
+            endpoint_id: d.endpoint_id,
+            status: d.status,
+            attempts: d.attempts,
+            created_at: rfc3339(d.created_at),
+            updated_at: rfc3339(d.updated_at),
+            next_attempt_at: d.next_attempt_at.map(rfc3339),
+            last_error: d.last_error,
+            attempt_history: None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<DeliveryStatus>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/endpoints/{id}/deliveries?status=&limit=&cursor=`, oldest first.
+#[get("/endpoints/{id}/deliveries")]
+pub(super) async fn list(
+    id: web::Path<String>,
+    q: web::Query<ListQuery>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let (record, _) = hub.endpoint_status(&id).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let status = q.status;
+    let mut found = hub
+        .store()
+        .endpoint_deliveries(&record.id, q.cursor.as_deref(), limit + 1, |d| {
+            status.is_none_or(|s| d.status == s)
+        })
+        .map_err(BusError::from)?;
+    let next_cursor = (found.len() > limit).then(|| {
+        found.truncate(limit);
+        found[limit - 1].id.clone()
+    });
+    Ok(HttpResponse::Ok().json(Page {
+        data: found.into_iter().map(DeliveryView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// `GET /v1/deliveries/{id}` with every attempt.
+#[get("/deliveries/{id}")]
+pub(super) async fn get_one(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let d = hub
+        .store()
+        .delivery(&id)
+        .map_err(BusError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("delivery `{id}` not found")))?;
+    let attempts = hub.store().attempts(&d.id).map_err(BusError::from)?;
+    let mut view = DeliveryView::from(d);
+    view.attempt_history = Some(attempts.into_iter().map(AttemptView::from).collect());
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /v1/deliveries/{id}/retry` → 202; 409 if it is still pending.
+#[post("/deliveries/{id}/retry")]
+pub(super) async fn retry(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    hub.retry_delivery(&id).await?;
+    Ok(HttpResponse::Accepted()
+        .json(serde_json::json!({"id": id.into_inner(), "status": "pending"})))
+}
+
+/// `GET /v1/events/{id}`: the event and its deliveries.
+#[get("/events/{id}")]
+pub(super) async fn event(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let stored = hub
+        .store()
+        .event(&id)
+        .map_err(BusError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("event `{id}` not found")))?;
+    let mut deliveries = Vec::new();
+    for r in &stored.deliveries {
+        if let Some(d) = hub.store().delivery(&r.id).map_err(BusError::from)? {
+            deliveries.push(DeliveryView::from(d));
+        }
+    }
+    let mut body = serde_json::to_value(&stored.event).map_err(|_| ApiError::Internal)?;
+    body["deliveries"] = serde_json::to_value(deliveries).map_err(|_| ApiError::Internal)?;
+    Ok(HttpResponse::Ok().json(body))
+}

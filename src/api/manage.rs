@@ -1,0 +1,240 @@
+//! Endpoint management: create, update (merge patch), delete, pause/resume,
+//! send a test event, rotate the signing secret.
+
+use actix_web::{HttpResponse, delete, patch, post, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ApiError;
+use super::endpoints::{EndpointView, REDACTED};
+use crate::Hookbus;
+use crate::config::Dur;
+use crate::endpoint::deliver;
+use crate::endpoint::spec::{Auth, EndpointSpec, Status};
+use crate::event::{Event, PublishRequest};
+
+/// Create answer: the endpoint with its secrets shown this once.
+#[derive(Serialize)]
+struct Created {
+    #[serde(flatten)]
+    view: EndpointView,
+}
+
+/// `POST /v1/endpoints` → 201, secrets shown once; 409 on a taken name; 422 on invalid input.
+#[post("/endpoints")]
+pub(super) async fn create(
+    body: web::Json<EndpointSpec>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let saved = hub.create_endpoint(body.into_inner()).await?;
+    let mut view = EndpointView::from(saved.record.as_ref());
+    view.spec = saved.record.spec.clone(); // unredacted, once
+    Ok(HttpResponse::Created().json(Created { view }))
+}
+
+/// RFC 7396 JSON merge patch.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Values echoed back as `***` (from a read) mean "unchanged".
+fn keep_redacted(new: &mut EndpointSpec, old: &EndpointSpec) {
+    if new.signing.secrets.iter().any(|s| s == REDACTED) {
+        new.signing.secrets = old.signing.secrets.clone();
+    }
+    match (&mut new.auth, &old.auth) {
+        (Auth::Basic { password, .. }, Auth::Basic { password: old, .. })
+            if password == REDACTED =>
+        {
+            *password = old.clone()
+        }
+        (Auth::Bearer { token }, Auth::Bearer { token: old }) if token == REDACTED => {
+            *token = old.clone()
+        }
+        (Auth::ApiKey { key, .. }, Auth::ApiKey { key: old, .. }) if key == REDACTED => {
+            *key = old.clone()
+        }
+        _ => {}
+    }
+}
+
+/// `PATCH /v1/endpoints/{id}` with a JSON merge patch of the endpoint schema.
+#[patch("/endpoints/{id}")]
+pub(super) async fn update(
+    id: web::Path<String>,
+    body: web::Json<Value>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let (old, _) = hub.endpoint_status(&id).await?;
+    let mut doc = serde_json::to_value(&old.spec).map_err(|_| ApiError::Internal)?;
+    let mut patch = body.into_inner();
+    if let Value::Object(p) = &mut patch {
+        // Read-only fields a client may echo back from a GET.
+        for k in ["id", "created_at", "updated_at"] {
+            p.remove(k);
+        }
+    } else {
+        return Err(ApiError::invalid(vec![(
+            "body".into(),
+            "must be a JSON object (merge patch)".into(),
+        )]));
+    }
+    merge(&mut doc, &patch);
+    let mut spec: EndpointSpec = serde_json::from_value(doc)
+        .map_err(|e| ApiError::invalid(vec![("body".into(), e.to_string())]))?;
+    keep_redacted(&mut spec, &old.spec);
+    let saved = hub.update_endpoint(&old.id, spec).await?;
+    Ok(HttpResponse::Ok().json(EndpointView::from(saved.record.as_ref())))
+}
+
+/// `DELETE /v1/endpoints/{id}` → 204.
+#[delete("/endpoints/{id}")]
+pub(super) async fn remove(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    hub.delete_endpoint(&id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn set_status(hub: &Hookbus, id: &str, status: Status) -> Result<HttpResponse, ApiError> {
+    let (old, _) = hub.endpoint_status(id).await?;
+    let mut spec = old.spec.clone();
+    spec.status = status;
+    let saved = hub.update_endpoint(&old.id, spec).await?;
+    Ok(HttpResponse::Ok().json(EndpointView::from(saved.record.as_ref())))
+}
+
+/// `POST /v1/endpoints/{id}/pause`: queue deliveries, send nothing.
+#[post("/endpoints/{id}/pause")]
+pub(super) async fn pause(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    set_status(&hub, &id, Status::Paused).await
+}
+
+/// `POST /v1/endpoints/{id}/resume`: active again (also re-enables a disabled endpoint).
+#[post("/endpoints/{id}/resume")]
+pub(super) async fn resume(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    set_status(&hub, &id, Status::Active).await
+}
+
+/// The attempt a test send made.
+#[derive(Serialize)]
+struct TestAttempt {
+    event_id: String,
+    success: bool,
+    status_code: Option<u16>,
+    latency_ms: f64,
+    error: Option<String>,
+    response_body: String,
+}
+
+/// `POST /v1/endpoints/{id}/test`: send a signed `hookbus.test` event now (not queued, not retried).
+#[post("/endpoints/{id}/test")]
+pub(super) async fn test(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let (record, _) = hub.endpoint_status(&id).await?;
+    let spec = &record.spec;
+    let event = Event::accept(PublishRequest::new(
+        "hookbus.test",
+        serde_json::json!({"endpoint_id": record.id, "message": "Test event from hookbus."}),
+    ));
+    let body = event.body();
+    let keys = deliver::signing_keys(spec);
+    let headers = deliver::headers(
+        spec,
+        &keys,
+        &deliver::AttemptInput {
+            event_id: &event.id,
+            event_type: &event.event_type,
+            attempt: 1,
+            timestamp: (crate::ids::now_ms() / 1000) as i64,
+            body: &body,
+            content_type: "application/json",
+        },
+    );
+    let result = deliver::send(
+        &deliver::client(),
+        spec.method,
+        &spec.url,
+        &headers,
+        body,
+        spec.timeout.get(),
+    )
+    .await;
+    let decision = crate::endpoint::classify::classify(
+        &result.outcome,
+        &spec.success_codes,
+        std::time::SystemTime::now(),
+    );
+    let (status_code, error) = match &result.outcome {
+        crate::endpoint::classify::Outcome::Response { status, .. } => (Some(*status), None),
+        crate::endpoint::classify::Outcome::Timeout => (None, Some("timeout".to_string())),
+        crate::endpoint::classify::Outcome::Network(e)
+        | crate::endpoint::classify::Outcome::Refused(e) => (None, Some(e.clone())),
+    };
+    Ok(HttpResponse::Ok().json(TestAttempt {
+        event_id: event.id,
+        success: decision == crate::endpoint::classify::Decision::Success,
+        status_code,
+        latency_ms: result.latency.as_secs_f64() * 1000.0,
+        error,
+        response_body: result.body,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    /// How long the old secrets keep signing. Default `"24h"`.
+    grace: Option<Dur>,
+}
+
+#[derive(Serialize)]
+struct Rotated {
+    endpoint_id: String,
+    secret: String,
+    old_secrets_expire_at: Option<String>,
+}
+
+/// `POST /v1/endpoints/{id}/rotate-secret {grace}` → the new secret (shown once).
+#[post("/endpoints/{id}/rotate-secret")]
+pub(super) async fn rotate(
+    id: web::Path<String>,
+    body: Option<web::Json<RotateBody>>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let grace = body
+        .and_then(|b| b.into_inner().grace)
+        .unwrap_or(Dur::secs(86400))
+        .get();
+    let (record, secret) = hub.rotate_secret(&id, grace).await?;
+    Ok(HttpResponse::Ok().json(Rotated {
+        endpoint_id: record.id.clone(),
+        secret,
+        old_secrets_expire_at: record
+            .retiring_secrets
+            .iter()
+            .map(|s| s.expires_at)
+            .max()
+            .map(super::endpoints::rfc3339),
+    }))
+}

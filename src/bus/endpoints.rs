@@ -1,0 +1,230 @@
+//! Endpoint lifecycle on the bus: create/update/upsert, rotation, deletion.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::messages::{DeleteEndpoint, RotateSecret, SaveEndpoint, Target, Upserted};
+use super::{Bus, BusError};
+use crate::endpoint::actor::TransformSlot;
+use crate::endpoint::messages::Stop;
+use crate::ids::{self, now_ms};
+use crate::sign;
+use crate::store::records::{DeliveryStatus, EndpointRecord, RetiringSecret};
+use crate::store::{Cf, Op, keys};
+use crate::transform::builtin;
+
+type Reply<T> = ResponseActFuture<Bus, Result<T, BusError>>;
+
+fn fail<T: 'static>(e: BusError) -> Reply<T> {
+    Box::pin(fut::ready(Err(e)))
+}
+
+impl Bus {
+    fn existing(&self, id_or_name: &str) -> Option<Arc<EndpointRecord>> {
+        let id = self.endpoint_id(id_or_name)?;
+        self.endpoints.get(&id).map(|r| r.record.clone())
+    }
+
+    /// Persist `record`, then (re)register it with its compiled script.
+    fn persist(
+        &mut self,
+        record: Arc<EndpointRecord>,
+        compiled: TransformSlot,
+        created: bool,
+    ) -> Reply<Upserted> {
+        let store = self.store().clone();
+        let ops = vec![Op::put_json(
+            Cf::Endpoints,
+            record.id.as_bytes(),
+            record.as_ref(),
+        )];
+        Box::pin(
+            async move { store.commit(ops).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    res?;
+                    if let Some(old) = act.endpoints.get(&record.id) {
+                        if old.record.spec.name != record.spec.name {
+                            act.names.remove(&old.record.spec.name);
+                        }
+                    }
+                    act.register(record.clone(), compiled, 0);
+                    Ok(Upserted { record, created })
+                }),
+        )
+    }
+}
+
+impl Handler<SaveEndpoint> for Bus {
+    type Result = Reply<Upserted>;
+
+    /// Validate, compile, and store; secrets are kept when the new spec gives none.
+    fn handle(&mut self, msg: SaveEndpoint, _: &mut Context<Self>) -> Self::Result {
+        let mut spec = msg.spec;
+        let problems = spec.problems();
+        if !problems.is_empty() {
+            return fail(BusError::Invalid(problems));
+        }
+        // Compile now so a broken script is a 422 naming line and column, not a dead letter later.
+        let compiled = match builtin::for_endpoint(&self.w.engine, &spec) {
+            Ok(c) => c,
+            Err(e) => {
+                let field = match &spec.transform {
+                    Some(t) if t.path.is_some() => "transform.path",
+                    Some(_) => "transform.script",
+                    None => "format",
+                };
+                return fail(BusError::Invalid(vec![(field.into(), e.to_string())]));
+            }
+        };
+        let by_name = self.existing(&spec.name);
+        let existing = match &msg.target {
+            Target::Upsert => by_name,
+            Target::Create => match by_name {
+                Some(_) => {
+                    return fail(BusError::Conflict(format!(
+                        "an endpoint named `{}` already exists",
+                        spec.name
+                    )));
+                }
+                None => None,
+            },
+            Target::Update(id) => {
+                let Some(old) = self.existing(id) else {
+                    return fail(BusError::NotFound(format!("endpoint `{id}`")));
+                };
+                if by_name.is_some_and(|other| other.id != old.id) {
+                    return fail(BusError::Conflict(format!(
+                        "an endpoint named `{}` already exists",
+                        spec.name
+                    )));
+                }
+                Some(old)
+            }
+        };
+        if let Some(old) = &existing {
+            if spec.signing.secrets.is_empty() && spec.signing.scheme == old.spec.signing.scheme {
+                spec.signing.secrets = old.spec.signing.secrets.clone();
+            }
+        }
+        spec.complete();
+        let now = now_ms();
+        let record = Arc::new(match &existing {
+            Some(old) => EndpointRecord {
+                id: old.id.clone(),
+                spec,
+                created_at: old.created_at,
+                updated_at: now,
+                version: old.version + 1,
+                retiring_secrets: old
+                    .retiring_secrets
+                    .iter()
+                    .filter(|s| s.expires_at > now)
+                    .cloned()
+                    .collect(),
+            },
+            None => EndpointRecord {
+                id: ids::endpoint_id(),
+                spec,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+                retiring_secrets: Vec::new(),
+            },
+        });
+        self.persist(record, compiled.map(Ok), existing.is_none())
+    }
+}
+
+impl Handler<RotateSecret> for Bus {
+    type Result = Reply<(Arc<EndpointRecord>, String)>;
+
+    /// New secret now; the old ones keep signing until the grace period ends.
+    fn handle(&mut self, msg: RotateSecret, _: &mut Context<Self>) -> Self::Result {
+        let Some(old) = self.existing(&msg.endpoint) else {
+            return fail(BusError::NotFound(format!("endpoint `{}`", msg.endpoint)));
+        };
+        if old.spec.signing.scheme == sign::Scheme::None {
+            return fail(BusError::Invalid(vec![(
+                "signing.scheme".into(),
+                "the endpoint is unsigned".into(),
+            )]));
+        }
+        let now = now_ms();
+        let expires_at = now + msg.grace.as_millis() as u64;
+        let mut spec = old.spec.clone();
+        let secret = match spec.signing.scheme {
+            sign::Scheme::Sha256 => sign::generate_secret().replace(sign::SECRET_PREFIX, ""),
+            _ => sign::generate_secret(),
+        };
+        let mut retiring: Vec<RetiringSecret> = old
+            .retiring_secrets
+            .iter()
+            .filter(|s| s.expires_at > now)
+            .cloned()
+            .collect();
+        if !msg.grace.is_zero() {
+            retiring.extend(
+                spec.signing
+                    .secrets
+                    .drain(..)
+                    .map(|secret| RetiringSecret { secret, expires_at }),
+            );
+        }
+        spec.signing.secrets = vec![secret.clone()];
+        let record = Arc::new(EndpointRecord {
+            id: old.id.clone(),
+            spec,
+            created_at: old.created_at,
+            updated_at: now,
+            version: old.version + 1,
+            retiring_secrets: retiring,
+        });
+        let compiled = builtin::for_endpoint(&self.w.engine, &record.spec).transpose();
+        Box::pin(
+            self.persist(record, compiled, false)
+                .map(move |res, _, _| res.map(|u| (u.record, secret))),
+        )
+    }
+}
+
+impl Handler<DeleteEndpoint> for Bus {
+    type Result = Reply<()>;
+
+    /// Stop the actor and remove the endpoint; open deliveries end as dead.
+    fn handle(&mut self, msg: DeleteEndpoint, _: &mut Context<Self>) -> Self::Result {
+        let Some(old) = self.existing(&msg.0) else {
+            return fail(BusError::NotFound(format!("endpoint `{}`", msg.0)));
+        };
+        let rows = match self
+            .store()
+            .scan(Cf::Queue, &keys::prefix(&old.id), None, usize::MAX)
+        {
+            Ok(r) => r,
+            Err(e) => return fail(e.into()),
+        };
+        let mut ops = vec![Op::Delete(Cf::Endpoints, old.id.clone().into_bytes())];
+        for (key, dlv) in rows {
+            ops.push(Op::Delete(Cf::Queue, key));
+            let dlv = String::from_utf8_lossy(&dlv).into_owned();
+            if let Ok(Some(mut d)) = self.store().delivery(&dlv) {
+                d.status = DeliveryStatus::Dead;
+                d.last_error = Some("endpoint deleted".into());
+                d.updated_at = now_ms();
+                ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
+            }
+        }
+        if let Some(reg) = self.endpoints.remove(&old.id) {
+            reg.addr.do_send(Stop);
+        }
+        self.subs.remove(&old.id);
+        self.names.remove(&old.spec.name);
+        let store = self.store().clone();
+        Box::pin(
+            async move { store.commit(ops).await }
+                .into_actor(self)
+                .map(|res, _, _| Ok(res?)),
+        )
+    }
+}
