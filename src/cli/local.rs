@@ -1,0 +1,173 @@
+//! Offline commands: `check-config`, `transform test`, `verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::config::Config;
+use crate::sign::{self, Scheme};
+
+/// `hookbus check-config`.
+pub fn check_config(config: &Path) -> ExitCode {
+    match Config::load(Some(config)) {
+        Ok(c) => {
+            println!("{}: ok ({} endpoints)", config.display(), c.endpoints.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `hookbus verify` arguments.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The endpoint's signing secret (`whsec_…` for standard, the raw secret for sha256).
+    #[arg(long, env = "HOOKBUS_SIGNING_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// The raw request body: a file, or `-` for stdin.
+    #[arg(long)]
+    pub body: PathBuf,
+    /// A received header as `name: value` (repeatable): webhook-id, webhook-timestamp,
+    /// webhook-signature, or x-webhook-timestamp and x-webhook-signature.
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Accept timestamps at most this many seconds from now (replay protection); 0 disables.
+    #[arg(long, default_value_t = 300)]
+    pub tolerance: u64,
+}
+
+/// `hookbus verify`: exit 0 when valid, 1 when not, 2 on bad input.
+pub fn verify(args: &VerifyArgs) -> ExitCode {
+    let body = if args.body.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map(|_| b)
+    } else {
+        std::fs::read(&args.body)
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read body: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let header = |name: &str| {
+        args.headers.iter().find_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    let (scheme, id, ts, sig) = match (header("webhook-signature"), header("x-webhook-signature")) {
+        (Some(sig), _) => (
+            Scheme::Standard,
+            header("webhook-id").unwrap_or_default(),
+            header("webhook-timestamp"),
+            sig,
+        ),
+        (None, Some(sig)) => (
+            Scheme::Sha256,
+            String::new(),
+            header("x-webhook-timestamp"),
+            sig,
+        ),
+        (None, None) => {
+            eprintln!(
+                "error: give the signature header: -H 'webhook-signature: …' or -H 'x-webhook-signature: …'"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let Some(ts) = ts.and_then(|t| t.parse::<i64>().ok()) else {
+        eprintln!("error: a numeric webhook-timestamp (or x-webhook-timestamp) header is required");
+        return ExitCode::from(2);
+    };
+    let now = (crate::ids::now_ms() / 1000) as i64;
+    if args.tolerance > 0 && now.abs_diff(ts) > args.tolerance {
+        println!(
+            "invalid: timestamp {ts} is more than {}s from now",
+            args.tolerance
+        );
+        return ExitCode::FAILURE;
+    }
+    match sign::verify(scheme, &args.secret, &id, ts, &body, &sig) {
+        Ok(true) => {
+            println!(
+                "valid ({} signature)",
+                if scheme == Scheme::Standard {
+                    "standard"
+                } else {
+                    "sha256"
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            println!("invalid: no signature matches this secret and body");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `hookbus transform test`.
+pub fn transform_test(
+    file: &std::path::Path,
+    event: &std::path::Path,
+    env: Vec<(String, String)>,
+    config: Option<&std::path::Path>,
+) -> ExitCode {
+    use crate::transform::{dry_run, engine, script};
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    };
+    let limits = match config.map(Config::from_file).transpose() {
+        Ok(c) => c.map(|c| c.transforms).unwrap_or_default(),
+        Err(e) => return fail(e.to_string()),
+    };
+    let source = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
+    };
+    let req: crate::PublishRequest = match std::fs::read(event)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("event file {}: {e}", event.display())),
+    };
+    if let Some((f, m)) = req.problems().into_iter().next() {
+        return fail(format!("event file {}: {f}: {m}", event.display()));
+    }
+    let engine = engine::build(&limits);
+    let compiled = match script::compile(&engine, &source, env.into_iter().collect()) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("{}: {e}", file.display())),
+    };
+    let spec = crate::endpoint::spec::EndpointSpec::new("dry-run", "http://127.0.0.1/", &[]);
+    let result = dry_run::dry_run(
+        &engine,
+        Some(&compiled),
+        &crate::Event::accept(req),
+        &spec,
+        limits.max_output_bytes,
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).unwrap_or_default()
+    );
+    if result.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

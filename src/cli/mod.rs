@@ -1,0 +1,385 @@
+//! The command-line front end: the server (`serve`), offline tools
+//! (`check-config`, `transform test`, `verify`) and an API client for a
+//! running server (`endpoints`, `publish`, `deliveries`, `dlq`, `stats`).
+
+mod client;
+mod local;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+
+/// hookbus — webhook delivery engine with durable queues, wildcard
+/// subscriptions, Rhai transforms and signed deliveries.
+#[derive(Parser, Debug)]
+#[command(name = "hookbus", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where a client command finds the server, and how it prints.
+#[derive(Args, Debug, Clone)]
+pub struct Remote {
+    /// Server base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "HOOKBUS_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+    /// API token.
+    #[arg(long, global = true, env = "HOOKBUS_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output: readable tables or the server's JSON.
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+/// Output format of client commands.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Tables and key/value lines.
+    Table,
+    /// The server's JSON, pretty-printed.
+    Json,
+}
+
+/// Log output format.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (defaults apply when no config file is given).
+    Serve {
+        /// Config file (TOML); see hookbus.example.toml.
+        #[arg(short, long, env = "HOOKBUS_CONFIG")]
+        config: Option<PathBuf>,
+        /// Log format on stderr: text or json. Filter with RUST_LOG (default info).
+        #[arg(long, env = "HOOKBUS_LOG_FORMAT", default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Validate a config file (scripts included) and report every problem.
+    CheckConfig {
+        /// Config file (TOML).
+        #[arg(short, long, default_value = "hookbus.toml")]
+        config: PathBuf,
+    },
+    /// Work with transform scripts.
+    #[command(subcommand)]
+    Transform(TransformCommand),
+    /// Check a received webhook's signature (Standard Webhooks or sha256=), as a receiver would.
+    Verify(local::VerifyArgs),
+    /// Manage endpoints on a running server.
+    #[command(subcommand)]
+    Endpoints(EndpointCommand),
+    /// Publish one event to a running server.
+    Publish {
+        /// Event type, e.g. order.created.
+        event_type: String,
+        /// Event data as JSON.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Idempotency key.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Inspect and retry deliveries.
+    #[command(subcommand)]
+    Deliveries(DeliveryCommand),
+    /// The dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Per-endpoint statistics (all endpoints, or one).
+    Stats {
+        /// Endpoint id or name.
+        endpoint: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `hookbus transform …`.
+#[derive(Subcommand, Debug)]
+pub enum TransformCommand {
+    /// Dry-run a script file on an event file, offline; prints `{output, headers, skipped, error, duration_us}`.
+    Test {
+        /// The `.rhai` script.
+        file: PathBuf,
+        /// A JSON event: `{"type": "...", "data": {...}, "metadata": {...}}`.
+        #[arg(long)]
+        event: PathBuf,
+        /// `env` variables for the script, as KEY=VALUE (repeatable).
+        #[arg(long = "env", value_parser = parse_kv)]
+        env: Vec<(String, String)>,
+        /// Config file whose `[transforms]` limits apply (defaults otherwise).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `hookbus endpoints …`.
+#[derive(Subcommand, Debug)]
+pub enum EndpointCommand {
+    /// List endpoints.
+    List {
+        /// Only this status (active, paused, disabled).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only endpoints that would receive this event type.
+        #[arg(long)]
+        event: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one endpoint (secrets redacted).
+    Get {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Create an endpoint from a JSON file (`-` for stdin) or from flags; prints its secret once.
+    Create {
+        /// JSON endpoint definition (same schema as the config file).
+        #[arg(long, conflicts_with_all = ["name", "endpoint_url", "events"])]
+        file: Option<PathBuf>,
+        /// Name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Destination URL.
+        #[arg(long = "endpoint-url")]
+        endpoint_url: Option<String>,
+        /// Subscription patterns (repeatable).
+        #[arg(long = "event")]
+        events: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Update an endpoint with a JSON merge patch from a file (`-` for stdin).
+    Update {
+        id: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete an endpoint.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Pause: queue deliveries, send nothing.
+    Pause {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Resume (also re-enables a disabled endpoint).
+    Resume {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Send a signed hookbus.test event now and show the attempt.
+    Test {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Rotate the signing secret; old secrets keep signing for the grace period.
+    RotateSecret {
+        id: String,
+        /// Grace period, e.g. "24h".
+        #[arg(long, default_value = "24h")]
+        grace: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `hookbus deliveries …`.
+#[derive(Subcommand, Debug)]
+pub enum DeliveryCommand {
+    /// List an endpoint's deliveries.
+    List {
+        /// Endpoint id or name.
+        endpoint: String,
+        /// pending, failed, delivered, dead or filtered.
+        #[arg(long)]
+        status: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a delivery with every attempt.
+    Get {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Attempt a finished delivery again.
+    Retry {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Filters for dead-letter commands.
+#[derive(Args, Debug, Clone)]
+pub struct DlqFilter {
+    /// Endpoint id or name.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Dead at or after (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Dead before (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// `hookbus dlq …`.
+#[derive(Subcommand, Debug)]
+pub enum DlqCommand {
+    /// List dead letters.
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Replay dead letters (progress bar on a terminal).
+    Replay {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Only these delivery ids (repeatable).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Only show what would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete dead letters for good.
+    Purge {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Only show what would be purged.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+}
+
+/// Install the global tracing subscriber (the binary's choice, never the library's).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Run a parsed command line; the binary's whole `main`.
+pub async fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { config, log_format } => serve(config, log_format).await,
+        Command::CheckConfig { config } => local::check_config(&config),
+        Command::Transform(TransformCommand::Test {
+            file,
+            event,
+            env,
+            config,
+        }) => local::transform_test(&file, &event, env, config.as_deref()),
+        Command::Verify(args) => local::verify(&args),
+        Command::Endpoints(c) => client::endpoints(c).await,
+        Command::Publish {
+            event_type,
+            data,
+            idempotency_key,
+            remote,
+        } => client::publish(&remote, &event_type, &data, idempotency_key).await,
+        Command::Deliveries(c) => client::deliveries(c).await,
+        Command::Dlq(c) => client::dlq(c).await,
+        Command::Stats { endpoint, remote } => client::stats(&remote, endpoint.as_deref()).await,
+    }
+}
+
+async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
+    init_logging(log_format);
+    let cfg = match Config::load(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let metrics = match crate::telemetry::recorder::install() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "Metrics recorder not installed; /metrics disabled.");
+            None
+        }
+    };
+    match crate::run(cfg, metrics, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
