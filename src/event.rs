@@ -14,7 +14,7 @@ pub const MAX_ID_LEN: usize = 128;
 
 /// What a publisher sends to `POST /v1/events` (and what the library's
 /// `publish` takes).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
     /// Dot-separated event type, e.g. `order.created`.

@@ -6,6 +6,15 @@ use actix_web::{HttpResponse, get};
 const PAGE: &str = include_str!("dashboard.html");
 
 /// Serve the dashboard.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "health",
+    summary = "The health dashboard",
+    responses(
+        (status = 200, description = "HTML page", body = String, content_type = "text/html")
+    )
+)]
 #[get("/")]
 pub(super) async fn dashboard() -> HttpResponse {
     HttpResponse::Ok()

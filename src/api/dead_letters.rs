@@ -10,7 +10,7 @@ use crate::bus::dead_letters::{self, DeadLetterFilter};
 use crate::store::records::DeadLetter;
 
 /// A dead letter as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeadLetterView {
     /// The delivery id (use it with `GET /v1/deliveries/{id}` and replay).
     pub delivery_id: String,
@@ -40,7 +40,7 @@ impl From<DeadLetter> for DeadLetterView {
 }
 
 /// Filters shared by list, replay and purge; times are RFC 3339.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Filter {
     endpoint: Option<String>,
@@ -95,6 +95,20 @@ impl Filter {
 }
 
 /// `GET /v1/dead-letters?endpoint=&since=&until=&limit=&cursor=`, oldest delivery first.
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters",
+    tag = "dead-letters",
+    summary = "List dead letters",
+    params(("endpoint" = Option<String>, Query, description = "Endpoint id or name"), ("since" = Option<String>, Query, description = "RFC 3339"), ("until" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<usize>, Query, description = "1..=1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A page", body = Page<DeadLetterView>),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[get("/dead-letters")]
 pub(super) async fn list(
     q: web::Query<Filter>,
@@ -127,7 +141,7 @@ pub(super) async fn list(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Outcome {
     dry_run: bool,
     count: usize,
@@ -135,6 +149,21 @@ struct Outcome {
 }
 
 /// `POST /v1/dead-letters/replay {endpoint?, since?, until?, ids?, dry_run?}`.
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/replay",
+    tag = "dead-letters",
+    summary = "Replay dead letters (or dry-run)",
+    request_body = Filter,
+    responses(
+        (status = 200, description = "What was (or would be) replayed", body = Outcome),
+        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/dead-letters/replay")]
 pub(super) async fn replay(
     body: web::Json<Filter>,
@@ -151,6 +180,20 @@ pub(super) async fn replay(
 }
 
 /// `DELETE /v1/dead-letters` with the same filters as query parameters.
+#[utoipa::path(
+    delete,
+    path = "/v1/dead-letters",
+    tag = "dead-letters",
+    summary = "Purge dead letters",
+    params(("endpoint" = Option<String>, Query, description = "Endpoint id or name"), ("since" = Option<String>, Query, description = "RFC 3339"), ("until" = Option<String>, Query, description = "RFC 3339"), ("dry_run" = Option<bool>, Query, description = "Only report")),
+    responses(
+        (status = 200, description = "What was (or would be) purged", body = Outcome),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[delete("/dead-letters")]
 pub(super) async fn purge(
     q: web::Query<Filter>,

@@ -10,7 +10,7 @@ use crate::bus::BusError;
 use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryStatus};
 
 /// A delivery as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     /// `dlv_<ULID>`.
     pub id: String,
@@ -36,7 +36,7 @@ pub struct DeliveryView {
 }
 
 /// One attempt.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     /// 1-based.
     pub attempt: u32,
@@ -85,7 +85,7 @@ impl From<DeliveryRecord> for DeliveryView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<DeliveryStatus>,
@@ -94,6 +94,19 @@ struct ListQuery {
 }
 
 /// `GET /v1/endpoints/{id}/deliveries?status=&limit=&cursor=`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints/{id}/deliveries",
+    tag = "deliveries",
+    summary = "An endpoint's deliveries",
+    params(("id" = String, Path, description = "Id or name"), ("status" = Option<DeliveryStatus>, Query, description = "pending, failed, delivered, dead or filtered"), ("limit" = Option<usize>, Query, description = "1..=1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A page", body = Page<DeliveryView>),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[get("/endpoints/{id}/deliveries")]
 pub(super) async fn list(
     id: web::Path<String>,
@@ -120,6 +133,19 @@ pub(super) async fn list(
 }
 
 /// `GET /v1/deliveries/{id}` with every attempt.
+#[utoipa::path(
+    get,
+    path = "/v1/deliveries/{id}",
+    tag = "deliveries",
+    summary = "A delivery with every attempt",
+    params(("id" = String, Path, description = "Delivery id")),
+    responses(
+        (status = 200, description = "The delivery", body = DeliveryView),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[get("/deliveries/{id}")]
 pub(super) async fn get_one(
     id: web::Path<String>,
@@ -137,6 +163,20 @@ pub(super) async fn get_one(
 }
 
 /// `POST /v1/deliveries/{id}/retry` → 202; 409 if it is still pending.
+#[utoipa::path(
+    post,
+    path = "/v1/deliveries/{id}/retry",
+    tag = "deliveries",
+    summary = "Attempt a finished delivery again",
+    params(("id" = String, Path, description = "Delivery id")),
+    responses(
+        (status = 202, description = "Queued again"),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflict", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/deliveries/{id}/retry")]
 pub(super) async fn retry(
     id: web::Path<String>,
@@ -148,6 +188,19 @@ pub(super) async fn retry(
 }
 
 /// `GET /v1/events/{id}`: the event and its deliveries.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "events",
+    summary = "An event with its deliveries",
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The event and its deliveries", body = serde_json::Value),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[get("/events/{id}")]
 pub(super) async fn event(
     id: web::Path<String>,

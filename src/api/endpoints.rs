@@ -15,7 +15,7 @@ use crate::store::records::EndpointRecord;
 pub const REDACTED: &str = "***";
 
 /// An endpoint as the API shows it: credentials and secrets redacted.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     /// `ep_<ULID>`.
     pub id: String,
@@ -72,7 +72,7 @@ impl From<&EndpointRecord> for EndpointView {
 }
 
 /// A page of results.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items.
     pub data: Vec<T>,
@@ -80,7 +80,7 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<Status>,
@@ -90,6 +90,19 @@ struct ListQuery {
 }
 
 /// `GET /v1/endpoints?status=&event=&limit=&cursor=`, in name order.
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints",
+    tag = "endpoints",
+    summary = "List endpoints (name order)",
+    params(("status" = Option<Status>, Query, description = "active, paused or disabled"), ("event" = Option<String>, Query, description = "Only endpoints receiving this type"), ("limit" = Option<usize>, Query, description = "1..=1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A page", body = Page<EndpointView>),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[get("/endpoints")]
 pub(super) async fn list(
     q: web::Query<ListQuery>,
@@ -125,6 +138,19 @@ pub(super) async fn list(
 }
 
 /// `GET /v1/endpoints/{id}` (id or name).
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints/{id}",
+    tag = "endpoints",
+    summary = "One endpoint (secrets redacted)",
+    params(("id" = String, Path, description = "Id or name")),
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointView),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[get("/endpoints/{id}")]
 pub(super) async fn get_one(
     id: web::Path<String>,
@@ -135,7 +161,7 @@ pub(super) async fn get_one(
 }
 
 /// `GET /v1/endpoints/{id}/stats` answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointStats {
     /// Endpoint id.
     pub endpoint_id: String,
@@ -157,6 +183,19 @@ pub struct EndpointStats {
 }
 
 /// `GET /v1/endpoints/{id}/stats`.
+#[utoipa::path(
+    get,
+    path = "/v1/endpoints/{id}/stats",
+    tag = "endpoints",
+    summary = "Delivery statistics of one endpoint",
+    params(("id" = String, Path, description = "Id or name")),
+    responses(
+        (status = 200, description = "Statistics", body = EndpointStats),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[get("/endpoints/{id}/stats")]
 pub(super) async fn stats(
     id: web::Path<String>,

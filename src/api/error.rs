@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::bus::BusError;
 
 /// One invalid field.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// Field path, e.g. `events[0].type`.
     pub loc: String,
@@ -83,16 +83,23 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem document (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:hookbus:problem:<code>`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    code: &'a str,
+    pub kind: String,
+    /// The HTTP reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// A human sentence.
+    pub detail: String,
+    /// Stable snake_case code.
+    pub code: String,
+    /// Every invalid field (422 only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    pub errors: Option<Vec<FieldError>>,
 }
 
 impl ResponseError for ApiError {
@@ -114,12 +121,12 @@ impl ResponseError for ApiError {
         let code = self.code();
         let body = Problem {
             kind: format!("urn:hookbus:problem:{code}"),
-            title: status.canonical_reason().unwrap_or("Error"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: self.to_string(),
-            code,
+            code: code.to_string(),
             errors: match self {
-                ApiError::Invalid { errors, .. } => Some(errors),
+                ApiError::Invalid { errors, .. } => Some(errors.clone()),
                 _ => None,
             },
         };

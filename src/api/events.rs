@@ -58,6 +58,24 @@ fn idempotency_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 }
 
 /// Publish one event; 202 once it and its deliveries are durable.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    summary = "Publish one event; 202 once it and its deliveries are durable",
+    request_body = crate::event::PublishRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat within 24 h to get the first answer")),
+    responses(
+        (status = 202, description = "Accepted and durable", body = crate::bus::messages::PublishReceipt),
+        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflict", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable; nothing acknowledged", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/events")]
 pub(super) async fn publish(
     req: HttpRequest,
@@ -75,19 +93,36 @@ pub(super) async fn publish(
 }
 
 /// `POST /v1/events/batch` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Batch {
     events: Vec<PublishRequest>,
 }
 
 /// `POST /v1/events/batch` answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BatchReceipt {
     events: Vec<PublishReceipt>,
 }
 
 /// Publish many events in one durable batch; 202 once all are durable.
+#[utoipa::path(
+    post,
+    path = "/v1/events/batch",
+    tag = "events",
+    summary = "Publish many events in one durable batch",
+    request_body = Batch,
+    responses(
+        (status = 202, description = "Accepted and durable", body = BatchReceipt),
+        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflict", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable; nothing acknowledged", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/events/batch")]
 pub(super) async fn publish_batch(
     req: HttpRequest,

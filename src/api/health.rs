@@ -6,12 +6,31 @@ use serde_json::json;
 use crate::Hookbus;
 
 /// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    summary = "Process is up",
+    responses(
+        (status = 200, description = "Up", body = serde_json::Value)
+    )
+)]
 #[get("/healthz")]
 pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
 /// Ready: the store answers reads and the bus actor answers messages.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Store open and bus answering",
+    responses(
+        (status = 200, description = "Ready", body = serde_json::Value),
+        (status = 503, description = "Not ready", body = serde_json::Value)
+    )
+)]
 #[get("/readyz")]
 pub(super) async fn readyz(hub: web::Data<Hookbus>) -> HttpResponse {
     let store_ok = hub.store().endpoints().is_ok();

@@ -14,13 +14,28 @@ use crate::endpoint::spec::{Auth, EndpointSpec, Status};
 use crate::event::{Event, PublishRequest};
 
 /// Create answer: the endpoint with its secrets shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Created {
     #[serde(flatten)]
     view: EndpointView,
 }
 
 /// `POST /v1/endpoints` → 201, secrets shown once; 409 on a taken name; 422 on invalid input.
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints",
+    tag = "endpoints",
+    summary = "Create an endpoint (secrets shown once)",
+    request_body = EndpointSpec,
+    responses(
+        (status = 201, description = "Created; secrets shown this once", body = EndpointView),
+        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflict", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/endpoints")]
 pub(super) async fn create(
     body: web::Json<EndpointSpec>,
@@ -70,6 +85,23 @@ fn keep_redacted(new: &mut EndpointSpec, old: &EndpointSpec) {
 }
 
 /// `PATCH /v1/endpoints/{id}` with a JSON merge patch of the endpoint schema.
+#[utoipa::path(
+    patch,
+    path = "/v1/endpoints/{id}",
+    tag = "endpoints",
+    summary = "Update an endpoint with a JSON merge patch",
+    request_body = serde_json::Value,
+    params(("id" = String, Path, description = "Id or name")),
+    responses(
+        (status = 200, description = "Updated", body = EndpointView),
+        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Conflict", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[patch("/endpoints/{id}")]
 pub(super) async fn update(
     id: web::Path<String>,
@@ -99,6 +131,19 @@ pub(super) async fn update(
 }
 
 /// `DELETE /v1/endpoints/{id}` → 204.
+#[utoipa::path(
+    delete,
+    path = "/v1/endpoints/{id}",
+    tag = "endpoints",
+    summary = "Delete an endpoint",
+    params(("id" = String, Path, description = "Id or name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[delete("/endpoints/{id}")]
 pub(super) async fn remove(
     id: web::Path<String>,
@@ -117,6 +162,19 @@ async fn set_status(hub: &Hookbus, id: &str, status: Status) -> Result<HttpRespo
 }
 
 /// `POST /v1/endpoints/{id}/pause`: queue deliveries, send nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{id}/pause",
+    tag = "endpoints",
+    summary = "Pause: queue deliveries, send nothing",
+    params(("id" = String, Path, description = "Id or name")),
+    responses(
+        (status = 200, description = "Paused", body = EndpointView),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/endpoints/{id}/pause")]
 pub(super) async fn pause(
     id: web::Path<String>,
@@ -126,6 +184,19 @@ pub(super) async fn pause(
 }
 
 /// `POST /v1/endpoints/{id}/resume`: active again (also re-enables a disabled endpoint).
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{id}/resume",
+    tag = "endpoints",
+    summary = "Resume (also re-enables a disabled endpoint)",
+    params(("id" = String, Path, description = "Id or name")),
+    responses(
+        (status = 200, description = "Active", body = EndpointView),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/endpoints/{id}/resume")]
 pub(super) async fn resume(
     id: web::Path<String>,
@@ -135,7 +206,7 @@ pub(super) async fn resume(
 }
 
 /// The attempt a test send made.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TestAttempt {
     event_id: String,
     success: bool,
@@ -146,6 +217,19 @@ struct TestAttempt {
 }
 
 /// `POST /v1/endpoints/{id}/test`: send a signed `hookbus.test` event now (not queued, not retried).
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{id}/test",
+    tag = "endpoints",
+    summary = "Send a signed hookbus.test event now",
+    params(("id" = String, Path, description = "Id or name")),
+    responses(
+        (status = 200, description = "The attempt", body = TestAttempt),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/endpoints/{id}/test")]
 pub(super) async fn test(
     id: web::Path<String>,
@@ -201,14 +285,14 @@ pub(super) async fn test(
     }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     /// How long the old secrets keep signing. Default `"24h"`.
     grace: Option<Dur>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Rotated {
     endpoint_id: String,
     secret: String,
@@ -216,6 +300,21 @@ struct Rotated {
 }
 
 /// `POST /v1/endpoints/{id}/rotate-secret {grace}` → the new secret (shown once).
+#[utoipa::path(
+    post,
+    path = "/v1/endpoints/{id}/rotate-secret",
+    tag = "endpoints",
+    summary = "Rotate the signing secret with a grace period",
+    request_body = Option<RotateBody>,
+    params(("id" = String, Path, description = "Id or name")),
+    responses(
+        (status = 200, description = "The new secret (shown once)", body = Rotated),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/endpoints/{id}/rotate-secret")]
 pub(super) async fn rotate(
     id: web::Path<String>,

@@ -6,6 +6,16 @@ use super::ApiError;
 use crate::Hookbus;
 
 /// Prometheus exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    )
+)]
 #[get("/metrics")]
 pub(super) async fn metrics(hub: web::Data<Hookbus>) -> Result<HttpResponse, ApiError> {
     let handle = hub.metrics().ok_or_else(|| {

@@ -12,6 +12,7 @@ mod events;
 mod health;
 mod manage;
 mod metrics;
+pub mod openapi;
 mod transforms;
 
 use actix_web::web;
@@ -44,6 +45,7 @@ pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
             .service(health::readyz)
             .service(metrics::metrics)
             .service(dashboard::dashboard)
+            .service(openapi::openapi_json)
             .service(
                 web::scope("/v1")
                     .wrap(auth::BearerAuth::new(token))

@@ -11,7 +11,7 @@ use crate::endpoint::spec::EndpointSpec;
 use crate::event::{Event, PublishRequest};
 use crate::transform::{builtin, dry_run, script};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestRequest {
     /// Inline script to try.
@@ -26,6 +26,21 @@ struct TestRequest {
 }
 
 /// Dry-run; `200 {output, headers, skipped, error, duration_us}`. Compile errors are 422.
+#[utoipa::path(
+    post,
+    path = "/v1/transforms/test",
+    tag = "transforms",
+    summary = "Dry-run a script on an event",
+    request_body = TestRequest,
+    responses(
+        (status = 200, description = "The result", body = crate::transform::dry_run::DryRun),
+        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 #[post("/transforms/test")]
 pub(super) async fn test(
     body: web::Json<TestRequest>,

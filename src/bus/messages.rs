@@ -17,7 +17,7 @@ use crate::store::records::EndpointRecord;
 pub struct Publish(pub Vec<PublishRequest>);
 
 /// One delivery created by a publish.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceiptDelivery {
     /// `dlv_<ULID>`.
     pub id: String,
@@ -26,7 +26,7 @@ pub struct ReceiptDelivery {
 }
 
 /// The answer to one published event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublishReceipt {
     /// The event id.
     pub id: String,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Dur;
 
 /// Breaker settings (`circuit_breaker` in the endpoint schema).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
     /// Consecutive failed attempts that open the breaker. Default 5.
@@ -50,7 +50,7 @@ impl BreakerConfig {
 }
 
 /// The breaker's state, as shown in stats and the `hookbus_circuit_state` gauge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Attempts flow.

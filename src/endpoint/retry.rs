@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Dur;
 
 /// How delays grow between attempts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// `initial_delay · multiplierⁿ⁻¹`.
@@ -20,7 +20,7 @@ pub enum Strategy {
 }
 
 /// How randomness spreads retries so that receivers are not hit in lockstep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
     /// Exactly the computed delay.
@@ -35,7 +35,7 @@ pub enum Jitter {
 }
 
 /// An endpoint's retry policy (`retry` in the endpoint schema).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryPolicy {
     /// Growth strategy. Default `exponential`.

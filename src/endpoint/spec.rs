@@ -13,7 +13,7 @@ use crate::sign::{self, Scheme};
 use crate::transform::TransformSpec;
 
 /// HTTP method used for deliveries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     /// `POST` (default).
@@ -24,7 +24,7 @@ pub enum Method {
 }
 
 /// Whether an endpoint receives deliveries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Receives deliveries.
@@ -37,7 +37,7 @@ pub enum Status {
 }
 
 /// Credentials added to every request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Auth {
     /// No credentials.
@@ -70,7 +70,7 @@ fn default_api_key_header() -> String {
 }
 
 /// Signing settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Signing {
     /// Signature scheme. Default `standard`.
@@ -80,7 +80,7 @@ pub struct Signing {
 }
 
 /// Built-in payload format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// The event as `{"id","type","timestamp","data","metadata"}`.
@@ -95,7 +95,7 @@ pub enum Format {
 }
 
 /// An endpoint as declared by a user (config file or API).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSpec {
     /// Unique name; the config file upserts by it and metrics label by it.

@@ -24,7 +24,7 @@ pub struct Stats {
 }
 
 /// Latency summary in milliseconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Latency {
     /// Mean over every attempt.
     pub avg: f64,
@@ -37,7 +37,7 @@ pub struct Latency {
 }
 
 /// What the API and dashboard show.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StatsView {
     /// Deliveries a receiver accepted.
     pub delivered: u64,

@@ -14,7 +14,7 @@ use crate::endpoint::spec::EndpointSpec;
 use crate::event::Event;
 
 /// The result of a dry run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DryRun {
     /// The body: JSON when it parses as JSON, else the text; null when skipped or failed.
     pub output: Value,

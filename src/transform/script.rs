@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::TransformError;
 
 /// An endpoint's `transform`: an inline `script` or a `path` to a `.rhai` file, plus `env`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransformSpec {
     /// Inline Rhai source.
@@ -18,6 +18,7 @@ pub struct TransformSpec {
     pub script: Option<String>,
     /// A `.rhai` file, read when the endpoint is created, updated or loaded at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub path: Option<PathBuf>,
     /// Variables the script sees as `env` (second `transform` argument, or `webhook.env`).
     #[serde(default)]
