@@ -57,6 +57,20 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+impl utoipa::PartialSchema for Dur {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A duration such as \"500ms\", \"30s\", \"5m\", \"2h\" or \"5d\".",
+            ))
+            .examples(["30s"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Dur {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,17 +91,3 @@ mod tests {
         assert!("soon".parse::<Dur>().is_err());
     }
 }
-
-impl utoipa::PartialSchema for Dur {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some(
-                "A duration such as \"500ms\", \"30s\", \"5m\", \"2h\" or \"5d\".",
-            ))
-            .examples(["30s"])
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Dur {}

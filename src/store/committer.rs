@@ -78,7 +78,11 @@ fn run(db: &DB, rx: &mpsc::Receiver<Request>, sync: bool) {
             }
         }
         let result = db.write_opt(batch, &opts).map_err(|e| e.into_string());
-        telemetry::store_commit(started.elapsed(), group.len());
+        telemetry::StoreCommitted {
+            elapsed: started.elapsed(),
+            group: group.len(),
+        }
+        .emit();
         for req in group.drain(..) {
             // A publisher that gave up waiting is not an error here.
             let _ = req.done.send(result.clone());

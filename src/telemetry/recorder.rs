@@ -47,7 +47,7 @@ pub fn build() -> Result<PrometheusRecorder, BuildError> {
 pub fn install() -> Result<PrometheusHandle, BuildError> {
     let recorder = build()?;
     let handle = recorder.handle();
-    metrics::set_global_recorder(recorder).map_err(|e| BuildError::FailedToSetGlobalRecorder(e))?;
+    metrics::set_global_recorder(recorder).map_err(BuildError::FailedToSetGlobalRecorder)?;
     describe();
     Ok(handle)
 }
