@@ -8,14 +8,24 @@ use metrics::{counter, gauge, histogram};
 use super::names;
 use crate::endpoint::breaker::State as BreakerState;
 
-/// A group commit finished.
-pub fn store_commit(elapsed: Duration, group: usize) {
-    histogram!(names::STORE_COMMIT_DURATION).record(elapsed);
-    tracing::trace!(
-        group,
-        elapsed_us = elapsed.as_micros() as u64,
-        "Group commit written."
-    );
+/// A group commit (one batch, one fsync) finished.
+pub struct StoreCommitted {
+    /// Write plus fsync time.
+    pub elapsed: Duration,
+    /// Publishes in the group.
+    pub group: usize,
+}
+
+impl StoreCommitted {
+    /// Record it.
+    pub fn emit(self) {
+        histogram!(names::STORE_COMMIT_DURATION).record(self.elapsed);
+        tracing::trace!(
+            group = self.group,
+            elapsed_us = self.elapsed.as_micros() as u64,
+            "Group commit written."
+        );
+    }
 }
 
 /// Events were accepted and made durable.
