@@ -94,6 +94,18 @@ impl Filter {
     }
 }
 
+/// Dead letters matching `filter`, its endpoint name resolved to an id (404 if unknown).
+async fn matching(hub: &Hookbus, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, ApiError> {
+    let endpoint = match &filter.endpoint {
+        Some(e) => Some(hub.endpoint_status(e).await?.0.id.clone()),
+        None => None,
+    };
+    Ok(
+        dead_letters::matching(hub.store(), filter, endpoint.as_deref())
+            .map_err(crate::bus::BusError::from)?,
+    )
+}
+
 /// `GET /v1/dead-letters?endpoint=&since=&until=&limit=&cursor=`, oldest delivery first.
 #[utoipa::path(
     get,
@@ -115,14 +127,9 @@ pub(super) async fn list(
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = q.to_filter()?;
-    let endpoint = match &filter.endpoint {
-        Some(e) => Some(hub.endpoint_status(e).await?.0.id.clone()),
-        None => None,
-    };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let all = dead_letters::matching(hub.store(), &filter, endpoint.as_deref())
-        .map_err(crate::bus::BusError::from)?;
-    let mut data: Vec<DeadLetter> = all
+    let all = matching(&hub, &filter).await?;
+    let data: Vec<DeadLetter> = all
         .into_iter()
         .filter(|d| {
             q.cursor
@@ -131,14 +138,12 @@ pub(super) async fn list(
         })
         .take(limit + 1)
         .collect();
-    let next_cursor = (data.len() > limit).then(|| {
-        data.truncate(limit);
-        data[limit - 1].delivery_id.clone()
-    });
-    Ok(HttpResponse::Ok().json(Page {
-        data: data.into_iter().map(DeadLetterView::from).collect(),
-        next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(
+        data,
+        limit,
+        |d| d.delivery_id.clone(),
+        DeadLetterView::from,
+    )))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -116,20 +116,18 @@ pub(super) async fn list(
     let (record, _) = hub.endpoint_status(&id).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let status = q.status;
-    let mut found = hub
+    let found = hub
         .store()
         .endpoint_deliveries(&record.id, q.cursor.as_deref(), limit + 1, |d| {
             status.is_none_or(|s| d.status == s)
         })
         .map_err(BusError::from)?;
-    let next_cursor = (found.len() > limit).then(|| {
-        found.truncate(limit);
-        found[limit - 1].id.clone()
-    });
-    Ok(HttpResponse::Ok().json(Page {
-        data: found.into_iter().map(DeliveryView::from).collect(),
-        next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(
+        found,
+        limit,
+        |d| d.id.clone(),
+        DeliveryView::from,
+    )))
 }
 
 /// `GET /v1/deliveries/{id}` with every attempt.

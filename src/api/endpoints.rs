@@ -80,6 +80,26 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page from up to `limit + 1` items read after the cursor: the extra
+    /// one only tells that there is a next page, whose cursor is the last kept item's key.
+    pub fn from_overfetch<S>(
+        mut items: Vec<S>,
+        limit: usize,
+        key: impl Fn(&S) -> String,
+        view: impl Fn(S) -> T,
+    ) -> Self {
+        let next_cursor = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            key(&items[limit - 1])
+        });
+        Page {
+            data: items.into_iter().map(view).collect(),
+            next_cursor,
+        }
+    }
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
@@ -114,7 +134,7 @@ pub(super) async fn list(
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let all = hub.endpoints().await?;
-    let mut data: Vec<EndpointView> = all
+    let data: Vec<EndpointView> = all
         .iter()
         .filter(|r| {
             q.cursor
@@ -130,11 +150,12 @@ pub(super) async fn list(
         .take(limit + 1)
         .map(|r| EndpointView::from(r.as_ref()))
         .collect();
-    let next_cursor = (data.len() > limit).then(|| {
-        data.truncate(limit);
-        data[limit - 1].spec.name.clone()
-    });
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor }))
+    Ok(HttpResponse::Ok().json(Page::from_overfetch(
+        data,
+        limit,
+        |e| e.spec.name.clone(),
+        |e| e,
+    )))
 }
 
 /// `GET /v1/endpoints/{id}` (id or name).
