@@ -415,19 +415,25 @@ async fn dry_run_api_shows_output_for_scripts_and_endpoints() {
     hub.shutdown().await;
 }
 
-#[actix_web::test]
-async fn a_script_burning_its_budget_does_not_delay_other_endpoints() {
+/// Time until a plain and a cheaply scripted endpoint each received 20 events,
+/// with or without a third endpoint whose script burns its whole budget every time.
+async fn isolation_run(with_burner: bool) -> (Duration, Duration) {
     let rx_fast = TestReceiver::start(200);
     let rx_cheap = TestReceiver::start(200);
-    let burner = scripted(
-        "burner",
-        "http://127.0.0.1:9/",
-        "fn transform(e) { let x = 0; loop { x += 1; } }",
-    );
-    let cheap = scripted("cheap", &rx_cheap.url, "fn transform(e) { #{id: e.id} }");
+    let mut endpoints = vec![
+        scripted("cheap", &rx_cheap.url, "fn transform(e) { #{id: e.id} }"),
+        endpoint("plain", &rx_fast.url, &[]),
+    ];
+    if with_burner {
+        endpoints.push(scripted(
+            "burner",
+            "http://127.0.0.1:9/",
+            "fn transform(e) { let x = 0; loop { x += 1; } }",
+        ));
+    }
     let (mut cfg, _dir) = test_config();
     cfg.transforms.max_operations = 2_000_000; // each burner run takes tens of ms
-    cfg.endpoints = vec![burner, cheap, endpoint("plain", &rx_fast.url, &[])];
+    cfg.endpoints = endpoints;
     let hub = hookbus::Hookbus::start(cfg).await.unwrap();
     let started = Instant::now();
     for i in 0..20 {
@@ -437,14 +443,30 @@ async fn a_script_burning_its_budget_does_not_delay_other_endpoints() {
     }
     let fast = rx_fast.wait_for(20, Duration::from_secs(10)).await;
     let cheap = rx_cheap.wait_for(20, Duration::from_secs(10)).await;
-    let last_fast = fast.last().unwrap().at.duration_since(started);
-    let last_cheap = cheap.last().unwrap().at.duration_since(started);
-    eprintln!(
-        "20 events: plain endpoint done after {last_fast:?}, scripted endpoint after {last_cheap:?}"
-    );
-    assert!(last_fast < Duration::from_secs(1), "{last_fast:?}");
-    assert!(last_cheap < Duration::from_secs(1), "{last_cheap:?}");
     hub.shutdown().await;
+    (
+        fast.last().unwrap().at.duration_since(started),
+        cheap.last().unwrap().at.duration_since(started),
+    )
+}
+
+#[actix_web::test]
+async fn a_script_burning_its_budget_does_not_delay_other_endpoints() {
+    let (base_fast, base_cheap) = isolation_run(false).await;
+    let (fast, cheap) = isolation_run(true).await;
+    eprintln!(
+        "20 events; baseline: plain {base_fast:?}, scripted {base_cheap:?}; with a budget-burning endpoint: plain {fast:?}, scripted {cheap:?}"
+    );
+    // Generous bounds for a loaded CI machine; the printed figures are the measurement.
+    let slack = Duration::from_millis(300);
+    assert!(
+        fast < base_fast + slack,
+        "plain endpoint slowed from {base_fast:?} to {fast:?}"
+    );
+    assert!(
+        cheap < base_cheap + slack,
+        "scripted endpoint slowed from {base_cheap:?} to {cheap:?}"
+    );
 }
 
 #[actix_web::test]
