@@ -41,6 +41,9 @@ pub enum Error {
         #[source]
         source: BusError,
     },
+    /// A publish or management call failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
     /// The HTTP server failed (e.g. address in use).
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
@@ -65,6 +68,11 @@ pub struct Hookbus {
 }
 
 impl Hookbus {
+    /// A builder for an embedded engine (see [`crate::HookbusBuilder`]).
+    pub fn builder() -> crate::HookbusBuilder {
+        crate::HookbusBuilder::default()
+    }
+
     /// Open the store, start the bus and endpoint actors, and upsert the
     /// config's endpoints by name. Must run inside an actix system.
     pub async fn start(config: Config) -> Result<Self, Error> {

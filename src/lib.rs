@@ -30,8 +30,13 @@
 //! - [`telemetry`]: metric names, telemetry events and the opt-in Prometheus recorder.
 //! - [`cli`]: the command-line front end used by the `hookbus` binary.
 //! - [`ids`]: prefixed, monotonic ULIDs.
+//! - [`bridge`]: publish from a host's broadcast/mpsc channels.
+//! - [`HookbusBuilder`]: configure and start an embedded engine.
+
+#![warn(missing_docs)]
 
 pub mod api;
+pub mod bridge;
 pub mod bus;
 pub mod cli;
 pub mod config;
@@ -43,8 +48,10 @@ pub mod store;
 pub mod telemetry;
 pub mod transform;
 
+mod builder;
 mod hub;
 
+pub use builder::HookbusBuilder;
 pub use config::Config;
 pub use event::{Event, PublishRequest};
 pub use hub::{Error, Hookbus, run};

@@ -96,6 +96,7 @@ pub enum Command {
         /// Idempotency key.
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
@@ -109,6 +110,7 @@ pub enum Command {
     Stats {
         /// Endpoint id or name.
         endpoint: Option<String>,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
@@ -144,12 +146,15 @@ pub enum EndpointCommand {
         /// Only endpoints that would receive this event type.
         #[arg(long)]
         event: Option<String>,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Show one endpoint (secrets redacted).
     Get {
+        /// Endpoint id or name.
         id: String,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
@@ -167,47 +172,61 @@ pub enum EndpointCommand {
         /// Subscription patterns (repeatable).
         #[arg(long = "event")]
         events: Vec<String>,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Update an endpoint with a JSON merge patch from a file (`-` for stdin).
     Update {
+        /// Endpoint id or name.
         id: String,
+        /// JSON merge patch file (`-` for stdin).
         #[arg(long)]
         file: PathBuf,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Delete an endpoint.
     Delete {
+        /// Endpoint id or name.
         id: String,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Pause: queue deliveries, send nothing.
     Pause {
+        /// Endpoint id or name.
         id: String,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Resume (also re-enables a disabled endpoint).
     Resume {
+        /// Endpoint id or name.
         id: String,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Send a signed hookbus.test event now and show the attempt.
     Test {
+        /// Endpoint id or name.
         id: String,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Rotate the signing secret; old secrets keep signing for the grace period.
     RotateSecret {
+        /// Endpoint id or name.
         id: String,
         /// Grace period, e.g. "24h".
         #[arg(long, default_value = "24h")]
         grace: String,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
@@ -226,18 +245,23 @@ pub enum DeliveryCommand {
         /// How many.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Show a delivery with every attempt.
     Get {
+        /// Delivery id.
         id: String,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Attempt a finished delivery again.
     Retry {
+        /// Delivery id.
         id: String,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
@@ -262,13 +286,16 @@ pub struct DlqFilter {
 pub enum DlqCommand {
     /// List dead letters.
     List {
+        /// Which dead letters.
         #[command(flatten)]
         filter: DlqFilter,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Replay dead letters (progress bar on a terminal).
     Replay {
+        /// Which dead letters.
         #[command(flatten)]
         filter: DlqFilter,
         /// Only these delivery ids (repeatable).
@@ -277,16 +304,19 @@ pub enum DlqCommand {
         /// Only show what would be replayed.
         #[arg(long)]
         dry_run: bool,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },
     /// Delete dead letters for good.
     Purge {
+        /// Which dead letters.
         #[command(flatten)]
         filter: DlqFilter,
         /// Only show what would be purged.
         #[arg(long)]
         dry_run: bool,
+        /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
     },

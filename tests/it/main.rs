@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod delivery;
 mod durability;
+mod embedding;
 mod manage;
 mod telemetry;
 mod transforms;

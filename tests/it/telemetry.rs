@@ -1,22 +1,12 @@
 //! Metrics, endpoint stats, and the dashboard.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use hookbus::PublishRequest;
 use hookbus::endpoint::breaker::BreakerConfig;
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 
 use crate::utils::*;
-
-/// The test binary's one global recorder (a recorder can be installed only once per process).
-fn recorder() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| hookbus::telemetry::recorder::install().unwrap())
-        .clone()
-}
 
 async fn get(url: &str) -> (u16, String) {
     let mut resp = awc::Client::new().get(url).send().await.unwrap();

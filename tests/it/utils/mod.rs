@@ -245,3 +245,12 @@ where
     }
     false
 }
+
+/// The test binary's one global recorder (a recorder can be installed only once per process).
+pub fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| hookbus::telemetry::recorder::install().unwrap())
+        .clone()
+}
