@@ -53,6 +53,19 @@ where
 
 /// Forward an mpsc channel (no message is lost while the bridge runs: the
 /// sender waits when the channel is full).
+///
+/// # Examples
+/// ```no_run
+/// # async fn demo(hub: hookbus::Hookbus) {
+/// let (tx, rx) = tokio::sync::mpsc::channel::<u64>(1024);
+/// let bridge = hookbus::bridge::from_mpsc(hub, rx, |order_id| {
+///     Some(hookbus::PublishRequest::new("order.shipped", serde_json::json!({"id": order_id})))
+/// });
+/// tx.send(42).await.unwrap();
+/// drop(tx); // the bridge ends when the channel closes
+/// bridge.await.unwrap();
+/// # }
+/// ```
 pub fn from_mpsc<T, F>(
     hub: Hookbus,
     mut rx: mpsc::Receiver<T>,

@@ -175,7 +175,19 @@ impl Hookbus {
             .map_err(|_| BusError::Unavailable)?
     }
 
-    /// Create an endpoint; a taken name is a conflict.
+    /// Create an endpoint; a taken name is a conflict. The returned record
+    /// holds the generated signing secret (show it to the receiver once).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(hub: hookbus::Hookbus) -> Result<(), hookbus::Error> {
+    /// use hookbus::endpoint::spec::EndpointSpec;
+    /// let created = hub
+    ///     .create_endpoint(EndpointSpec::new("billing", "https://billing.example/hooks", &["invoice.**"]))
+    ///     .await?;
+    /// println!("secret: {}", created.record.spec.signing.secrets[0]);
+    /// # Ok(()) }
+    /// ```
     pub async fn create_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
         self.save(SaveEndpoint {
             spec,
@@ -272,6 +284,16 @@ impl Hookbus {
 
     /// Replay matching dead letters (fresh attempt budget, same delivery ids);
     /// with `dry_run` only report them.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(hub: hookbus::Hookbus) -> Result<(), hookbus::Error> {
+    /// use hookbus::bus::dead_letters::DeadLetterFilter;
+    /// let filter = DeadLetterFilter { endpoint: Some("billing".into()), ..Default::default() };
+    /// let replayed = hub.replay_dead_letters(filter, false).await?;
+    /// println!("{} deliveries queued again", replayed.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn replay_dead_letters(
         &self,
         filter: DeadLetterFilter,
@@ -311,6 +333,15 @@ impl Hookbus {
     }
 
     /// Stop the actors and threads. Pending deliveries stay in the store for the next start.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hookbus::Error> {
+    /// let hub = hookbus::Hookbus::builder().data_dir("/tmp/hookbus-demo").start().await?;
+    /// // ... serve, publish ...
+    /// hub.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown(&self) {
         let _ = self.inner.bus.send(StopAll).await;
         let arbiters = std::mem::take(
