@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::bus::actor::Wiring;
 use crate::bus::dead_letters::{DeadLetterFilter, Purge, Replay, RetryDelivery};
 use crate::bus::messages::{
-    DeleteEndpoint, GetEndpoint, ListEndpoints, Publish, PublishReceipt, RotateSecret,
+    DeleteEndpoint, DrainAll, GetEndpoint, ListEndpoints, Publish, PublishReceipt, RotateSecret,
     SaveEndpoint, StopAll, Target, Upserted,
 };
 use crate::bus::{Bus, BusError};
@@ -22,6 +22,9 @@ use crate::event::PublishRequest;
 use crate::store::records::{DeadLetter, EndpointRecord};
 use crate::store::{Store, StoreError};
 use crate::transform;
+
+/// How long [`Hookbus::shutdown`] lets in-flight attempts finish.
+pub const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Errors starting or running hookbus.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,21 @@ struct Inner {
     engine: Arc<rhai::Engine>,
     /// Delivery threads plus the bus thread; stopped on shutdown.
     arbiters: Mutex<Vec<Arbiter>>,
+}
+
+impl Drop for Inner {
+    /// Dropping the last handle without `shutdown` still stops the actor
+    /// threads, so the store closes instead of lingering until process exit.
+    fn drop(&mut self) {
+        let arbiters = self
+            .arbiters
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        for a in &arbiters {
+            a.stop();
+        }
+    }
 }
 
 /// A running hookbus engine. Clone it freely; all clones share one engine.
@@ -343,6 +361,22 @@ impl Hookbus {
     /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self) {
+        self.shutdown_within(SHUTDOWN_DRAIN).await;
+    }
+
+    /// Like [`Hookbus::shutdown`], giving attempts already in flight up to
+    /// `deadline` to finish (and be recorded) first. Unfinished ones are
+    /// attempted again after the next start.
+    pub async fn shutdown_within(&self, deadline: std::time::Duration) {
+        if actix_rt::time::timeout(deadline, self.inner.bus.send(DrainAll))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?deadline,
+                "Attempts still in flight at the shutdown deadline; they will be retried after restart."
+            );
+        }
         let _ = self.inner.bus.send(StopAll).await;
         let arbiters = std::mem::take(
             &mut *self

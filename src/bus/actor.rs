@@ -9,11 +9,11 @@ use actix::prelude::*;
 use super::BusError;
 use super::matcher::Subscriptions;
 use super::messages::{
-    GetEndpoint, ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll,
+    DrainAll, GetEndpoint, ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll,
 };
 use crate::endpoint::EndpointActor;
 use crate::endpoint::actor::TransformSlot;
-use crate::endpoint::messages::{Enqueue, Reconfigure, Stop};
+use crate::endpoint::messages::{Drain, Enqueue, Reconfigure, Stop};
 use crate::endpoint::queue::{EventInfo, Item};
 use crate::endpoint::spec::Status;
 use crate::event::Event;
@@ -413,6 +413,22 @@ impl Handler<ListEndpoints> for Bus {
         let mut v: Vec<_> = self.endpoints.values().map(|r| r.record.clone()).collect();
         v.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         MessageResult(v)
+    }
+}
+
+impl Handler<DrainAll> for Bus {
+    type Result = ResponseFuture<()>;
+
+    /// Drain every endpoint; resolves when all have nothing in flight.
+    fn handle(&mut self, _: DrainAll, _: &mut Context<Self>) -> Self::Result {
+        let waits: Vec<_> = self
+            .endpoints
+            .values()
+            .map(|r| r.addr.send(Drain))
+            .collect();
+        Box::pin(async move {
+            futures_util::future::join_all(waits).await;
+        })
     }
 }
 

@@ -84,6 +84,11 @@ pub struct Upserted {
 #[rtype(result = "Vec<Arc<EndpointRecord>>")]
 pub struct ListEndpoints;
 
+/// Let every endpoint finish its in-flight attempts and start no new ones.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DrainAll;
+
 /// Stop every endpoint actor (shutdown); queued rows stay durable.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -9,7 +9,9 @@ use actix::prelude::*;
 
 use super::breaker::{Breaker, State as BreakerState};
 use super::deliver;
-use super::messages::{DeadLettersPurged, Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop};
+use super::messages::{
+    DeadLettersPurged, Drain, Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop,
+};
 use super::queue::{Item, Queue};
 use super::spec::Status;
 use super::stats::Stats;
@@ -48,6 +50,8 @@ pub struct EndpointActor {
     pub(super) transform_busy: bool,
     /// Deliveries waiting for this endpoint's transform slot.
     pub(super) transform_waiting: std::collections::VecDeque<Item>,
+    /// Shutting down: no new attempts; these wait for the in-flight ones to finish.
+    pub(super) draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// An endpoint's compiled transform, or the error that makes every delivery fail.
@@ -78,6 +82,7 @@ impl EndpointActor {
             pool,
             transform_busy: false,
             transform_waiting: Default::default(),
+            draining: None,
         }
     }
 
@@ -104,6 +109,14 @@ impl EndpointActor {
     /// Start as many attempts as the limits allow, page in more work, re-arm the timer.
     pub(super) fn pump(&mut self, ctx: &mut Context<Self>) {
         self.page_in();
+        if let Some(waiters) = &mut self.draining {
+            if self.queue.in_flight() == 0 {
+                for w in waiters.drain(..) {
+                    let _ = w.send(());
+                }
+            }
+            return;
+        }
         // Paused and disabled endpoints keep their queue and spend no attempts.
         if self.record.spec.status == Status::Active {
             let limit = self.record.spec.max_in_flight as usize;
@@ -279,6 +292,23 @@ impl Handler<Reconfigure> for EndpointActor {
         self.transform = msg.transform;
         self.gauges();
         self.pump(ctx);
+    }
+}
+
+impl Handler<Drain> for EndpointActor {
+    type Result = ResponseFuture<()>;
+
+    /// Stop starting attempts; answer once none is in flight.
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.draining.get_or_insert_with(Vec::new).push(tx);
+        if let Some((_, h)) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        self.pump(ctx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
     }
 }
 

@@ -60,3 +60,8 @@ pub struct Snapshot {
     /// Counts and latencies since start.
     pub stats: StatsView,
 }
+
+/// Start no new attempts; resolves when the attempts in flight have finished (shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;

@@ -6,8 +6,8 @@
 //! is being synced, new requests pile up in the channel and form the next
 //! group, so the fsync cost is shared by everyone who published meanwhile.
 
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Instant;
 
@@ -35,8 +35,13 @@ pub struct Committer {
 
 impl Committer {
     /// Start the thread. It stops when every handle is dropped.
-    pub(crate) fn start(db: Arc<DB>, sync: bool) -> std::io::Result<Self> {
+    ///
+    /// The thread holds only a weak reference: the database closes when the
+    /// last `Store` is dropped, on that thread, never later on this one (a
+    /// database still open at process exit races RocksDB's static teardown).
+    pub(crate) fn start(db: &Arc<DB>, sync: bool) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Request>();
+        let db = Arc::downgrade(db);
         thread::Builder::new()
             .name("hookbus-commit".into())
             .spawn(move || run(&db, &rx, sync))?;
@@ -58,7 +63,7 @@ impl Committer {
     }
 }
 
-fn run(db: &DB, rx: &mpsc::Receiver<Request>, sync: bool) {
+fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool) {
     let mut opts = WriteOptions::new();
     opts.set_sync(sync);
     let mut group = Vec::with_capacity(64);
@@ -71,13 +76,18 @@ fn run(db: &DB, rx: &mpsc::Receiver<Request>, sync: bool) {
             }
         }
         let started = Instant::now();
-        let mut batch = WriteBatch::default();
-        for req in &group {
-            for op in &req.ops {
-                op.apply(db, &mut batch);
+        let result = match db.upgrade() {
+            Some(db) => {
+                let mut batch = WriteBatch::default();
+                for req in &group {
+                    for op in &req.ops {
+                        op.apply(&db, &mut batch);
+                    }
+                }
+                db.write_opt(batch, &opts).map_err(|e| e.into_string())
             }
-        }
-        let result = db.write_opt(batch, &opts).map_err(|e| e.into_string());
+            None => Err("the store is closed".to_string()),
+        };
         telemetry::StoreCommitted {
             elapsed: started.elapsed(),
             group: group.len(),

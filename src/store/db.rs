@@ -75,7 +75,7 @@ impl Store {
             ColumnFamilyDescriptor::new(c.name(), o)
         });
         let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?);
-        let committer = Committer::start(db.clone(), durability == Durability::Fsync)
+        let committer = Committer::start(&db, durability == Durability::Fsync)
             .map_err(|e| StoreError::Write(format!("cannot start committer thread: {e}")))?;
         Ok(Self { db, committer })
     }

@@ -202,3 +202,30 @@ async fn retention_removes_finished_events_but_never_open_deliveries() {
     );
     hub.shutdown().await;
 }
+
+#[actix_web::test]
+async fn shutdown_lets_in_flight_attempts_finish_and_records_them() {
+    let slow = TestReceiver::start_with(Reply {
+        status: 200,
+        headers: vec![],
+        delay: Duration::from_millis(700),
+    });
+    let (hub, _dir) = start_hookbus(vec![endpoint("slow", &slow.url, &[])]).await;
+    let r = hub
+        .publish(hookbus::PublishRequest::new("a.b", serde_json::json!({})))
+        .await
+        .unwrap();
+    slow.wait_for(1, Duration::from_secs(5)).await;
+    let started = std::time::Instant::now();
+    hub.shutdown().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "shutdown waited for the attempt"
+    );
+    let d = hub.store().delivery(&r.deliveries[0].id).unwrap().unwrap();
+    assert_eq!(
+        d.status,
+        hookbus::store::records::DeliveryStatus::Delivered,
+        "the finished attempt was recorded"
+    );
+}

@@ -247,6 +247,7 @@ async fn dashboard_renders_endpoints_in_headless_chromium() {
         .find(|c| which(c))
     else {
         eprintln!("chromium not installed; skipping the browser check");
+        hub.shutdown().await;
         return;
     };
     let profile = tempfile::tempdir().unwrap();
