@@ -91,6 +91,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "http://127.0.0.1:9000/webhooks".into());
     let hub = Hookbus::builder()
         .data_dir("./shop-data")
+        // The demo receiver is on loopback, which the SSRF guard refuses unless allowed.
+        .allow_networks(&["127.0.0.0/8"])
         .endpoint(EndpointSpec::new("fulfilment", url, &["order.*"]))
         .metrics_handle(prometheus.clone())
         .start()

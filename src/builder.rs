@@ -42,6 +42,7 @@ pub struct HookbusBuilder {
     data_dir: Option<PathBuf>,
     endpoints: Vec<EndpointSpec>,
     metrics: Metrics,
+    lookup: Option<crate::endpoint::ssrf::LookupFn>,
 }
 
 impl HookbusBuilder {
@@ -82,6 +83,23 @@ impl HookbusBuilder {
         self
     }
 
+    /// Resolve delivery host names with `lookup` instead of the system resolver
+    /// (the SSRF guard still checks every answer).
+    pub fn resolver(mut self, lookup: crate::endpoint::ssrf::LookupFn) -> Self {
+        self.lookup = Some(lookup);
+        self
+    }
+
+    /// Allow deliveries to these CIDRs although they are loopback/private
+    /// (adds to `delivery.allow_networks`), e.g. `["127.0.0.0/8"]` for local receivers.
+    pub fn allow_networks(mut self, cidrs: &[&str]) -> Self {
+        self.config
+            .delivery
+            .allow_networks
+            .extend(cidrs.iter().map(|s| s.to_string()));
+        self
+    }
+
     /// Validate, open the store and start the actors. Must run inside an actix system.
     pub async fn start(self) -> Result<Hookbus, Error> {
         let mut config = self.config;
@@ -97,7 +115,10 @@ impl HookbusBuilder {
                     Error::Io(std::io::Error::other(format!("metrics recorder: {e}")))
                 })?),
             };
-        let hub = Hookbus::start(config).await?;
+        let lookup = self
+            .lookup
+            .unwrap_or_else(crate::endpoint::ssrf::system_lookup);
+        let hub = Hookbus::start_with_lookup(config, lookup).await?;
         if let Some(h) = handle {
             hub.attach_metrics(h);
         }

@@ -18,6 +18,7 @@ use crate::bus::{Bus, BusError};
 use crate::config::{Config, ConfigError};
 use crate::endpoint::messages::{GetSnapshot, Snapshot};
 use crate::endpoint::spec::EndpointSpec;
+use crate::endpoint::ssrf;
 use crate::event::PublishRequest;
 use crate::store::records::{DeadLetter, EndpointRecord};
 use crate::store::{Store, StoreError};
@@ -60,6 +61,8 @@ struct Inner {
     metrics: OnceLock<PrometheusHandle>,
     /// The script engine (dry runs compile with it).
     engine: Arc<rhai::Engine>,
+    /// The SSRF policy (test sends use it too).
+    guard: Arc<ssrf::Guard>,
     /// Delivery threads plus the bus thread; stopped on shutdown.
     arbiters: Mutex<Vec<Arbiter>>,
 }
@@ -94,6 +97,12 @@ impl Hookbus {
     /// Open the store, start the bus and endpoint actors, and upsert the
     /// config's endpoints by name. Must run inside an actix system.
     pub async fn start(config: Config) -> Result<Self, Error> {
+        Self::start_with_lookup(config, ssrf::system_lookup()).await
+    }
+
+    /// Like [`Hookbus::start`], resolving delivery host names with `lookup`
+    /// (a custom DNS, or a fake in tests); the SSRF guard checks its answers.
+    pub async fn start_with_lookup(config: Config, lookup: ssrf::LookupFn) -> Result<Self, Error> {
         config.validate().map_err(ConfigError::Invalid)?;
         std::fs::create_dir_all(&config.storage.path)?;
         let store = Store::open(&config.storage.path, config.storage.durability)?;
@@ -102,6 +111,9 @@ impl Hookbus {
             .collect();
         let handles = workers.iter().map(Arbiter::handle).collect();
         let bus_arbiter = Arbiter::new();
+        let allow =
+            ssrf::parse_networks(&config.delivery.allow_networks).map_err(ConfigError::Invalid)?;
+        let guard = Arc::new(ssrf::Guard::new(allow, lookup));
         let engine = transform::engine::build(&config.transforms);
         let pool = transform::pool::start(
             engine.clone(),
@@ -116,6 +128,7 @@ impl Hookbus {
                 retention: config.storage.retention.get(),
                 engine: engine.clone(),
                 pool,
+                guard: guard.clone(),
             };
             Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(wiring))
         };
@@ -128,6 +141,7 @@ impl Hookbus {
                 config,
                 metrics: OnceLock::new(),
                 engine,
+                guard,
                 arbiters: Mutex::new(arbiters),
             }),
         };
@@ -343,6 +357,11 @@ impl Hookbus {
             .send(Purge(filter))
             .await
             .map_err(|_| BusError::Unavailable)?
+    }
+
+    /// The SSRF policy deliveries go through.
+    pub fn guard(&self) -> &Arc<ssrf::Guard> {
+        &self.inner.guard
     }
 
     /// The shared script engine.

@@ -256,7 +256,8 @@ pub(super) async fn test(
         },
     );
     let result = deliver::send(
-        &deliver::client(),
+        &deliver::client(hub.guard()),
+        hub.guard(),
         spec.method,
         &spec.url,
         &headers,

@@ -46,6 +46,8 @@ pub struct Wiring {
     pub engine: Arc<Engine>,
     /// Where endpoint actors send scripts to run.
     pub pool: Addr<TransformWorker>,
+    /// The SSRF policy for every delivery.
+    pub guard: Arc<crate::endpoint::ssrf::Guard>,
 }
 
 /// Routes events to endpoint actors.
@@ -101,7 +103,8 @@ impl Bus {
         let store = self.w.store.clone();
         let pool = self.w.pool.clone();
         let mem = self.w.queue_memory;
-        let actor = move |r| EndpointActor::new(r, transform, store, pool, mem, dead);
+        let guard = self.w.guard.clone();
+        let actor = move |r| EndpointActor::new(r, transform, store, pool, mem, dead, guard);
         if self.w.workers.is_empty() {
             return actor(record).start();
         }

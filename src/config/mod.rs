@@ -125,6 +125,9 @@ pub struct DeliveryConfig {
     pub workers: usize,
     /// Deliveries per endpoint kept in memory; the rest wait in RocksDB. Default 1000.
     pub queue_memory: usize,
+    /// CIDRs deliveries may reach although they are loopback, private, link-local,
+    /// CGNAT, … (SSRF guard), e.g. `["127.0.0.0/8"]` for local receivers. Default none.
+    pub allow_networks: Vec<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -135,6 +138,7 @@ impl Default for DeliveryConfig {
             max_batch_events: 1000,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue_memory: 1000,
+            allow_networks: Vec::new(),
         }
     }
 }
@@ -228,6 +232,9 @@ impl Config {
         }
         if d.workers == 0 || d.workers > 256 {
             out.push("delivery.workers: must be between 1 and 256".into());
+        }
+        if let Err(bad) = crate::endpoint::ssrf::parse_networks(&d.allow_networks) {
+            out.extend(bad);
         }
         if d.queue_memory < 16 {
             out.push("delivery.queue_memory: must be at least 16".into());

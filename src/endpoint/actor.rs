@@ -14,6 +14,7 @@ use super::messages::{
 };
 use super::queue::{Item, Queue};
 use super::spec::Status;
+use super::ssrf::Guard;
 use super::stats::Stats;
 use crate::ids::now_ms;
 use crate::store::records::EndpointRecord;
@@ -45,6 +46,8 @@ pub struct EndpointActor {
     pub(super) transform: TransformSlot,
     /// Where scripts run.
     pub(super) pool: Addr<TransformWorker>,
+    /// SSRF policy every connection of this endpoint goes through.
+    pub(super) guard: Arc<Guard>,
     /// One transform per endpoint at a time, so a costly script occupies at
     /// most one pool thread and other endpoints' scripts still run.
     pub(super) transform_busy: bool,
@@ -66,6 +69,7 @@ impl EndpointActor {
         pool: Addr<TransformWorker>,
         queue_memory: usize,
         dead_letters: u64,
+        guard: Arc<Guard>,
     ) -> Self {
         Self {
             keys: deliver::signing_keys(&record.spec),
@@ -80,6 +84,7 @@ impl EndpointActor {
             stats: Stats::default(),
             transform,
             pool,
+            guard,
             transform_busy: false,
             transform_waiting: Default::default(),
             draining: None,
@@ -233,7 +238,7 @@ impl Actor for EndpointActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         // `do_send` from the bus ignores capacity; this only bounds `try_send`.
         ctx.set_mailbox_capacity(1024);
-        self.client = Some(deliver::client());
+        self.client = Some(deliver::client(&self.guard));
         self.depth = self.store.queue_len(&self.record.id).unwrap_or(0);
         self.gauges();
         self.pump(ctx);

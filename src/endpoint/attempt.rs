@@ -164,11 +164,15 @@ impl EndpointActor {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
             headers.push((k, v));
         }
-        let client = self.client.get_or_insert_with(deliver::client).clone();
+        let guard = self.guard.clone();
+        let client = self
+            .client
+            .get_or_insert_with(|| deliver::client(&guard))
+            .clone();
         let timeout = spec.timeout.get();
         // `spawn`, not `wait`: other messages and attempts proceed while this one is in flight.
         ctx.spawn(
-            async move { deliver::send(&client, method, &url, &headers, body, timeout).await }
+            async move { deliver::send(&client, &guard, method, &url, &headers, body, timeout).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| act.finish_attempt(item, result, started_ms, ctx)),
         );

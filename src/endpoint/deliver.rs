@@ -1,6 +1,6 @@
 //! One HTTP attempt: the headers (pure), and sending with awc.
 
-use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 
 use super::classify::Outcome;
 use super::spec::{Auth, EndpointSpec, Method};
+use super::ssrf::{self, Guard, GuardResolver};
 use crate::sign::{self, Scheme};
 
 /// Most response-body bytes kept with an attempt.
@@ -98,34 +99,41 @@ pub struct AttemptResult {
     pub body: String,
 }
 
-thread_local! {
-    /// One client per arbiter thread: awc is `!Send` and pools connections per thread.
-    static CLIENT: RefCell<Option<awc::Client>> = const { RefCell::new(None) };
+/// An HTTP client whose every connection goes through `guard` (SSRF check
+/// inside the resolver): no redirects, no connection limit (endpoint actors
+/// enforce `max_in_flight`), timeouts set per request. awc is `!Send`: build
+/// it on the thread that uses it (each endpoint actor owns one, so each
+/// endpoint also has its own connection pool).
+pub fn client(guard: &Arc<Guard>) -> awc::Client {
+    let resolver = actix_tls::connect::Resolver::custom(GuardResolver(guard.clone()));
+    let tcp = actix_tls::connect::Connector::new(resolver).service();
+    awc::Client::builder()
+        .disable_redirects()
+        .no_default_headers()
+        .connector(
+            awc::Connector::new()
+                .connector(tcp)
+                .limit(0)
+                .timeout(Duration::from_secs(10)),
+        )
+        .finish()
 }
 
-/// This thread's HTTP client: no redirects, no connection limit (endpoint
-/// actors enforce `max_in_flight`), timeouts set per request.
-pub fn client() -> awc::Client {
-    CLIENT.with(|c| {
-        c.borrow_mut()
-            .get_or_insert_with(|| {
-                awc::Client::builder()
-                    .disable_redirects()
-                    .no_default_headers()
-                    .connector(
-                        awc::Connector::new()
-                            .limit(0)
-                            .timeout(Duration::from_secs(10)),
-                    )
-                    .finish()
-            })
-            .clone()
-    })
+/// Refuse IP-literal destinations the guard forbids (host names are checked by the resolver).
+fn literal_refusal(guard: &Guard, url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let ip: std::net::IpAddr = match parsed.host()? {
+        url::Host::Ipv4(v4) => v4.into(),
+        url::Host::Ipv6(v6) => v6.into(),
+        url::Host::Domain(_) => return None,
+    };
+    guard.check(ip).err()
 }
 
 /// Send one attempt and read at most 4 KiB of the answer, all within `timeout`.
 pub async fn send(
     client: &awc::Client,
+    guard: &Guard,
     method: Method,
     url: &str,
     headers: &[(String, String)],
@@ -133,6 +141,13 @@ pub async fn send(
     timeout: Duration,
 ) -> AttemptResult {
     let started = Instant::now();
+    if let Some(reason) = literal_refusal(guard, url) {
+        return AttemptResult {
+            outcome: Outcome::Refused(reason),
+            latency: started.elapsed(),
+            body: String::new(),
+        };
+    }
     let mut req = match method {
         Method::Post => client.post(url),
         Method::Put => client.put(url),
@@ -144,6 +159,8 @@ pub async fn send(
     let outcome = match req.send_body(body).await {
         Err(awc::error::SendRequestError::Timeout) => Outcome::Timeout,
         Err(awc::error::SendRequestError::Url(e)) => Outcome::Refused(format!("invalid URL: {e}")),
+        // The resolver refused every address: permanent, not a network blip.
+        Err(e) if e.to_string().contains(ssrf::REFUSED) => Outcome::Refused(e.to_string()),
         Err(e) => Outcome::Network(e.to_string()),
         Ok(mut resp) => {
             let status = resp.status().as_u16();

@@ -10,6 +10,7 @@ pub mod messages;
 pub mod queue;
 pub mod retry;
 pub mod spec;
+pub mod ssrf;
 pub mod stats;
 
 pub use actor::EndpointActor;

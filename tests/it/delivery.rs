@@ -332,3 +332,90 @@ async fn https_urls_are_delivered_over_tls() {
     assert_eq!(rx.count(), 0);
     hub.shutdown().await;
 }
+
+fn fake_dns(name: &'static str, target: std::net::SocketAddr) -> hookbus::endpoint::ssrf::LookupFn {
+    std::sync::Arc::new(move |host: String, _port| {
+        Box::pin(async move {
+            if host == name {
+                Ok(vec![target])
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "unknown test host",
+                ))
+            }
+        })
+    })
+}
+
+#[actix_web::test]
+async fn ssrf_guard_refuses_loopback_literals_and_names_without_an_allow_list() {
+    let rx = TestReceiver::start_on("127.0.0.2", Reply::status(200));
+    let addr: std::net::SocketAddr = rx
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/hook")
+        .parse()
+        .unwrap();
+    let (mut cfg, _dir) = test_config();
+    cfg.delivery.allow_networks.clear();
+    cfg.endpoints = vec![
+        endpoint("literal", &rx.url, &[]),
+        endpoint(
+            "named",
+            &format!("http://receiver.test:{}/hook", addr.port()),
+            &[],
+        ),
+    ];
+    let hub = hookbus::Hookbus::start_with_lookup(cfg, fake_dns("receiver.test", addr))
+        .await
+        .unwrap();
+    let r = hub.publish(ev("x.y")).await.unwrap();
+    for d in &r.deliveries {
+        assert!(
+            eventually(Duration::from_secs(5), || hub
+                .store()
+                .dead_letter(&d.id)
+                .unwrap()
+                .is_some())
+            .await
+        );
+        let dl = hub.store().dead_letter(&d.id).unwrap().unwrap();
+        assert!(
+            dl.reason.contains("destination refused") && dl.reason.contains("loopback"),
+            "{}",
+            dl.reason
+        );
+        assert_eq!(dl.attempts, 1, "a refusal is permanent, not retried");
+    }
+    assert_eq!(rx.count(), 0, "nothing reached the receiver");
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn allow_networks_lets_a_resolved_name_through_to_the_checked_address() {
+    let rx = TestReceiver::start_on("127.0.0.2", Reply::status(200));
+    let addr: std::net::SocketAddr = rx
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/hook")
+        .parse()
+        .unwrap();
+    let (mut cfg, _dir) = test_config();
+    cfg.delivery.allow_networks = vec!["127.0.0.2/32".into()];
+    cfg.endpoints = vec![endpoint(
+        "named",
+        &format!("http://receiver.test:{}/hook", addr.port()),
+        &[],
+    )];
+    let hub = hookbus::Hookbus::start_with_lookup(cfg, fake_dns("receiver.test", addr))
+        .await
+        .unwrap();
+    hub.publish(ev("x.y")).await.unwrap();
+    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        got[0].header("host"),
+        Some(format!("receiver.test:{}", addr.port()).as_str())
+    );
+    hub.shutdown().await;
+}

@@ -57,6 +57,8 @@ async fn kill_9_and_restart_resumes_every_acknowledged_delivery() {
 listen = "127.0.0.1:{port}"
 [storage]
 path = "{}"
+[delivery]
+allow_networks = ["127.0.0.0/8"]
 [[endpoints]]
 name = "receiver"
 url = "{}"

@@ -26,6 +26,7 @@ async fn the_example_shop_delivers_orders_and_mounts_the_api_under_a_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let hub = Hookbus::builder()
         .data_dir(dir.path().join("shop-data"))
+        .allow_networks(&["127.0.0.0/8"])
         .endpoint(hookbus::endpoint::spec::EndpointSpec::new(
             "fulfilment",
             &rx.url,

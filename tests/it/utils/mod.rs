@@ -69,6 +69,12 @@ impl TestReceiver {
     }
 
     pub fn start_with(default: Reply) -> Self {
+        Self::start_on("127.0.0.1", default)
+    }
+
+    /// Start on `host:0` (another loopback address, e.g. 127.0.0.2).
+    pub fn start_on(host: &str, default: Reply) -> Self {
+        let host = host.to_string();
         let state = Arc::new(Mutex::new(State {
             default: Some(default),
             ..Default::default()
@@ -86,7 +92,7 @@ impl TestReceiver {
                 })
                 .workers(1)
                 .disable_signals()
-                .bind("127.0.0.1:0")
+                .bind((host.as_str(), 0))
                 .unwrap();
                 tx.send(srv.addrs()[0]).unwrap();
                 srv.run().await.unwrap();
@@ -195,6 +201,8 @@ pub fn test_config() -> (Config, tempfile::TempDir) {
     let mut cfg = Config::default();
     cfg.storage.path = dir.path().join("data");
     cfg.delivery.workers = 2;
+    // Test receivers live on loopback, which the SSRF guard refuses by default.
+    cfg.delivery.allow_networks = vec!["127.0.0.0/8".into()];
     (cfg, dir)
 }
 
