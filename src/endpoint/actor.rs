@@ -13,7 +13,7 @@ use super::messages::{
     DeadLettersPurged, Drain, Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop,
 };
 use super::queue::{Item, Queue};
-use super::spec::Status;
+use super::spec::{Ordering, Status};
 use super::ssrf::Guard;
 use super::stats::Stats;
 use crate::ids::now_ms;
@@ -71,13 +71,18 @@ impl EndpointActor {
         dead_letters: u64,
         guard: Arc<Guard>,
     ) -> Self {
+        let fifo = record.spec.ordering == Ordering::Fifo;
         Self {
             keys: deliver::signing_keys(&record.spec),
             breaker: Breaker::new(record.spec.circuit_breaker.clone()),
             record,
             store,
             client: None,
-            queue: Queue::new(queue_memory),
+            queue: {
+                let mut q = Queue::new(queue_memory);
+                q.set_fifo(fifo);
+                q
+            },
             timer: None,
             depth: 0,
             dead_letters,
@@ -124,7 +129,10 @@ impl EndpointActor {
         }
         // Paused and disabled endpoints keep their queue and spend no attempts.
         if self.record.spec.status == Status::Active {
-            let limit = self.record.spec.max_in_flight as usize;
+            let limit = match self.record.spec.ordering {
+                Ordering::Fifo => 1,
+                Ordering::None => self.record.spec.max_in_flight as usize,
+            };
             loop {
                 let now = Instant::now();
                 if self.queue.in_flight() >= limit || !self.queue.has_ready(now) {
@@ -293,6 +301,8 @@ impl Handler<Reconfigure> for EndpointActor {
         self.keys = deliver::signing_keys(&msg.record.spec);
         self.breaker
             .reconfigure(msg.record.spec.circuit_breaker.clone());
+        self.queue
+            .set_fifo(msg.record.spec.ordering == Ordering::Fifo);
         self.record = msg.record;
         self.transform = msg.transform;
         self.gauges();

@@ -83,6 +83,8 @@ pub struct Queue {
     cursor: Option<u128>,
     /// Rows with tickets above the cursor may wait in the store.
     backlog: bool,
+    /// Strict publish order: a failed head returns to the front and blocks the rest.
+    fifo: bool,
     /// Tickets held (ready, waiting, in flight): a late offer at or below the
     /// cursor may already have been paged in, and must not be held twice.
     held: HashSet<u128>,
@@ -99,7 +101,13 @@ impl Queue {
             cursor: None,
             backlog: true,
             held: HashSet::new(),
+            fifo: false,
         }
+    }
+
+    /// Switch strict FIFO on or off (`ordering = "fifo"`).
+    pub fn set_fifo(&mut self, fifo: bool) {
+        self.fifo = fifo;
     }
 
     fn held(&self) -> usize {
@@ -193,19 +201,26 @@ impl Queue {
             if entry.key().0 > now {
                 break;
             }
-            self.ready.push_back(entry.remove());
+            let item = entry.remove();
+            if self.fifo {
+                self.ready.push_front(item);
+            } else {
+                self.ready.push_back(item);
+            }
         }
     }
 
-    /// Whether an attempt could start now.
+    /// Whether an attempt could start now (in FIFO mode, not while the head waits for a retry).
     pub fn has_ready(&mut self, now: Instant) -> bool {
         self.promote(now);
-        !self.ready.is_empty()
+        !self.ready.is_empty() && !(self.fifo && !self.waiting.is_empty())
     }
 
     /// Take the next ready delivery and count it in flight.
     pub fn take(&mut self, now: Instant) -> Option<Item> {
-        self.promote(now);
+        if !self.has_ready(now) {
+            return None;
+        }
         let item = self.ready.pop_front()?;
         self.in_flight += 1;
         Some(item)
@@ -297,6 +312,27 @@ mod tests {
         assert!(
             !q.offer(item(7), None),
             "still held while waiting for a retry"
+        );
+    }
+
+    #[test]
+    fn fifo_blocks_behind_a_failed_head_and_retries_it_first() {
+        let now = Instant::now();
+        let mut q = settled(10);
+        q.set_fifo(true);
+        for t in 1..=3 {
+            q.offer(item(t), None);
+        }
+        let head = q.take(now).unwrap();
+        assert_eq!(head.ticket, 1);
+        q.finish(head, Some(now + Duration::from_secs(1)));
+        assert!(!q.has_ready(now), "later items wait behind the failed head");
+        assert!(q.take(now).is_none());
+        let later = now + Duration::from_secs(1);
+        assert_eq!(
+            q.take(later).unwrap().ticket,
+            1,
+            "the head goes first when due"
         );
     }
 

@@ -36,6 +36,18 @@ pub enum Status {
     Disabled,
 }
 
+/// Delivery order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Up to `max_in_flight` at once; retries do not hold others back (default).
+    #[default]
+    None,
+    /// Strict publish order: one in flight; a failing delivery blocks the rest
+    /// until it succeeds or is dead-lettered.
+    Fifo,
+}
+
 /// Credentials added to every request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -135,9 +147,12 @@ pub struct EndpointSpec {
     /// Per-attempt timeout (until the response headers and 4 KiB of body). Default `"15s"`.
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
-    /// Attempts in flight at once. Default 16.
+    /// Attempts in flight at once. Default 16 (1 with `ordering = "fifo"`).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: u32,
+    /// `none` (default) or `fifo`.
+    #[serde(default)]
+    pub ordering: Ordering,
     /// Retry policy.
     #[serde(default)]
     pub retry: RetryPolicy,
@@ -197,6 +212,7 @@ impl EndpointSpec {
             transform: None,
             timeout: default_timeout(),
             max_in_flight: default_max_in_flight(),
+            ordering: Ordering::None,
             retry: RetryPolicy::default(),
             circuit_breaker: BreakerConfig::default(),
             success_codes: default_success_codes(),

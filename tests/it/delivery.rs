@@ -419,3 +419,28 @@ async fn allow_networks_lets_a_resolved_name_through_to_the_checked_address() {
     );
     hub.shutdown().await;
 }
+
+#[actix_web::test]
+async fn fifo_delivers_in_publish_order_and_a_failing_head_blocks_the_rest() {
+    let rx = TestReceiver::start(200);
+    rx.script(vec![Reply::status(503), Reply::status(503)]);
+    let mut spec = endpoint("fifo", &rx.url, &[]);
+    spec.ordering = hookbus::endpoint::spec::Ordering::Fifo;
+    spec.retry = quick_retry(10);
+    let (hub, _dir) = start_hookbus(vec![spec]).await;
+    let events: Vec<_> = (0..6)
+        .map(|i| PublishRequest::new("x.y", json!({ "i": i })))
+        .collect();
+    hub.publish_batch(events).await.unwrap();
+    let got = rx.wait_for(8, Duration::from_secs(5)).await;
+    let order: Vec<i64> = got
+        .iter()
+        .map(|g| g.json()["data"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [0, 0, 0, 1, 2, 3, 4, 5],
+        "the head is retried until it succeeds; nothing overtakes it"
+    );
+    hub.shutdown().await;
+}
