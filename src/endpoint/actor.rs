@@ -13,6 +13,7 @@ use super::messages::{
     DeadLettersPurged, Drain, Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop,
 };
 use super::queue::{Item, Queue};
+use super::rate::Bucket;
 use super::spec::{Ordering, Status};
 use super::ssrf::Guard;
 use super::stats::Stats;
@@ -53,6 +54,10 @@ pub struct EndpointActor {
     pub(super) transform_busy: bool,
     /// Deliveries waiting for this endpoint's transform slot.
     pub(super) transform_waiting: std::collections::VecDeque<Item>,
+    /// The rate limit's token bucket, if the endpoint has one.
+    pub(super) bucket: Option<Bucket>,
+    /// When the bucket next has a token (a wake-up target while deliveries wait).
+    pub(super) rate_wait: Option<Instant>,
     /// Shutting down: no new attempts; these wait for the in-flight ones to finish.
     pub(super) draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -72,6 +77,11 @@ impl EndpointActor {
         guard: Arc<Guard>,
     ) -> Self {
         let fifo = record.spec.ordering == Ordering::Fifo;
+        let record_bucket = record
+            .spec
+            .rate_limit
+            .as_ref()
+            .map(|r| Bucket::new(r, Instant::now()));
         Self {
             keys: deliver::signing_keys(&record.spec),
             breaker: Breaker::new(record.spec.circuit_breaker.clone()),
@@ -93,6 +103,8 @@ impl EndpointActor {
             transform_busy: false,
             transform_waiting: Default::default(),
             draining: None,
+            bucket: record_bucket,
+            rate_wait: None,
         }
     }
 
@@ -138,6 +150,12 @@ impl EndpointActor {
                 if self.queue.in_flight() >= limit || !self.queue.has_ready(now) {
                     break;
                 }
+                if let Some(b) = &mut self.bucket {
+                    if let Err(wait) = b.check(now) {
+                        self.rate_wait = Some(now + wait);
+                        break;
+                    }
+                }
                 let was_open = self.breaker.open_until().is_some();
                 if !self.breaker.try_acquire(now) {
                     break;
@@ -152,6 +170,9 @@ impl EndpointActor {
                 let Some(item) = self.queue.take(now) else {
                     break;
                 };
+                if let Some(b) = &mut self.bucket {
+                    b.take();
+                }
                 self.start_attempt(item, ctx);
             }
             self.page_in();
@@ -221,6 +242,9 @@ impl EndpointActor {
             // An expired breaker needs no timer: the next pump (or attempt completion) tries it.
             if let (true, Some(until)) = (ready, self.breaker.open_until().filter(|u| *u > now)) {
                 target = Some(target.map_or(until, |t| t.min(until)));
+            }
+            if let (true, Some(at)) = (ready, self.rate_wait.take().filter(|at| *at > now)) {
+                target = Some(target.map_or(at, |t| t.min(at)));
             }
         }
         match (&self.timer, target) {

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod deliver;
 pub mod messages;
 pub mod queue;
+pub mod rate;
 pub mod retry;
 pub mod spec;
 pub mod ssrf;

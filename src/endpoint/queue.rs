@@ -213,7 +213,8 @@ impl Queue {
     /// Whether an attempt could start now (in FIFO mode, not while the head waits for a retry).
     pub fn has_ready(&mut self, now: Instant) -> bool {
         self.promote(now);
-        !self.ready.is_empty() && !(self.fifo && !self.waiting.is_empty())
+        // In FIFO mode nothing overtakes a head that waits for its retry.
+        !self.ready.is_empty() && (!self.fifo || self.waiting.is_empty())
     }
 
     /// Take the next ready delivery and count it in flight.

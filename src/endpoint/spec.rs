@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::breaker::BreakerConfig;
+use super::rate::RateLimit;
 use super::retry::RetryPolicy;
 use crate::bus::matcher::Pattern;
 use crate::config::Dur;
@@ -153,6 +154,9 @@ pub struct EndpointSpec {
     /// `none` (default) or `fifo`.
     #[serde(default)]
     pub ordering: Ordering,
+    /// Optional attempts-per-second limit (token bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     /// Retry policy.
     #[serde(default)]
     pub retry: RetryPolicy,
@@ -213,6 +217,7 @@ impl EndpointSpec {
             timeout: default_timeout(),
             max_in_flight: default_max_in_flight(),
             ordering: Ordering::None,
+            rate_limit: None,
             retry: RetryPolicy::default(),
             circuit_breaker: BreakerConfig::default(),
             success_codes: default_success_codes(),
@@ -304,6 +309,11 @@ impl EndpointSpec {
         }
         if self.max_in_flight == 0 || self.max_in_flight > 1024 {
             push("max_in_flight", "must be between 1 and 1024".into());
+        }
+        if let Some(r) = &self.rate_limit {
+            for (f, m) in r.problems() {
+                push(&f, m);
+            }
         }
         for (f, m) in self.retry.problems() {
             push(&format!("retry.{f}"), m);

@@ -444,3 +444,40 @@ async fn fifo_delivers_in_publish_order_and_a_failing_head_blocks_the_rest() {
     );
     hub.shutdown().await;
 }
+
+#[actix_web::test]
+async fn rate_limit_holds_deliveries_to_the_configured_pace() {
+    let rx = TestReceiver::start(200);
+    let mut spec = endpoint("limited", &rx.url, &[]);
+    spec.rate_limit = Some(hookbus::endpoint::rate::RateLimit {
+        per_second: 50.0,
+        burst: Some(5),
+    });
+    let (hub, _dir) = start_hookbus(vec![spec]).await;
+    let events: Vec<_> = (0..700)
+        .map(|i| PublishRequest::new("x.y", json!({ "i": i })))
+        .collect();
+    hub.publish_batch(events).await.unwrap();
+    rx.wait_for(1, Duration::from_secs(5)).await;
+    actix_rt::time::sleep(Duration::from_millis(10_500)).await;
+    let got = rx.received();
+    let t0 = got[0].at;
+    // After the burst of 5, 50 per second: count the 10 s that follow it.
+    let window: Vec<_> = got
+        .iter()
+        .filter(|r| {
+            r.at > t0 + Duration::from_millis(50) && r.at <= t0 + Duration::from_millis(10_050)
+        })
+        .collect();
+    eprintln!(
+        "rate limit 50/s: {} deliveries in 10 s after the burst ({} in total)",
+        window.len(),
+        got.len()
+    );
+    assert!(
+        (475..=525).contains(&window.len()),
+        "{} deliveries in 10 s; expected 500 ± 5%",
+        window.len()
+    );
+    hub.shutdown().await;
+}

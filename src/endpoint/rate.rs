@@ -1,0 +1,151 @@
+//! Per-endpoint rate limit: a token bucket. Pure, with injected time.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// `rate_limit` in the endpoint schema.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained attempts per second (may be fractional, e.g. 0.5).
+    pub per_second: f64,
+    /// Attempts allowed in a burst after idling. Default: `per_second` rounded up (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+impl RateLimit {
+    /// Problems, as `(field, reason)`.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if !(self.per_second.is_finite() && self.per_second > 0.0 && self.per_second <= 100_000.0) {
+            out.push((
+                "rate_limit.per_second".into(),
+                "must be greater than 0 and at most 100000".into(),
+            ));
+        }
+        if self.burst == Some(0) {
+            out.push(("rate_limit.burst".into(), "must be at least 1".into()));
+        }
+        out
+    }
+
+    fn burst(&self) -> f64 {
+        f64::from(
+            self.burst
+                .unwrap_or_else(|| self.per_second.ceil().max(1.0) as u32),
+        )
+    }
+}
+
+/// Token bucket state.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    /// A full bucket for `limit` at `now`.
+    pub fn new(limit: &RateLimit, now: Instant) -> Self {
+        Self {
+            rate: limit.per_second,
+            burst: limit.burst(),
+            tokens: limit.burst(),
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// `Ok` if an attempt may start now, else how long until one may.
+    pub fn check(&mut self, now: Instant) -> Result<(), Duration> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+
+    /// Spend one token (after a successful [`Bucket::check`]).
+    pub fn take(&mut self) {
+        self.tokens -= 1.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allows_the_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(
+            &RateLimit {
+                per_second: 10.0,
+                burst: Some(3),
+            },
+            t0,
+        );
+        for _ in 0..3 {
+            assert!(b.check(t0).is_ok());
+            b.take();
+        }
+        let wait = b.check(t0).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.1).abs() < 1e-9, "{wait:?}");
+        assert!(b.check(t0 + Duration::from_millis(100)).is_ok());
+        b.take();
+        // Over 10 s at 10/s: 100 more attempts, not more.
+        let mut n = 0;
+        let mut t = t0 + Duration::from_millis(100);
+        while t <= t0 + Duration::from_millis(10_100) {
+            if b.check(t).is_ok() {
+                b.take();
+                n += 1;
+            }
+            t += Duration::from_millis(1);
+        }
+        assert!((99..=101).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn idle_time_refills_only_up_to_the_burst() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(
+            &RateLimit {
+                per_second: 1.0,
+                burst: None,
+            },
+            t0,
+        );
+        b.take();
+        let later = t0 + Duration::from_secs(3600);
+        assert!(b.check(later).is_ok());
+        b.take();
+        assert!(
+            b.check(later).is_err(),
+            "burst defaults to ceil(per_second) = 1"
+        );
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        assert_eq!(
+            RateLimit {
+                per_second: 0.0,
+                burst: Some(0)
+            }
+            .problems()
+            .len(),
+            2
+        );
+    }
+}
