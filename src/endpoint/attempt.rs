@@ -58,6 +58,19 @@ impl EndpointActor {
         };
         if item.rendered.is_none() {
             match &self.transform {
+                None if !self.record.spec.redact.is_empty() => {
+                    // Rendered once, so every retry sends (and signs) identical bytes.
+                    let body = serde_json::to_vec(&event.redacted(&self.record.spec.redact))
+                        .unwrap_or_default();
+                    item.rendered =
+                        Some(Arc::new(Rendered::Send(crate::transform::run::Request {
+                            body: body.into(),
+                            content_type: "application/json".into(),
+                            headers: Vec::new(),
+                            method: None,
+                            url: None,
+                        })));
+                }
                 None => {}
                 Some(Err(e)) => return self.transform_failed(item, e.clone(), ctx),
                 Some(Ok(_)) if self.transform_busy => {

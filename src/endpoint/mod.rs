@@ -9,6 +9,7 @@ pub mod deliver;
 pub mod messages;
 pub mod queue;
 pub mod rate;
+pub mod redact;
 pub mod retry;
 pub mod spec;
 pub mod ssrf;

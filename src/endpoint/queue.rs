@@ -39,6 +39,13 @@ impl EventInfo {
         }
     }
 
+    /// The event JSON with `rules` applied (a fresh copy; the shared event is untouched).
+    pub fn redacted(&self, rules: &[String]) -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        super::redact::apply(&mut v, rules);
+        v
+    }
+
     /// The event as `#{id, type, timestamp, data, metadata}` for scripts
     /// (JSON → Dynamic happens once per event, on first use).
     pub fn dynamic(&self) -> rhai::Dynamic {

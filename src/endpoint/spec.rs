@@ -154,6 +154,11 @@ pub struct EndpointSpec {
     /// `none` (default) or `fifo`.
     #[serde(default)]
     pub ordering: Ordering,
+    /// Fields replaced with "[REDACTED]" before the transform and delivery:
+    /// dotted paths from the event root (`data.customer.email`, `*` for any
+    /// element) or bare key names masked anywhere (`password`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<String>,
     /// Optional attempts-per-second limit (token bucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
@@ -218,6 +223,7 @@ impl EndpointSpec {
             max_in_flight: default_max_in_flight(),
             ordering: Ordering::None,
             rate_limit: None,
+            redact: Vec::new(),
             retry: RetryPolicy::default(),
             circuit_breaker: BreakerConfig::default(),
             success_codes: default_success_codes(),
@@ -309,6 +315,9 @@ impl EndpointSpec {
         }
         if self.max_in_flight == 0 || self.max_in_flight > 1024 {
             push("max_in_flight", "must be between 1 and 1024".into());
+        }
+        for (f, m) in super::redact::problems(&self.redact) {
+            push(&f, m);
         }
         if let Some(r) = &self.rate_limit {
             for (f, m) in r.problems() {

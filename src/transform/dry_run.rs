@@ -36,20 +36,18 @@ pub fn dry_run(
     spec: &EndpointSpec,
     max_output: usize,
 ) -> DryRun {
-    let body = event.body();
+    let mut value = serde_json::to_value(event).unwrap_or_default();
+    crate::endpoint::redact::apply(&mut value, &spec.redact);
     let started = Instant::now();
     let result = match compiled {
         None => Ok(Rendered::Send(run::Request {
-            body,
+            body: serde_json::to_vec(&value).unwrap_or_default().into(),
             content_type: "application/json".into(),
             headers: Vec::new(),
             method: None,
             url: None,
         })),
-        Some(c) => {
-            let value = serde_json::to_value(event).unwrap_or_default();
-            run::run(engine, c, convert::to_dynamic(&value), spec, max_output)
-        }
+        Some(c) => run::run(engine, c, convert::to_dynamic(&value), spec, max_output),
     };
     let duration_us = started.elapsed().as_micros() as u64;
     match result {

@@ -45,13 +45,13 @@ impl Handler<RunTransform> for TransformWorker {
     fn handle(&mut self, msg: RunTransform, _: &mut SyncContext<Self>) -> Self::Result {
         let started = Instant::now();
         let spec = &msg.record.spec;
-        let result = run::run(
-            &self.engine,
-            &msg.compiled,
-            msg.event.dynamic(),
-            spec,
-            self.max_output,
-        );
+        // Redaction happens before the script sees the event.
+        let event = if spec.redact.is_empty() {
+            msg.event.dynamic()
+        } else {
+            crate::transform::convert::to_dynamic(&msg.event.redacted(&spec.redact))
+        };
+        let result = run::run(&self.engine, &msg.compiled, event, spec, self.max_output);
         TransformRan {
             endpoint: &spec.name,
             elapsed: started.elapsed(),

@@ -503,3 +503,48 @@ async fn cli_transform_test_runs_a_script_file_offline() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
 }
+
+#[actix_web::test]
+async fn redaction_masks_fields_before_transforms_and_delivery() {
+    let rx = TestReceiver::start(200);
+    let mut plain = endpoint("plain", &rx.url, &["plain.*"]);
+    plain.redact = vec!["data.customer.email".into(), "phone".into()];
+    let mut scripted_ep = scripted(
+        "scripted",
+        &rx.url,
+        "fn transform(e) { #{seen: e.data.customer.email} }",
+    );
+    scripted_ep.events = vec!["scripted.*".into()];
+    scripted_ep.redact = vec!["data.customer.email".into()];
+    let (hub, _dir) = start_hookbus(vec![plain, scripted_ep]).await;
+    let data = json!({"customer": {"email": "a@b.c", "phone": "+1", "name": "Ann"}});
+    hub.publish(PublishRequest::new("plain.x", data.clone()))
+        .await
+        .unwrap();
+    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    let body = got[0].json();
+    assert_eq!(
+        body["data"]["customer"],
+        json!({"email": "[REDACTED]", "phone": "[REDACTED]", "name": "Ann"})
+    );
+    hub.publish(PublishRequest::new("scripted.x", data))
+        .await
+        .unwrap();
+    let got = rx.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(
+        got[1].json(),
+        json!({"seen": "[REDACTED]"}),
+        "the script never sees the value"
+    );
+    let (_, bad) = (
+        0,
+        hub.upsert_endpoint({
+            let mut e = endpoint("bad", &rx.url, &[]);
+            e.redact = vec!["a..b".into()];
+            e
+        })
+        .await,
+    );
+    assert!(matches!(bad, Err(BusError::Invalid(_))));
+    hub.shutdown().await;
+}
