@@ -536,15 +536,9 @@ async fn redaction_masks_fields_before_transforms_and_delivery() {
         json!({"seen": "[REDACTED]"}),
         "the script never sees the value"
     );
-    let (_, bad) = (
-        0,
-        hub.upsert_endpoint({
-            let mut e = endpoint("bad", &rx.url, &[]);
-            e.redact = vec!["a..b".into()];
-            e
-        })
-        .await,
-    );
+    let mut bad = endpoint("bad", &rx.url, &[]);
+    bad.redact = vec!["a..b".into()];
+    let bad = hub.upsert_endpoint(bad).await;
     assert!(matches!(bad, Err(BusError::Invalid(_))));
     hub.shutdown().await;
 }
