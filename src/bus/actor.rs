@@ -213,6 +213,7 @@ impl Bus {
                     last_error: None,
                     ticket,
                     budget_start: 0,
+                    queued_at: now,
                 };
                 ops.push(Op::put_json(Cf::Deliveries, id.as_bytes(), &rec));
                 ops.push(Op::Put(
@@ -234,6 +235,7 @@ impl Bus {
                     event: Some(info.clone()),
                     rendered: None,
                     budget_start: 0,
+                    queued_ms: now,
                 });
                 refs.push(DeliveryRef {
                     id,

@@ -185,6 +185,7 @@ pub(super) fn reopen(mut d: crate::store::records::DeliveryRecord, ops: &mut Vec
     let ticket = u128::from(ids::next_ulid());
     d.status = DeliveryStatus::Pending;
     d.budget_start = d.attempts;
+    d.queued_at = now_ms();
     d.next_attempt_at = None;
     d.last_delay_ms = None;
     d.ticket = ticket;
@@ -205,6 +206,7 @@ pub(super) fn reopen(mut d: crate::store::records::DeliveryRecord, ops: &mut Vec
         event: None,
         rendered: None,
         budget_start: d.attempts,
+        queued_ms: d.queued_at,
     }
 }
 

@@ -208,6 +208,11 @@ impl EndpointActor {
                     let item = Item {
                         rendered: None,
                         budget_start: d.budget_start,
+                        queued_ms: if d.queued_at == 0 {
+                            d.created_at
+                        } else {
+                            d.queued_at
+                        },
                         delivery_id: d.id,
                         ticket,
                         event_id: d.event_id,

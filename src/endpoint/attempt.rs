@@ -56,6 +56,15 @@ impl EndpointActor {
             let reason = "event not found in the store".to_string();
             return self.settle(item, dead(reason, None), ctx);
         };
+        // Counted from when the delivery (re)entered the queue, so a replay gets a fresh window.
+        let age = Duration::from_millis(now_ms().saturating_sub(item.queued_ms));
+        if age > self.record.spec.expire_after.get() {
+            let reason = format!(
+                "expired: not delivered within expire_after ({})",
+                self.record.spec.expire_after
+            );
+            return self.settle(item, dead(reason, None), ctx);
+        }
         if item.rendered.is_none() {
             match &self.transform {
                 None if !self.record.spec.redact.is_empty() => {

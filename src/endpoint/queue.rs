@@ -77,6 +77,8 @@ pub struct Item {
     pub rendered: Option<Arc<crate::transform::Rendered>>,
     /// Attempts made before the latest replay; `max_attempts` counts from here.
     pub budget_start: u32,
+    /// When it last entered the queue (publish or replay), Unix ms.
+    pub queued_ms: u64,
 }
 
 /// Bounded in-memory queue with retry scheduling.
@@ -267,6 +269,7 @@ mod tests {
             event: None,
             rendered: None,
             budget_start: 0,
+            queued_ms: 0,
         }
     }
 

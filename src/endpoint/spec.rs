@@ -168,6 +168,10 @@ pub struct EndpointSpec {
     /// Circuit breaker.
     #[serde(default)]
     pub circuit_breaker: BreakerConfig,
+    /// A delivery still undelivered this long after its event was accepted is
+    /// dead-lettered as "expired" instead of attempted. Default `"3d"`.
+    #[serde(default = "default_expire_after")]
+    pub expire_after: Dur,
     /// Statuses that count as delivered. Default 200–299.
     #[serde(default = "default_success_codes")]
     pub success_codes: Vec<u16>,
@@ -178,6 +182,9 @@ fn default_timeout() -> Dur {
 }
 fn default_max_in_flight() -> u32 {
     16
+}
+fn default_expire_after() -> Dur {
+    Dur::secs(3 * 86400)
 }
 fn default_success_codes() -> Vec<u16> {
     (200..=299).collect()
@@ -226,6 +233,7 @@ impl EndpointSpec {
             redact: Vec::new(),
             retry: RetryPolicy::default(),
             circuit_breaker: BreakerConfig::default(),
+            expire_after: default_expire_after(),
             success_codes: default_success_codes(),
         }
     }
@@ -312,6 +320,9 @@ impl EndpointSpec {
         let t = self.timeout.get();
         if t.is_zero() || t > std::time::Duration::from_secs(300) {
             push("timeout", "must be between 1ms and 5m".into());
+        }
+        if self.expire_after.get().is_zero() {
+            push("expire_after", "must be greater than zero".into());
         }
         if self.max_in_flight == 0 || self.max_in_flight > 1024 {
             push("max_in_flight", "must be between 1 and 1024".into());

@@ -102,6 +102,9 @@ pub struct DeliveryRecord {
     /// Attempts made before the latest replay; `max_attempts` counts from here.
     #[serde(default)]
     pub budget_start: u32,
+    /// When it last entered the queue (publish or replay), Unix ms; `expire_after` counts from here.
+    #[serde(default)]
+    pub queued_at: u64,
 }
 
 /// One HTTP attempt.

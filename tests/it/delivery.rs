@@ -481,3 +481,40 @@ async fn rate_limit_holds_deliveries_to_the_configured_pace() {
     );
     hub.shutdown().await;
 }
+
+#[actix_web::test]
+async fn deliveries_older_than_expire_after_are_dead_lettered_not_sent() {
+    let rx = TestReceiver::start(200);
+    let mut spec = endpoint("expiring", &rx.url, &[]);
+    spec.status = hookbus::endpoint::spec::Status::Paused;
+    spec.expire_after = "300ms".parse().unwrap();
+    let (hub, _dir) = start_hookbus(vec![spec.clone()]).await;
+    let r = hub.publish(ev("x.y")).await.unwrap();
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    spec.status = hookbus::endpoint::spec::Status::Active;
+    hub.upsert_endpoint(spec).await.unwrap();
+    let dlv = r.deliveries[0].id.clone();
+    assert!(
+        eventually(Duration::from_secs(5), || hub
+            .store()
+            .dead_letter(&dlv)
+            .unwrap()
+            .is_some())
+        .await
+    );
+    let dl = hub.store().dead_letter(&dlv).unwrap().unwrap();
+    assert!(dl.reason.starts_with("expired"), "{}", dl.reason);
+    assert_eq!(rx.count(), 0);
+    // A replay starts a fresh expiry window.
+    let filter = hookbus::bus::dead_letters::DeadLetterFilter {
+        ids: Some(vec![dlv.clone()]),
+        ..Default::default()
+    };
+    assert_eq!(
+        hub.replay_dead_letters(filter, false).await.unwrap().len(),
+        1
+    );
+    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].header("webhook-id"), Some(r.id.as_str()));
+    hub.shutdown().await;
+}
