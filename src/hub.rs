@@ -190,7 +190,10 @@ impl Hookbus {
     ) -> Result<Vec<PublishReceipt>, BusError> {
         self.inner
             .bus
-            .send(Publish(events))
+            .send(Publish {
+                events,
+                about: None,
+            })
             .await
             .map_err(|_| BusError::Unavailable)?
     }

@@ -12,7 +12,7 @@ use super::messages::{
     DrainAll, GetEndpoint, ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll,
 };
 use crate::endpoint::EndpointActor;
-use crate::endpoint::actor::TransformSlot;
+use crate::endpoint::actor::{Deps, TransformSlot};
 use crate::endpoint::messages::{Drain, Enqueue, Reconfigure, Stop};
 use crate::endpoint::queue::{EventInfo, Item};
 use crate::endpoint::spec::Status;
@@ -60,6 +60,8 @@ pub struct Bus {
     next_worker: usize,
     /// Caller-chosen event ids being committed right now (not yet visible in the store).
     committing: HashSet<String>,
+    /// Its own address, handed to endpoint actors (set in `started`).
+    me: Option<Addr<Bus>>,
 }
 
 /// How often the retention sweep runs.
@@ -75,6 +77,7 @@ impl Bus {
             names: HashMap::new(),
             next_worker: 0,
             committing: HashSet::new(),
+            me: None,
         }
     }
 
@@ -100,11 +103,15 @@ impl Bus {
         transform: TransformSlot,
         dead: u64,
     ) -> Addr<EndpointActor> {
-        let store = self.w.store.clone();
-        let pool = self.w.pool.clone();
-        let mem = self.w.queue_memory;
-        let guard = self.w.guard.clone();
-        let actor = move |r| EndpointActor::new(r, transform, store, pool, mem, dead, guard);
+        let bus = self.me.clone();
+        let deps = Deps {
+            store: self.w.store.clone(),
+            pool: self.w.pool.clone(),
+            guard: self.w.guard.clone(),
+            bus,
+            queue_memory: self.w.queue_memory,
+        };
+        let actor = move |r| EndpointActor::new(r, transform, deps, dead);
         if self.w.workers.is_empty() {
             return actor(record).start();
         }
@@ -173,6 +180,7 @@ impl Bus {
     fn plan(
         &mut self,
         events: Vec<Event>,
+        about: Option<&str>,
     ) -> (Vec<Op>, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
         let now = now_ms();
         let mut ops = Vec::new();
@@ -189,6 +197,7 @@ impl Bus {
                 .subs
                 .matching(&event.event_type)
                 .into_iter()
+                .filter(|id| about != Some(*id))
                 .filter(|id| {
                     self.endpoints
                         .get(*id)
@@ -271,6 +280,7 @@ impl Actor for Bus {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
+        self.me = Some(ctx.address());
         if let Err(e) = self.load() {
             tracing::error!(error = %e, "Cannot load endpoints from the store.");
         }
@@ -292,7 +302,8 @@ impl Handler<Publish> for Bus {
 
     /// Validate, plan one batch, commit it (group-committed), then fan out.
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
-        let reqs = msg.0;
+        let reqs = msg.events;
+        let about = msg.about;
         let mut problems = Vec::new();
         let mut ids_seen = HashSet::new();
         let mut keys_seen = HashSet::new();
@@ -355,7 +366,10 @@ impl Handler<Publish> for Bus {
         self.committing.extend(claimed.iter().cloned());
         let count = fresh.len() as u64;
         let order: Vec<usize> = fresh.iter().map(|(i, _)| *i).collect();
-        let (mut ops, receipts, fanout) = self.plan(fresh.into_iter().map(|(_, e)| e).collect());
+        let (mut ops, receipts, fanout) = self.plan(
+            fresh.into_iter().map(|(_, e)| e).collect(),
+            about.as_deref(),
+        );
         let now = now_ms();
         for (key, receipt) in keys_of_fresh.iter().zip(&receipts) {
             if let Some(key) = key {

@@ -14,7 +14,12 @@ use crate::store::records::EndpointRecord;
 /// Publish events; answered once they and their deliveries are durable.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<PublishReceipt>, BusError>")]
-pub struct Publish(pub Vec<PublishRequest>);
+pub struct Publish {
+    /// The events.
+    pub events: Vec<PublishRequest>,
+    /// For operational `hookbus.*` events: the endpoint they are about, which never receives them.
+    pub about: Option<String>,
+}
 
 /// One delivery created by a publish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

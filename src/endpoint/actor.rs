@@ -58,8 +58,27 @@ pub struct EndpointActor {
     pub(super) bucket: Option<Bucket>,
     /// When the bucket next has a token (a wake-up target while deliveries wait).
     pub(super) rate_wait: Option<Instant>,
+    /// The bus, for operational events and auto-disable.
+    pub(super) bus: Option<Addr<crate::bus::Bus>>,
+    /// Unix ms of the first failure since the last success (`disable_after`).
+    pub(super) failing_since: Option<u64>,
     /// Shutting down: no new attempts; these wait for the in-flight ones to finish.
     pub(super) draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
+}
+
+/// What every endpoint actor shares with the engine.
+#[derive(Clone)]
+pub struct Deps {
+    /// The store.
+    pub store: Store,
+    /// Where scripts run.
+    pub pool: Addr<TransformWorker>,
+    /// The SSRF policy.
+    pub guard: Arc<Guard>,
+    /// The bus: operational events and auto-disable go through it (none in isolated tests).
+    pub bus: Option<Addr<crate::bus::Bus>>,
+    /// Deliveries held in memory.
+    pub queue_memory: usize,
 }
 
 /// An endpoint's compiled transform, or the error that makes every delivery fail.
@@ -70,12 +89,16 @@ impl EndpointActor {
     pub fn new(
         record: Arc<EndpointRecord>,
         transform: TransformSlot,
-        store: Store,
-        pool: Addr<TransformWorker>,
-        queue_memory: usize,
+        deps: Deps,
         dead_letters: u64,
-        guard: Arc<Guard>,
     ) -> Self {
+        let Deps {
+            store,
+            pool,
+            guard,
+            bus,
+            queue_memory,
+        } = deps;
         let fifo = record.spec.ordering == Ordering::Fifo;
         let record_bucket = record
             .spec
@@ -105,6 +128,8 @@ impl EndpointActor {
             draining: None,
             bucket: record_bucket,
             rate_wait: None,
+            bus,
+            failing_since: None,
         }
     }
 

@@ -13,6 +13,8 @@ use super::breaker::{State as BreakerState, Transition};
 use super::classify::{self, Decision, Outcome};
 use super::deliver::{self, AttemptInput, AttemptResult};
 use super::queue::{EventInfo, Item};
+use crate::bus::messages::{Publish, SaveEndpoint, Target};
+use crate::endpoint::spec::Status;
 use crate::ids::now_ms;
 use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus};
 use crate::store::{Cf, Op, keys};
@@ -218,17 +220,34 @@ impl EndpointActor {
             self.breaker.on_success(now)
         };
         match transition {
-            Some(Transition::Opened) => CircuitChanged {
-                endpoint: &spec.name,
-                state: BreakerState::Open,
+            Some(Transition::Opened) => {
+                CircuitChanged {
+                    endpoint: &spec.name,
+                    state: BreakerState::Open,
+                }
+                .emit();
+                self.operational("hookbus.endpoint.circuit_opened", serde_json::json!({}));
             }
-            .emit(),
-            Some(Transition::Closed) => CircuitChanged {
-                endpoint: &spec.name,
-                state: BreakerState::Closed,
+            Some(Transition::Closed) => {
+                CircuitChanged {
+                    endpoint: &spec.name,
+                    state: BreakerState::Closed,
+                }
+                .emit();
+                self.operational("hookbus.endpoint.circuit_closed", serde_json::json!({}));
             }
-            .emit(),
             None => {}
+        }
+        // Auto-disable: 410 Gone at once; otherwise after `disable_after` without a success.
+        if matches!(result.outcome, Outcome::Response { status: 410, .. }) {
+            self.disable("the receiver answered 410 Gone".into());
+        } else if classify::is_receiver_failure(&decision) {
+            let since = *self.failing_since.get_or_insert(started_ms);
+            if now_ms().saturating_sub(since) >= spec.disable_after.get().as_millis() as u64 {
+                self.disable(format!("no successful delivery for {}", spec.disable_after));
+            }
+        } else if decision == Decision::Success {
+            self.failing_since = None;
         }
         let label = classify::result_label(&result.outcome);
         AttemptFinished {
@@ -378,6 +397,25 @@ impl EndpointActor {
                     .map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms)))
             })
             .flatten();
+        // Operational events about operational deliveries would feed on themselves.
+        let operational_delivery = item
+            .event
+            .as_ref()
+            .is_some_and(|e| e.event_type.starts_with("hookbus."));
+        if !operational_delivery {
+            let about =
+                serde_json::json!({"delivery_id": item.delivery_id, "event_id": item.event_id});
+            if s.status == DeliveryStatus::Dead {
+                let mut data = about;
+                data["reason"] = serde_json::json!(s.reason);
+                self.operational("hookbus.delivery.dead_lettered", data);
+            } else if s.status == DeliveryStatus::Delivered && item.attempts > item.budget_start + 1
+            {
+                let mut data = about;
+                data["attempts"] = serde_json::json!(item.attempts);
+                self.operational("hookbus.delivery.recovered", data);
+            }
+        }
         DeliveryFinished {
             endpoint: &self.record.spec.name,
             outcome: s.outcome,
@@ -389,6 +427,45 @@ impl EndpointActor {
         self.queue.finish(item, s.retry_at);
         self.gauges();
         self.pump(ctx);
+    }
+}
+
+impl EndpointActor {
+    /// Publish an operational event about this endpoint (never delivered to it).
+    fn operational(&self, event_type: &str, mut data: serde_json::Value) {
+        let Some(bus) = &self.bus else { return };
+        data["endpoint_id"] = serde_json::json!(self.record.id);
+        data["endpoint"] = serde_json::json!(self.record.spec.name);
+        let event = crate::PublishRequest::new(event_type, data);
+        // do_send: fire and forget; the bus commits it like any publish.
+        bus.do_send(Publish {
+            events: vec![event],
+            about: Some(self.record.id.clone()),
+        });
+    }
+
+    /// Disable this endpoint: stop attempting now, persist through the bus, announce it.
+    fn disable(&mut self, reason: String) {
+        if self.record.spec.status == Status::Disabled {
+            return;
+        }
+        tracing::warn!(endpoint = %self.record.spec.name, %reason, "Endpoint disabled.");
+        let mut record = (*self.record).clone();
+        record.spec.status = Status::Disabled;
+        let spec = record.spec.clone();
+        // Effective at once here; the bus's Reconfigure (next version) confirms it.
+        self.record = Arc::new(record);
+        if let Some(bus) = &self.bus {
+            bus.do_send(SaveEndpoint {
+                spec,
+                target: Target::Update(self.record.id.clone()),
+            });
+        }
+        self.operational(
+            "hookbus.endpoint.disabled",
+            serde_json::json!({"reason": reason}),
+        );
+        self.gauges();
     }
 }
 

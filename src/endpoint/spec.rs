@@ -172,6 +172,10 @@ pub struct EndpointSpec {
     /// dead-lettered as "expired" instead of attempted. Default `"3d"`.
     #[serde(default = "default_expire_after")]
     pub expire_after: Dur,
+    /// An endpoint failing without a single success for this long is disabled
+    /// (and `hookbus.endpoint.disabled` published). Default `"5d"`.
+    #[serde(default = "default_disable_after")]
+    pub disable_after: Dur,
     /// Statuses that count as delivered. Default 200–299.
     #[serde(default = "default_success_codes")]
     pub success_codes: Vec<u16>,
@@ -185,6 +189,9 @@ fn default_max_in_flight() -> u32 {
 }
 fn default_expire_after() -> Dur {
     Dur::secs(3 * 86400)
+}
+fn default_disable_after() -> Dur {
+    Dur::secs(5 * 86400)
 }
 fn default_success_codes() -> Vec<u16> {
     (200..=299).collect()
@@ -234,6 +241,7 @@ impl EndpointSpec {
             retry: RetryPolicy::default(),
             circuit_breaker: BreakerConfig::default(),
             expire_after: default_expire_after(),
+            disable_after: default_disable_after(),
             success_codes: default_success_codes(),
         }
     }

@@ -6,6 +6,7 @@ mod delivery;
 mod durability;
 mod embedding;
 mod manage;
+mod policy;
 mod telemetry;
 mod transforms;
 mod utils;

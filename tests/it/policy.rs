@@ -1,0 +1,161 @@
+//! Delivery policy: auto-disable and operational `hookbus.*` events.
+
+use std::time::Duration;
+
+use hookbus::PublishRequest;
+use hookbus::endpoint::spec::Status;
+use serde_json::json;
+
+use crate::utils::*;
+
+fn ops_events(rx: &TestReceiver) -> Vec<serde_json::Value> {
+    rx.received().iter().map(|r| r.json()).collect()
+}
+
+async fn status_of(hub: &hookbus::Hookbus, name: &str) -> Status {
+    hub.endpoint_status(name).await.unwrap().0.spec.status
+}
+
+#[actix_web::test]
+async fn a_410_disables_the_endpoint_at_once_and_announces_it() {
+    let gone = TestReceiver::start(410);
+    let watcher = TestReceiver::start(200);
+    let (hub, _dir) = start_hookbus(vec![
+        endpoint("gone", &gone.url, &["order.*"]),
+        endpoint("watcher", &watcher.url, &["hookbus.**"]),
+    ])
+    .await;
+    hub.publish(PublishRequest::new("order.created", json!({})))
+        .await
+        .unwrap();
+    gone.wait_for(1, Duration::from_secs(5)).await;
+    let mut disabled = false;
+    for _ in 0..100 {
+        if status_of(&hub, "gone").await == Status::Disabled {
+            disabled = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(disabled, "410 disables the endpoint");
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            ops_events(&watcher).iter().any(|e| {
+                e["type"] == "hookbus.endpoint.disabled" && e["data"]["endpoint"] == "gone"
+            })
+        })
+        .await
+    );
+    let r = hub
+        .publish(PublishRequest::new("order.created", json!({})))
+        .await
+        .unwrap();
+    assert!(
+        r.deliveries.is_empty(),
+        "disabled endpoints get no new deliveries"
+    );
+    hub.upsert_endpoint({
+        let mut e = endpoint("gone", &gone.url, &["order.*"]);
+        e.status = Status::Active;
+        e
+    })
+    .await
+    .unwrap();
+    let r = hub
+        .publish(PublishRequest::new("order.created", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(r.deliveries.len(), 1, "resumed");
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn failing_longer_than_disable_after_disables_the_endpoint() {
+    let down = TestReceiver::start(503);
+    let mut spec = endpoint("down", &down.url, &[]);
+    spec.retry = quick_retry(100);
+    spec.circuit_breaker.failure_threshold = 1000;
+    spec.disable_after = "300ms".parse().unwrap();
+    let (hub, _dir) = start_hookbus(vec![spec]).await;
+    hub.publish(PublishRequest::new("a.b", json!({})))
+        .await
+        .unwrap();
+    let mut disabled = false;
+    for _ in 0..150 {
+        if status_of(&hub, "down").await == Status::Disabled {
+            disabled = true;
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(disabled, "no success for disable_after → disabled");
+    let attempts = down.count();
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        down.count() <= attempts + 1,
+        "a disabled endpoint stops attempting"
+    );
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn operational_events_report_circuits_dead_letters_and_recoveries_but_never_to_their_subject()
+{
+    let flaky = TestReceiver::start(200);
+    flaky.script(vec![Reply::status(503), Reply::status(503)]);
+    let rejecting = TestReceiver::start(400);
+    let watcher = TestReceiver::start(200);
+    let mut f = endpoint("flaky", &flaky.url, &["order.*"]);
+    f.circuit_breaker.failure_threshold = 2;
+    f.circuit_breaker.reset_timeout = "200ms".parse().unwrap();
+    // `self-aware` subscribes to everything, operational events included.
+    let (hub, _dir) = start_hookbus(vec![
+        f,
+        endpoint("self-aware", &rejecting.url, &["**", "hookbus.**"]),
+        endpoint("watcher", &watcher.url, &["hookbus.**"]),
+    ])
+    .await;
+    hub.publish(PublishRequest::new("order.created", json!({})))
+        .await
+        .unwrap();
+    let want = [
+        ("hookbus.endpoint.circuit_opened", "flaky"),
+        ("hookbus.endpoint.circuit_closed", "flaky"),
+        ("hookbus.delivery.recovered", "flaky"),
+        ("hookbus.delivery.dead_lettered", "self-aware"),
+    ];
+    let all_seen = eventually(Duration::from_secs(10), || {
+        let got = ops_events(&watcher);
+        want.iter().all(|(t, ep)| {
+            got.iter()
+                .any(|e| e["type"] == *t && e["data"]["endpoint"] == *ep)
+        })
+    })
+    .await;
+    assert!(
+        all_seen,
+        "watcher got: {:?}",
+        ops_events(&watcher)
+            .iter()
+            .map(|e| e["type"].clone())
+            .collect::<Vec<_>>()
+    );
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    let to_self: Vec<_> = rejecting
+        .received()
+        .iter()
+        .map(|r| r.json())
+        .filter(|e| e["data"]["endpoint"] == "self-aware")
+        .collect();
+    assert!(
+        to_self.is_empty(),
+        "an endpoint never receives events about itself: {to_self:?}"
+    );
+    assert!(
+        ops_events(&flaky)
+            .iter()
+            .all(|e| !e["type"].as_str().unwrap().starts_with("hookbus.")),
+        "operational events need an explicit hookbus. pattern"
+    );
+    hub.shutdown().await;
+}
