@@ -105,7 +105,14 @@ impl Hookbus {
     pub async fn start_with_lookup(config: Config, lookup: ssrf::LookupFn) -> Result<Self, Error> {
         config.validate().map_err(ConfigError::Invalid)?;
         std::fs::create_dir_all(&config.storage.path)?;
-        let store = Store::open(&config.storage.path, config.storage.durability)?;
+        let key = crate::store::crypto::MasterKey::load_or_create(
+            config.storage.master_key.as_deref(),
+            &config.storage.path,
+        )
+        .map_err(|e| ConfigError::Invalid(vec![format!("storage.master_key: {e}")]))?;
+        let store = Store::open(&config.storage.path, config.storage.durability, key)?;
+        // Fail loudly on a wrong master key rather than start without endpoints.
+        store.endpoints()?;
         let workers: Vec<Arbiter> = (0..config.delivery.workers)
             .map(|_| Arbiter::new())
             .collect();

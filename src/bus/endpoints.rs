@@ -34,11 +34,7 @@ impl Bus {
         created: bool,
     ) -> Reply<Upserted> {
         let store = self.store().clone();
-        let ops = vec![Op::put_json(
-            Cf::Endpoints,
-            record.id.as_bytes(),
-            record.as_ref(),
-        )];
+        let ops = vec![store.endpoint_put(&record)];
         Box::pin(
             async move { store.commit(ops).await }
                 .into_actor(self)

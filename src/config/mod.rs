@@ -96,6 +96,10 @@ pub struct StorageConfig {
     pub path: PathBuf,
     /// `fsync` (default) or `buffered`. Env `HOOKBUS_DURABILITY`.
     pub durability: Durability,
+    /// Master key sealing signing secrets and credentials at rest: base64 of
+    /// 32 random bytes. Env `HOOKBUS_MASTER_KEY`. Default: generated into
+    /// `<path>/master.key` (mode 0600) on first start.
+    pub master_key: Option<String>,
     /// How long finished events (with their deliveries, attempts and dead
     /// letters) are kept; swept every 10 minutes. Default `"30d"`.
     pub retention: Dur,
@@ -106,6 +110,7 @@ impl Default for StorageConfig {
         Self {
             path: PathBuf::from("./data"),
             durability: Durability::Fsync,
+            master_key: None,
             retention: Dur::secs(30 * 86400),
         }
     }
@@ -180,6 +185,9 @@ impl Config {
         if let Some(v) = get("HOOKBUS_API_TOKEN").filter(|v| !v.is_empty()) {
             self.server.api_token = Some(v);
         }
+        if let Some(v) = get("HOOKBUS_MASTER_KEY").filter(|v| !v.is_empty()) {
+            self.storage.master_key = Some(v);
+        }
         if let Some(v) = get("HOOKBUS_DATA") {
             self.storage.path = v.into();
         }
@@ -216,6 +224,11 @@ impl Config {
         }
         if self.server.http_workers == 0 || self.server.http_workers > 64 {
             out.push("server.http_workers: must be between 1 and 64".into());
+        }
+        if let Some(k) = &self.storage.master_key {
+            if let Err(e) = crate::store::crypto::MasterKey::from_base64(k) {
+                out.push(format!("storage.master_key: {e}"));
+            }
         }
         if self.storage.path.as_os_str().is_empty() {
             out.push("storage.path: must not be empty".into());

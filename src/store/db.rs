@@ -10,6 +10,7 @@ use rocksdb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::crypto::MasterKey;
 use super::records::{
     AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, IdempotencyRecord, StoredEvent,
 };
@@ -59,11 +60,13 @@ pub(super) fn cf(db: &DB, c: Cf) -> &ColumnFamily {
 pub struct Store {
     db: Arc<DB>,
     committer: Committer,
+    /// Seals endpoint secrets on write, opens them on read.
+    key: MasterKey,
 }
 
 impl Store {
     /// Open (creating if needed) the store at `path`.
-    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, durability: Durability, key: MasterKey) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -77,7 +80,7 @@ impl Store {
         let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?);
         let committer = Committer::start(&db, durability == Durability::Fsync)
             .map_err(|e| StoreError::Write(format!("cannot start committer thread: {e}")))?;
-        Ok(Self { db, committer })
+        Ok(Self { db, committer, key })
     }
 
     /// Write `ops` in one atomic batch through the group committer (durable per config).
@@ -160,12 +163,27 @@ impl Store {
 
     /// One endpoint.
     pub fn endpoint(&self, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
-        self.get_json(Cf::Endpoints, id.as_bytes(), "endpoint")
+        let rec: Option<EndpointRecord> =
+            self.get_json(Cf::Endpoints, id.as_bytes(), "endpoint")?;
+        rec.map(|r| self.key.open_record(&r).map_err(StoreError::Secret))
+            .transpose()
+    }
+
+    /// The write of an endpoint record, its secrets sealed under the master key.
+    pub fn endpoint_put(&self, record: &EndpointRecord) -> Op {
+        Op::put_json(
+            Cf::Endpoints,
+            record.id.as_bytes(),
+            &self.key.seal_record(record),
+        )
     }
 
     /// Every endpoint, by id order.
     pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
-        self.scan_json(Cf::Endpoints, b"", None, usize::MAX, "endpoint")
+        self.scan_json::<EndpointRecord>(Cf::Endpoints, b"", None, usize::MAX, "endpoint")?
+            .iter()
+            .map(|r| self.key.open_record(r).map_err(StoreError::Secret))
+            .collect()
     }
 
     /// One event with its deliveries.

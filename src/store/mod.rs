@@ -13,6 +13,7 @@
 //! - `idempotency`, `meta`: reserved for idempotency keys and store metadata.
 
 mod committer;
+pub mod crypto;
 mod db;
 pub mod keys;
 pub mod records;
@@ -39,6 +40,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A sealed secret could not be opened (wrong master key?).
+    #[error("{0}")]
+    Secret(String),
     /// The committer thread has stopped (shutdown in progress).
     #[error("the store is shutting down")]
     Closed,

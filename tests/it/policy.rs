@@ -159,3 +159,81 @@ async fn operational_events_report_circuits_dead_letters_and_recoveries_but_neve
     );
     hub.shutdown().await;
 }
+
+fn files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            files_contain(&p, needle)
+        } else {
+            std::fs::read(&p)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+        }
+    })
+}
+
+#[actix_web::test]
+async fn secrets_are_encrypted_at_rest_and_need_the_master_key() {
+    let rx = TestReceiver::start(200);
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let token = "bearer-token-that-must-not-hit-disk";
+    let (mut cfg, dir) = test_config();
+    cfg.storage.master_key = Some(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        [42u8; 32],
+    ));
+    let mut spec = endpoint("sealed", &rx.url, &[]);
+    spec.signing.secrets = vec![secret.into()];
+    spec.auth = hookbus::endpoint::spec::Auth::Bearer {
+        token: token.into(),
+    };
+    cfg.endpoints = vec![spec];
+    {
+        let hub = hookbus::Hookbus::start(cfg.clone()).await.unwrap();
+        hub.shutdown().await;
+    }
+    assert!(
+        !files_contain(dir.path(), secret.as_bytes()),
+        "signing secret found in plaintext on disk"
+    );
+    assert!(
+        !files_contain(dir.path(), token.as_bytes()),
+        "auth token found in plaintext on disk"
+    );
+
+    // Same key: secrets come back and sign.
+    cfg.endpoints.clear();
+    let hub = hookbus::Hookbus::start(cfg.clone()).await.unwrap();
+    hub.publish(PublishRequest::new("a.b", json!({})))
+        .await
+        .unwrap();
+    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        got[0].header("authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+    let ok = hookbus::sign::verify(
+        hookbus::sign::Scheme::Standard,
+        secret,
+        got[0].header("webhook-id").unwrap(),
+        got[0].header("webhook-timestamp").unwrap().parse().unwrap(),
+        &got[0].body,
+        got[0].header("webhook-signature").unwrap(),
+    )
+    .unwrap();
+    assert!(ok);
+    hub.shutdown().await;
+    drop(hub);
+
+    // Another key cannot open them.
+    cfg.storage.master_key = Some(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        [7u8; 32],
+    ));
+    let err = hookbus::Hookbus::start(cfg)
+        .await
+        .err()
+        .expect("a wrong master key must not start");
+    assert!(err.to_string().contains("wrong master key"), "{err}");
+}
