@@ -163,6 +163,12 @@ impl Event {
         }
     }
 
+    /// When it was accepted, Unix ms (parsed back from `timestamp`).
+    pub fn accepted_ms(&self) -> Option<u64> {
+        let t = humantime::parse_rfc3339(&self.timestamp).ok()?;
+        Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
+    }
+
     /// The default delivered body: `{"id","type","timestamp","data","metadata"}`.
     pub fn body(&self) -> bytes::Bytes {
         // Serialising a struct of plain JSON values cannot fail.
@@ -200,6 +206,8 @@ mod tests {
         assert!(v["metadata"].is_object());
         assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
         assert_eq!(ev.body(), ev.body());
+        let accepted = ev.accepted_ms().unwrap();
+        assert!(crate::ids::now_ms().abs_diff(accepted) < 5_000);
     }
 
     #[test]

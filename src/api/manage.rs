@@ -270,12 +270,7 @@ pub(super) async fn test(
         &spec.success_codes,
         std::time::SystemTime::now(),
     );
-    let (status_code, error) = match &result.outcome {
-        crate::endpoint::classify::Outcome::Response { status, .. } => (Some(*status), None),
-        crate::endpoint::classify::Outcome::Timeout => (None, Some("timeout".to_string())),
-        crate::endpoint::classify::Outcome::Network(e)
-        | crate::endpoint::classify::Outcome::Refused(e) => (None, Some(e.clone())),
-    };
+    let (status_code, error) = result.outcome.status_and_error();
     Ok(HttpResponse::Ok().json(TestAttempt {
         event_id: event.id,
         success: decision == crate::endpoint::classify::Decision::Success,

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::BusError;
 use super::matcher::Subscriptions;
 use super::messages::{
     DrainAll, GetEndpoint, ListEndpoints, Publish, PublishReceipt, ReceiptDelivery, StopAll,
 };
+use super::{BusError, fail};
 use crate::endpoint::EndpointActor;
 use crate::endpoint::actor::{Deps, TransformSlot};
 use crate::endpoint::messages::{Drain, Enqueue, Reconfigure, Stop};
@@ -322,9 +322,9 @@ impl Handler<Publish> for Bus {
             );
             if let Some(key) = &req.idempotency_key {
                 if self.committing.contains(&idem_slot(key)) || !keys_seen.insert(key.clone()) {
-                    return conflict(format!(
+                    return fail(BusError::Conflict(format!(
                         "a request with idempotency key `{key}` is in progress"
-                    ));
+                    )));
                 }
                 match self.w.store.idempotent(key, IDEMPOTENCY_WINDOW_MS) {
                     Ok(Some(receipt)) => {
@@ -332,7 +332,7 @@ impl Handler<Publish> for Bus {
                         continue;
                     }
                     Ok(None) => {}
-                    Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+                    Err(e) => return fail(e.into()),
                 }
             }
             if let Some(id) = &req.id {
@@ -344,12 +344,12 @@ impl Handler<Publish> for Bus {
                         .exists(Cf::Events, id.as_bytes())
                         .unwrap_or(false);
                 if taken {
-                    return conflict(format!("event `{id}` already exists"));
+                    return fail(BusError::Conflict(format!("event `{id}` already exists")));
                 }
             }
         }
         if !problems.is_empty() {
-            return Box::pin(fut::ready(Err(BusError::Invalid(problems))));
+            return fail(BusError::Invalid(problems));
         }
         let mut claimed = Vec::new();
         let mut fresh = Vec::new();
@@ -418,10 +418,6 @@ pub const IDEMPOTENCY_WINDOW_MS: u64 = 24 * 3600 * 1000;
 /// Idempotency keys share the `committing` set with event ids; a prefix keeps them apart.
 fn idem_slot(key: &str) -> String {
     format!("\0idem:{key}")
-}
-
-fn conflict<T: 'static>(msg: String) -> ResponseActFuture<Bus, Result<T, BusError>> {
-    Box::pin(fut::ready(Err(BusError::Conflict(msg))))
 }
 
 impl Handler<ListEndpoints> for Bus {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use serde::Deserialize;
 
-use super::{Bus, BusError};
+use super::{Bus, BusError, fail};
 use crate::endpoint::messages::{DeadLettersPurged, Enqueue};
 use crate::endpoint::queue::Item;
 use crate::ids::{self, now_ms};
@@ -123,7 +123,7 @@ impl Handler<Replay> for Bus {
         })();
         let (found, ops, items) = match prepared {
             Ok(p) => p,
-            Err(e) => return Box::pin(fut::ready(Err(e))),
+            Err(e) => return fail(e),
         };
         if msg.dry_run || ops.is_empty() {
             return Box::pin(fut::ready(Ok(found)));
@@ -154,7 +154,7 @@ impl Handler<Purge> for Bus {
             .and_then(|ep| Ok(matching(self.store(), &msg.0, ep.as_deref())?));
         let found = match found {
             Ok(f) => f,
-            Err(e) => return Box::pin(fut::ready(Err(e))),
+            Err(e) => return fail(e),
         };
         let ops: Vec<Op> = found
             .iter()
@@ -223,23 +223,18 @@ impl Handler<RetryDelivery> for Bus {
         let d = match self.store().delivery(&msg.0) {
             Ok(Some(d)) => d,
             Ok(None) => {
-                return Box::pin(fut::ready(Err(BusError::NotFound(format!(
-                    "delivery `{}`",
-                    msg.0
-                )))));
+                return fail(BusError::NotFound(format!("delivery `{}`", msg.0)));
             }
-            Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+            Err(e) => return fail(e.into()),
         };
         if d.status.is_open() {
-            return Box::pin(fut::ready(Err(BusError::Conflict(format!(
+            return fail(BusError::Conflict(format!(
                 "delivery `{}` is still pending",
                 d.id
-            )))));
+            )));
         }
         if !self.has_endpoint(&d.endpoint_id) {
-            return Box::pin(fut::ready(Err(BusError::Conflict(
-                "its endpoint was deleted".into(),
-            ))));
+            return fail(BusError::Conflict("its endpoint was deleted".into()));
         }
         let was_dead = self
             .store()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::messages::{DeleteEndpoint, RotateSecret, SaveEndpoint, Target, Upserted};
-use super::{Bus, BusError};
+use super::{Bus, BusError, fail};
 use crate::endpoint::actor::TransformSlot;
 use crate::endpoint::messages::Stop;
 use crate::ids::{self, now_ms};
@@ -15,10 +15,6 @@ use crate::store::{Cf, Op, keys};
 use crate::transform::builtin;
 
 type Reply<T> = ResponseActFuture<Bus, Result<T, BusError>>;
-
-fn fail<T: 'static>(e: BusError) -> Reply<T> {
-    Box::pin(fut::ready(Err(e)))
-}
 
 impl Bus {
     fn existing(&self, id_or_name: &str) -> Option<Arc<EndpointRecord>> {

@@ -11,6 +11,11 @@ pub use actor::Bus;
 
 use crate::store::StoreError;
 
+/// A handler's immediate error answer (the async handlers return futures).
+pub(crate) fn fail<T: 'static>(e: BusError) -> actix::ResponseActFuture<Bus, Result<T, BusError>> {
+    Box::pin(actix::fut::ready(Err(e)))
+}
+
 /// Errors from the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

@@ -37,10 +37,7 @@ struct Settle {
 impl EndpointActor {
     fn event_info(&self, event_id: &str) -> Option<Arc<EventInfo>> {
         let stored = self.store.event(event_id).ok().flatten()?;
-        let accepted_ms = humantime::parse_rfc3339(&stored.event.timestamp)
-            .ok()
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis() as u64);
+        let accepted_ms = stored.event.accepted_ms().unwrap_or(0);
         Some(Arc::new(EventInfo::new(
             stored.event.id.clone(),
             stored.event.event_type.clone(),
@@ -258,11 +255,7 @@ impl EndpointActor {
             delivery_id: &item.delivery_id,
         }
         .emit();
-        let (status_code, error) = match &result.outcome {
-            Outcome::Response { status, .. } => (Some(*status), None),
-            Outcome::Timeout => (None, Some("timeout".to_string())),
-            Outcome::Network(e) | Outcome::Refused(e) => (None, Some(e.clone())),
-        };
+        let (status_code, error) = result.outcome.status_and_error();
         let record = AttemptRecord {
             attempt,
             at: started_ms,

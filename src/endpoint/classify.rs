@@ -20,6 +20,17 @@ pub enum Outcome {
     Refused(String),
 }
 
+impl Outcome {
+    /// The HTTP status, or the error text when the receiver did not answer.
+    pub fn status_and_error(&self) -> (Option<u16>, Option<String>) {
+        match self {
+            Outcome::Response { status, .. } => (Some(*status), None),
+            Outcome::Timeout => (None, Some("timeout".to_string())),
+            Outcome::Network(e) | Outcome::Refused(e) => (None, Some(e.clone())),
+        }
+    }
+}
+
 /// The decision for one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

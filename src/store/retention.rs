@@ -22,10 +22,8 @@ pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
             let Ok(stored) = serde_json::from_slice::<StoredEvent>(&value) else {
                 continue;
             };
-            let accepted = humantime::parse_rfc3339(&stored.event.timestamp)
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(u64::MAX, |d| d.as_millis() as u64);
+            // An unreadable timestamp never counts as old.
+            let accepted = stored.event.accepted_ms().unwrap_or(u64::MAX);
             if accepted >= cutoff_ms {
                 continue;
             }
