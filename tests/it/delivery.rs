@@ -90,15 +90,7 @@ async fn permanent_4xx_goes_straight_to_the_dead_letter_queue() {
     let (hub, _dir) = start_hookbus(vec![endpoint("a", &rx.url, &[])]).await;
     let r = hub.publish(ev("x.y")).await.unwrap();
     let dlv = r.deliveries[0].id.clone();
-    assert!(
-        eventually(Duration::from_secs(5), || hub
-            .store()
-            .dead_letter(&dlv)
-            .unwrap()
-            .is_some())
-        .await
-    );
-    let dl = hub.store().dead_letter(&dlv).unwrap().unwrap();
+    let dl = wait_dead_letter(&hub, &dlv, 5).await;
     assert_eq!(dl.attempts, 1);
     assert!(dl.reason.contains("404"), "{}", dl.reason);
     assert_eq!(
@@ -118,15 +110,7 @@ async fn exhausting_max_attempts_dead_letters_with_the_last_error() {
     let (hub, _dir) = start_hookbus(vec![spec]).await;
     let r = hub.publish(ev("x.y")).await.unwrap();
     let dlv = r.deliveries[0].id.clone();
-    assert!(
-        eventually(Duration::from_secs(5), || hub
-            .store()
-            .dead_letter(&dlv)
-            .unwrap()
-            .is_some())
-        .await
-    );
-    let dl = hub.store().dead_letter(&dlv).unwrap().unwrap();
+    let dl = wait_dead_letter(&hub, &dlv, 5).await;
     assert_eq!(dl.attempts, 3);
     assert!(dl.reason.contains("502"), "{}", dl.reason);
     assert_eq!(rx.count(), 3);
@@ -318,15 +302,7 @@ async fn https_urls_are_delivered_over_tls() {
     let (hub, _dir) = start_hookbus(vec![spec]).await;
     let r = hub.publish(ev("x.y")).await.unwrap();
     let dlv = r.deliveries[0].id.clone();
-    assert!(
-        eventually(Duration::from_secs(5), || hub
-            .store()
-            .dead_letter(&dlv)
-            .unwrap()
-            .is_some())
-        .await
-    );
-    let reason = hub.store().dead_letter(&dlv).unwrap().unwrap().reason;
+    let reason = wait_dead_letter(&hub, &dlv, 5).await.reason;
     eprintln!("TLS to a plain port: {reason}");
     assert!(!reason.to_lowercase().contains("not supported"), "{reason}");
     assert_eq!(rx.count(), 0);
@@ -351,12 +327,7 @@ fn fake_dns(name: &'static str, target: std::net::SocketAddr) -> hookbus::endpoi
 #[actix_web::test]
 async fn ssrf_guard_refuses_loopback_literals_and_names_without_an_allow_list() {
     let rx = TestReceiver::start_on("127.0.0.2", Reply::status(200));
-    let addr: std::net::SocketAddr = rx
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches("/hook")
-        .parse()
-        .unwrap();
+    let addr = rx.addr();
     let (mut cfg, _dir) = test_config();
     cfg.delivery.allow_networks.clear();
     cfg.endpoints = vec![
@@ -372,15 +343,7 @@ async fn ssrf_guard_refuses_loopback_literals_and_names_without_an_allow_list() 
         .unwrap();
     let r = hub.publish(ev("x.y")).await.unwrap();
     for d in &r.deliveries {
-        assert!(
-            eventually(Duration::from_secs(5), || hub
-                .store()
-                .dead_letter(&d.id)
-                .unwrap()
-                .is_some())
-            .await
-        );
-        let dl = hub.store().dead_letter(&d.id).unwrap().unwrap();
+        let dl = wait_dead_letter(&hub, &d.id, 5).await;
         assert!(
             dl.reason.contains("destination refused") && dl.reason.contains("loopback"),
             "{}",
@@ -395,12 +358,7 @@ async fn ssrf_guard_refuses_loopback_literals_and_names_without_an_allow_list() 
 #[actix_web::test]
 async fn allow_networks_lets_a_resolved_name_through_to_the_checked_address() {
     let rx = TestReceiver::start_on("127.0.0.2", Reply::status(200));
-    let addr: std::net::SocketAddr = rx
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches("/hook")
-        .parse()
-        .unwrap();
+    let addr = rx.addr();
     let (mut cfg, _dir) = test_config();
     cfg.delivery.allow_networks = vec!["127.0.0.2/32".into()];
     cfg.endpoints = vec![endpoint(
@@ -494,15 +452,7 @@ async fn deliveries_older_than_expire_after_are_dead_lettered_not_sent() {
     spec.status = hookbus::endpoint::spec::Status::Active;
     hub.upsert_endpoint(spec).await.unwrap();
     let dlv = r.deliveries[0].id.clone();
-    assert!(
-        eventually(Duration::from_secs(5), || hub
-            .store()
-            .dead_letter(&dlv)
-            .unwrap()
-            .is_some())
-        .await
-    );
-    let dl = hub.store().dead_letter(&dlv).unwrap().unwrap();
+    let dl = wait_dead_letter(&hub, &dlv, 5).await;
     assert!(dl.reason.starts_with("expired"), "{}", dl.reason);
     assert_eq!(rx.count(), 0);
     // A replay starts a fresh expiry window.

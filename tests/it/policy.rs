@@ -12,8 +12,12 @@ fn ops_events(rx: &TestReceiver) -> Vec<serde_json::Value> {
     rx.received().iter().map(|r| r.json()).collect()
 }
 
-async fn status_of(hub: &hookbus::Hookbus, name: &str) -> Status {
-    hub.endpoint_status(name).await.unwrap().0.spec.status
+/// Whether endpoint `name` reaches `status` within `within`.
+async fn reaches(hub: &hookbus::Hookbus, name: &str, status: Status, within: Duration) -> bool {
+    eventually_async(within, || async {
+        hub.endpoint_status(name).await.unwrap().0.spec.status == status
+    })
+    .await
 }
 
 #[actix_web::test]
@@ -29,15 +33,10 @@ async fn a_410_disables_the_endpoint_at_once_and_announces_it() {
         .await
         .unwrap();
     gone.wait_for(1, Duration::from_secs(5)).await;
-    let mut disabled = false;
-    for _ in 0..100 {
-        if status_of(&hub, "gone").await == Status::Disabled {
-            disabled = true;
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(disabled, "410 disables the endpoint");
+    assert!(
+        reaches(&hub, "gone", Status::Disabled, Duration::from_millis(2000)).await,
+        "410 disables the endpoint"
+    );
     assert!(
         eventually(Duration::from_secs(5), || {
             ops_events(&watcher).iter().any(|e| {
@@ -80,15 +79,10 @@ async fn failing_longer_than_disable_after_disables_the_endpoint() {
     hub.publish(PublishRequest::new("a.b", json!({})))
         .await
         .unwrap();
-    let mut disabled = false;
-    for _ in 0..150 {
-        if status_of(&hub, "down").await == Status::Disabled {
-            disabled = true;
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(disabled, "no success for disable_after → disabled");
+    assert!(
+        reaches(&hub, "down", Status::Disabled, Duration::from_millis(3000)).await,
+        "no success for disable_after → disabled"
+    );
     let attempts = down.count();
     actix_rt::time::sleep(Duration::from_millis(300)).await;
     assert!(

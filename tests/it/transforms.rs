@@ -205,16 +205,7 @@ async fn every_limit_gives_a_clean_dead_letter_and_spares_other_endpoints() {
             .unwrap()
             .id
             .clone();
-        assert!(
-            eventually(Duration::from_secs(10), || hub
-                .store()
-                .dead_letter(&dlv)
-                .unwrap()
-                .is_some())
-            .await,
-            "{name}"
-        );
-        let dl = hub.store().dead_letter(&dlv).unwrap().unwrap();
+        let dl = wait_dead_letter(&hub, &dlv, 10).await;
         assert!(
             dl.reason.starts_with("transform failed"),
             "{name}: {}",

@@ -105,6 +105,17 @@ impl TestReceiver {
         }
     }
 
+    /// The socket address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        let host_port = self
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/hook");
+        host_port
+            .parse()
+            .expect("the receiver URL is http://<addr>/hook")
+    }
+
     /// Answer the next requests with these replies, then fall back to the default.
     pub fn script(&self, replies: Vec<Reply>) {
         self.state.lock().unwrap().script.extend(replies);
@@ -261,4 +272,18 @@ pub fn recorder() -> metrics_exporter_prometheus::PrometheusHandle {
     HANDLE
         .get_or_init(|| hookbus::telemetry::recorder::install().unwrap())
         .clone()
+}
+
+/// Wait up to `secs` for delivery `id` to reach the dead-letter queue, and return its entry.
+pub async fn wait_dead_letter(
+    hub: &Hookbus,
+    id: &str,
+    secs: u64,
+) -> hookbus::store::records::DeadLetter {
+    let found = eventually(Duration::from_secs(secs), || {
+        hub.store().dead_letter(id).unwrap().is_some()
+    })
+    .await;
+    assert!(found, "delivery {id} was not dead-lettered in time");
+    hub.store().dead_letter(id).unwrap().unwrap()
 }
