@@ -7,6 +7,7 @@ mod durability;
 mod embedding;
 mod manage;
 mod policy;
+mod props;
 mod telemetry;
 mod transforms;
 mod utils;
