@@ -2,76 +2,31 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::utils::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_hookbus");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_server(config: &Path) -> Child {
-    Command::new(BIN)
-        .args(["serve", "-c"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_healthy(base: &str) {
-    let client = awc::Client::new();
-    let up = eventually_async(Duration::from_secs(20), || async {
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false)
-    })
-    .await;
-    assert!(up, "server at {base} did not become ready");
-}
 
 #[actix_web::test]
 async fn kill_9_and_restart_resumes_every_acknowledged_delivery() {
     let rx = TestReceiver::start(503);
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = dir.path().join("hookbus.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let server_config = ServerConfig::write(
+        dir.path(),
+        &format!(
             r#"
-[server]
-listen = "127.0.0.1:{port}"
-[storage]
-path = "{}"
-[delivery]
-allow_networks = ["127.0.0.0/8"]
 [[endpoints]]
 name = "receiver"
 url = "{}"
 retry = {{ strategy = "fixed", initial_delay = "200ms", max_attempts = 100, jitter = "none" }}
 circuit_breaker = {{ failure_threshold = 1000 }}
 "#,
-            dir.path().join("data").display(),
             rx.url
         ),
-    )
-    .unwrap();
+    );
+    let base = server_config.base.clone();
 
-    let mut server = spawn_server(&config);
+    let mut server = server_config.spawn();
     wait_healthy(&base).await;
     let client = awc::Client::new();
     let mut acked = HashSet::new();
@@ -91,7 +46,7 @@ circuit_breaker = {{ failure_threshold = 1000 }}
 
     let before = rx.count();
     rx.set_default(Reply::status(200));
-    let mut server = spawn_server(&config);
+    let mut server = server_config.spawn();
     wait_healthy(&base).await;
     let delivered = eventually(Duration::from_secs(20), || {
         let ids: HashSet<String> = rx.received()[before..]

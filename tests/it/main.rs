@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod crash;
 mod delivery;
 mod durability;
 mod embedding;

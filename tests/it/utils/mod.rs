@@ -1,4 +1,8 @@
-//! Test helpers: a scriptable loopback receiver, an engine on a temp dir, polling.
+//! Test helpers: a scriptable loopback receiver, an engine on a temp dir, polling,
+//! and the real binary as a child process (`server`).
+
+mod server;
+pub use server::*;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,93 @@
+//! The real `hookbus serve` binary as a child process, for crash and
+//! resource tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::eventually_async;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_hookbus");
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server's config file in `dir`: listen on `port`, data under `dir/data`,
+/// loopback receivers allowed, plus `extra` TOML (e.g. `[[endpoints]]`).
+pub struct ServerConfig {
+    /// The config file.
+    pub path: PathBuf,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The data directory.
+    pub data: PathBuf,
+}
+
+impl ServerConfig {
+    pub fn write(dir: &Path, extra: &str) -> Self {
+        let port = free_port();
+        let data = dir.join("data");
+        let path = dir.join("hookbus.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\npath = \"{}\"\n\
+                 [delivery]\nallow_networks = [\"127.0.0.0/8\"]\n{extra}",
+                data.display()
+            ),
+        )
+        .unwrap();
+        Self {
+            path,
+            base: format!("http://127.0.0.1:{port}"),
+            data,
+        }
+    }
+
+    /// `hookbus serve -c <config>`, logging warnings to the test's stderr.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "-c"])
+            .arg(&self.path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        cmd
+    }
+
+    pub fn spawn(&self) -> Child {
+        self.command().spawn().unwrap()
+    }
+}
+
+/// Wait until `base/readyz` answers 2xx (20 s at most).
+pub async fn wait_healthy(base: &str) {
+    let client = awc::Client::new();
+    let up = eventually_async(Duration::from_secs(20), || async {
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(up, "server at {base} did not become ready");
+}
+
+/// Resident set size of `pid` in bytes (Linux `/proc`).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
