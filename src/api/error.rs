@@ -44,8 +44,13 @@ pub enum ApiError {
     /// Conflicts with existing state (409).
     #[error("{0}")]
     Conflict(String),
-    /// The store cannot take writes now; nothing was acknowledged (503).
-    #[error("storage unavailable; nothing was acknowledged, retry later")]
+    /// The store refused the write (disk full, I/O error); nothing was acknowledged (503).
+    #[error(
+        "the event store refused the write (for example, the disk is full); nothing was acknowledged, retry later"
+    )]
+    StoreUnavailable,
+    /// The engine is not running (shutting down); nothing was acknowledged (503).
+    #[error("the engine is shutting down; nothing was acknowledged, retry later")]
     Unavailable,
     /// A bug or unexpected failure (500); details only in the log.
     #[error("internal error")]
@@ -61,6 +66,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::StoreUnavailable => "store_unavailable",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal_error",
         }
@@ -111,7 +117,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -135,6 +141,9 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header(("www-authenticate", "Bearer"));
         }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.insert_header(("retry-after", "5"));
+        }
         resp.body(serde_json::to_string(&body).unwrap_or_default())
     }
 }
@@ -147,7 +156,7 @@ impl From<BusError> for ApiError {
             BusError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
             BusError::Store(e) => {
                 tracing::error!(error = %e, "Store error; request refused.");
-                ApiError::Unavailable
+                ApiError::StoreUnavailable
             }
             BusError::Unavailable => ApiError::Unavailable,
         }

@@ -20,12 +20,13 @@ pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// Ready: the store answers reads and the bus actor answers messages.
+/// Ready: the store answers reads, its latest write succeeded, and the bus
+/// actor answers messages.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "health",
-    summary = "Store open and bus answering",
+    summary = "Store readable and writable, bus answering",
     responses(
         (status = 200, description = "Ready", body = serde_json::Value),
         (status = 503, description = "Not ready", body = serde_json::Value)
@@ -33,12 +34,18 @@ pub(super) async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub(super) async fn readyz(hub: web::Data<Hookbus>) -> HttpResponse {
-    let store_ok = hub.store().endpoints().is_ok();
+    let readable = hub.store().endpoints().is_ok();
+    let writable = hub.store().writable();
+    let store_ok = readable && writable;
     let endpoints = hub.endpoints().await.ok().map(|e| e.len());
     let ready = store_ok && endpoints.is_some();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "store": if store_ok { "ok" } else { "error" },
+        "store": match (readable, writable) {
+            (true, true) => "ok",
+            (true, false) => "write_failed",
+            _ => "error",
+        },
         "bus": if endpoints.is_some() { "ok" } else { "stopped" },
         "endpoints": endpoints,
     });

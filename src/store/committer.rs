@@ -6,6 +6,7 @@
 //! is being synced, new requests pile up in the channel and form the next
 //! group, so the fsync cost is shared by everyone who published meanwhile.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -31,6 +32,9 @@ struct Request {
 #[derive(Clone)]
 pub struct Committer {
     tx: mpsc::Sender<Request>,
+    /// Whether the latest write succeeded: after an I/O error (disk full)
+    /// RocksDB refuses writes, and `/readyz` should say so.
+    writable: Arc<AtomicBool>,
 }
 
 impl Committer {
@@ -42,10 +46,22 @@ impl Committer {
     pub(crate) fn start(db: &Arc<DB>, sync: bool) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Request>();
         let db = Arc::downgrade(db);
+        let writable = Arc::new(AtomicBool::new(true));
+        let flag = writable.clone();
         thread::Builder::new()
             .name("hookbus-commit".into())
-            .spawn(move || run(&db, &rx, sync))?;
-        Ok(Self { tx })
+            .spawn(move || run(&db, &rx, sync, &flag))?;
+        Ok(Self { tx, writable })
+    }
+
+    /// Did the latest write succeed?
+    pub fn writable(&self) -> bool {
+        self.writable.load(Ordering::Relaxed)
+    }
+
+    /// Record the outcome of a write made outside the committer thread.
+    pub(crate) fn note(&self, ok: bool) {
+        self.writable.store(ok, Ordering::Relaxed);
     }
 
     /// Write `ops` atomically and durably (per the configured durability);
@@ -63,7 +79,7 @@ impl Committer {
     }
 }
 
-fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool) {
+fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool, writable: &AtomicBool) {
     let mut opts = WriteOptions::new();
     opts.set_sync(sync);
     let mut group = Vec::with_capacity(64);
@@ -88,6 +104,7 @@ fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool) {
             }
             None => Err("the store is closed".to_string()),
         };
+        writable.store(result.is_ok(), Ordering::Relaxed);
         telemetry::StoreCommitted {
             elapsed: started.elapsed(),
             group: group.len(),

@@ -98,8 +98,17 @@ impl Store {
         }
         let mut wo = WriteOptions::new();
         wo.set_sync(false);
-        self.db.write_opt(batch, &wo)?;
+        let result = self.db.write_opt(batch, &wo);
+        self.committer.note(result.is_ok());
+        result?;
         Ok(())
+    }
+
+    /// Did the latest write succeed? False after an I/O error such as a full
+    /// disk, until a write succeeds again (RocksDB may keep refusing writes
+    /// until the process restarts).
+    pub fn writable(&self) -> bool {
+        self.committer.writable()
     }
 
     fn get_json<T: DeserializeOwned>(

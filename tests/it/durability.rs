@@ -186,3 +186,124 @@ async fn shutdown_lets_in_flight_attempts_finish_and_records_them() {
         "the finished attempt was recorded"
     );
 }
+
+/// Start the server with every file it writes capped at `limit` bytes
+/// (RLIMIT_FSIZE, SIGXFSZ ignored): once the write-ahead log reaches the cap,
+/// writes fail with EFBIG, as they would with ENOSPC on a full disk.
+fn spawn_with_file_size_limit(server: &ServerConfig, limit: u64) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = server.command();
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+#[actix_web::test]
+async fn a_full_disk_answers_503_and_loses_nothing_acknowledged() {
+    let rx = TestReceiver::start(503);
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerConfig::write(
+        dir.path(),
+        &format!(
+            r#"
+[[endpoints]]
+name = "receiver"
+url = "{}"
+retry = {{ strategy = "fixed", initial_delay = "200ms", max_attempts = 100, jitter = "none" }}
+circuit_breaker = {{ failure_threshold = 1000 }}
+"#,
+            rx.url
+        ),
+    );
+    let mut child = spawn_with_file_size_limit(&server, 2 << 20);
+    wait_healthy(&server.base).await;
+    let client = awc::Client::new();
+    let mut acked = HashSet::new();
+    let mut refused = None;
+    for i in 0..20_000 {
+        let mut resp = client
+            .post(format!("{}/v1/events", server.base))
+            .send_json(&serde_json::json!({
+                "type": "order.created",
+                "data": {"i": i, "pad": "x".repeat(1000)}
+            }))
+            .await
+            .unwrap();
+        let status = resp.status();
+        let retry_after = resp.headers().get("retry-after").cloned();
+        let content_type = resp.headers().get("content-type").cloned();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        if status == 202 {
+            acked.insert(body["id"].as_str().unwrap().to_string());
+            continue;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(content_type.unwrap(), "application/problem+json");
+        assert!(retry_after.is_some(), "503 says when to retry");
+        refused = Some(body);
+        break;
+    }
+    let problem = refused.expect("the capped store ran out of room");
+    assert_eq!(problem["code"], "store_unavailable");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("nothing was acknowledged"), "{detail}");
+    assert!(
+        !detail.contains(&*server.data.to_string_lossy()),
+        "no file paths leak"
+    );
+    assert!(
+        acked.len() > 100,
+        "the cap left room for some events: {}",
+        acked.len()
+    );
+    // Still refusing, and not ready, rather than crashing or acknowledging.
+    let resp = client
+        .post(format!("{}/v1/events", server.base))
+        .send_json(&serde_json::json!({"type": "order.created", "data": {}}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let mut ready = client
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["store"], "write_failed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Room again: every acknowledged event is delivered.
+    rx.set_default(Reply::status(200));
+    let mut child = server.spawn();
+    wait_healthy(&server.base).await;
+    let delivered = eventually(Duration::from_secs(30), || {
+        let ids: HashSet<String> = rx
+            .received()
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_string))
+            .collect();
+        acked.is_subset(&ids)
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        delivered,
+        "all {} acknowledged events delivered after the disk had room again",
+        acked.len()
+    );
+}
