@@ -186,7 +186,7 @@ fn seed() -> u64 {
     std::env::var("HOOKBUS_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| hookbus::ids::now_ms())
+        .unwrap_or_else(hookbus::ids::now_ms)
 }
 
 fn assert_nothing_lost(r: &Report) {
