@@ -7,6 +7,7 @@ mod crash;
 mod delivery;
 mod durability;
 mod embedding;
+mod faults;
 mod manage;
 mod policy;
 mod props;

@@ -1,7 +1,9 @@
 //! Test helpers: a scriptable loopback receiver, an engine on a temp dir, polling,
 //! and the real binary as a child process (`server`).
 
+mod faulty;
 mod server;
+pub use faulty::*;
 pub use server::*;
 
 use std::collections::VecDeque;
