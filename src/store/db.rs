@@ -55,6 +55,11 @@ pub(super) fn cf(db: &DB, c: Cf) -> &ColumnFamily {
         .expect("column families are created at open")
 }
 
+/// Memtable bytes across all column families before RocksDB flushes.
+const MEMTABLE_BUDGET: usize = 64 << 20;
+/// The block cache shared by every column family.
+const BLOCK_CACHE: usize = 32 << 20;
+
 /// Shared handle to the embedded store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -72,9 +77,18 @@ impl Store {
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         opts.increase_parallelism(2);
+        // Memory must not grow with the backlog: cap memtables across all
+        // column families and share one block cache, so a million queued
+        // deliveries cost disk, not RAM.
+        opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
         let cfs = Cf::ALL.iter().map(|c| {
             let mut o = Options::default();
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            o.set_write_buffer_size(MEMTABLE_BUDGET / 4);
+            o.set_block_based_table_factory(&table);
             ColumnFamilyDescriptor::new(c.name(), o)
         });
         let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?);

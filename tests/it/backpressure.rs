@@ -187,7 +187,7 @@ circuit_breaker = {{ failure_threshold = 5, reset_timeout = "1s" }}
 /// Memory must not grow with the backlog: the in-memory queue is bounded
 /// (`delivery.queue_memory`), the rest waits in RocksDB (whose memtables
 /// and caches are bounded too).
-const RSS_BUDGET: u64 = 512 << 20;
+const RSS_BUDGET: u64 = 384 << 20;
 
 fn assert_bounded(r: &Report) {
     assert!(
