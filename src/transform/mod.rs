@@ -47,7 +47,7 @@ pub enum TransformError {
     /// The script failed or hit a limit while running.
     #[error("{message}")]
     Runtime {
-        /// Bounded kind: runtime, too_many_operations, stack_overflow, data_too_large.
+        /// Bounded kind: runtime, too_many_operations, stack_overflow, data_too_large, panic.
         kind: &'static str,
         /// The error with its position.
         message: String,

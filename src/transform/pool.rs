@@ -51,7 +51,17 @@ impl Handler<RunTransform> for TransformWorker {
         } else {
             crate::transform::convert::to_dynamic(&msg.event.redacted(&spec.redact))
         };
-        let result = run::run(&self.engine, &msg.compiled, event, spec, self.max_output);
+        // A panic inside the script engine (a Rhai bug) must fail this one
+        // delivery's transform, not take a pool thread down with it.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run::run(&self.engine, &msg.compiled, event, spec, self.max_output)
+        }))
+        .unwrap_or_else(|_| {
+            Err(crate::transform::TransformError::Runtime {
+                kind: "panic",
+                message: "the script engine panicked on this event".into(),
+            })
+        });
         TransformRan {
             endpoint: &spec.name,
             elapsed: started.elapsed(),

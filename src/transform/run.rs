@@ -40,6 +40,11 @@ pub fn run(
     spec: &EndpointSpec,
     max_output: usize,
 ) -> Result<Rendered, TransformError> {
+    // The argument is passed shared so it reaches the function without
+    // another deep copy (Rhai copies plain call arguments). Scripts cannot
+    // tell: reading a shared value copies it, and this wrapper belongs to
+    // this run alone. Only the top level may be shared: Rhai refuses shared
+    // values nested inside maps, so the handler's map holds a plain event.
     let env: Map = compiled
         .env
         .iter()
@@ -54,17 +59,17 @@ pub fn run(
             &mut scope,
             &compiled.ast,
             "transform",
-            (event,),
+            (event.into_shared(),),
         ),
         Contract::TransformWithEnv => engine.call_fn_with_options::<Dynamic>(
             opts,
             &mut scope,
             &compiled.ast,
             "transform",
-            (event, env),
+            (event.into_shared(), env),
         ),
         Contract::Handler => {
-            let webhook = webhook_map(event, spec, env);
+            let webhook = webhook_map(event, spec, env).into_shared();
             engine.call_fn_with_options::<Dynamic>(
                 opts,
                 &mut scope,
@@ -192,11 +197,8 @@ fn from_body(out: Dynamic, mut headers: Vec<(String, String)>) -> Result<Rendere
             "text/plain; charset=utf-8",
         )
     } else {
-        let json = convert::to_json(&out).map_err(TransformError::BadOutput)?;
-        (
-            Bytes::from(serde_json::to_vec(&json).unwrap_or_default()),
-            "application/json",
-        )
+        let json = convert::to_json_bytes(&out).map_err(TransformError::BadOutput)?;
+        (Bytes::from(json), "application/json")
     };
     Ok(Rendered::Send(Request {
         body,
