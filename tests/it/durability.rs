@@ -301,6 +301,11 @@ circuit_breaker = {{ failure_threshold = 1000 }}
     .await;
     child.kill().unwrap();
     child.wait().unwrap();
+    println!(
+        "disk full: {} events acknowledged before the 2 MiB file-size cap, then 503 {}; all delivered after restart: {delivered}",
+        acked.len(),
+        problem["code"]
+    );
     assert!(
         delivered,
         "all {} acknowledged events delivered after the disk had room again",
