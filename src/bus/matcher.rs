@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use crate::event::{MAX_SEGMENTS, MAX_TYPE_LEN, is_segment_byte};
 
 /// First segment of operational event types.
@@ -132,7 +134,7 @@ pub fn list_matches(patterns: &[Pattern], event_type: &str) -> bool {
 
 #[derive(Default, Debug)]
 struct Node {
-    literal: HashMap<Box<str>, Node>,
+    literal: FxHashMap<Box<str>, Node>,
     star: Option<Box<Node>>,
     /// Subscribers whose pattern ends exactly here.
     here: Vec<u32>,
@@ -219,8 +221,11 @@ impl Node {
 pub struct Subscriptions {
     include: Node,
     exclude: Node,
-    /// Slot → (endpoint id, its patterns), so removal knows what to undo.
-    slots: Vec<Option<(String, Vec<Pattern>)>>,
+    /// Slot → endpoint id. Kept apart from the patterns so that the ids of
+    /// one match (usually neighbouring slots) share a few cache lines.
+    ids: Vec<Option<Box<str>>>,
+    /// Slot → its patterns, so removal knows what to undo.
+    slots: Vec<Vec<Pattern>>,
     by_id: HashMap<String, u32>,
     free: Vec<u32>,
 }
@@ -266,9 +271,11 @@ impl Subscriptions {
             stored.push(all);
         }
         if slot as usize == self.slots.len() {
-            self.slots.push(None);
+            self.slots.push(Vec::new());
+            self.ids.push(None);
         }
-        self.slots[slot as usize] = Some((endpoint_id.to_string(), stored));
+        self.slots[slot as usize] = stored;
+        self.ids[slot as usize] = Some(endpoint_id.into());
         self.by_id.insert(endpoint_id.to_string(), slot);
     }
 
@@ -277,35 +284,46 @@ impl Subscriptions {
         let Some(slot) = self.by_id.remove(endpoint_id) else {
             return;
         };
-        if let Some((_, patterns)) = self.slots[slot as usize].take() {
-            for p in &patterns {
-                let root = if p.negated {
-                    &mut self.exclude
-                } else {
-                    &mut self.include
-                };
-                root.remove(&p.segments, p.rest, slot);
-            }
+        self.ids[slot as usize] = None;
+        for p in std::mem::take(&mut self.slots[slot as usize]) {
+            let root = if p.negated {
+                &mut self.exclude
+            } else {
+                &mut self.include
+            };
+            root.remove(&p.segments, p.rest, slot);
         }
         self.free.push(slot);
     }
 
     /// Endpoint ids subscribed to `event_type` (which must be valid), in no particular order.
     pub fn matching(&self, event_type: &str) -> Vec<&str> {
-        let segs: Vec<&str> = event_type.split('.').collect();
+        // Valid types have at most MAX_SEGMENTS segments: split onto the stack.
+        let mut buf = [""; MAX_SEGMENTS];
+        let mut n = 0;
+        for seg in event_type.split('.') {
+            if n == MAX_SEGMENTS {
+                return Vec::new();
+            }
+            buf[n] = seg;
+            n += 1;
+        }
+        let segs = &buf[..n];
         let operational = segs.first() == Some(&OPERATIONAL_PREFIX);
-        let mut hits = Vec::new();
-        self.include.collect(&segs, 0, operational, &mut hits);
+        let mut hits = Vec::with_capacity(16);
+        self.include.collect(segs, 0, operational, &mut hits);
         if hits.is_empty() {
             return Vec::new();
         }
         hits.sort_unstable();
         hits.dedup();
         let mut excluded = Vec::new();
-        self.exclude.collect(&segs, 0, operational, &mut excluded);
+        if !self.exclude.is_empty() {
+            self.exclude.collect(segs, 0, operational, &mut excluded);
+        }
         hits.into_iter()
             .filter(|s| !excluded.contains(s))
-            .filter_map(|s| self.slots[s as usize].as_ref().map(|(id, _)| id.as_str()))
+            .filter_map(|s| self.ids[s as usize].as_deref())
             .collect()
     }
 }
