@@ -307,6 +307,22 @@ async fn latency(sink: &Sink) {
         .iter()
         .filter_map(|(id, t)| arrivals.get(id).map(|a| a.saturating_duration_since(*t)))
         .collect();
+    if std::env::var_os("HOOKBUS_BENCH_DEBUG").is_some() {
+        let start = sent.borrow()[0].1;
+        let mut slow: Vec<(f64, f64)> = sent
+            .borrow()
+            .iter()
+            .filter_map(|(id, t)| {
+                let a = arrivals.get(id)?;
+                let l = a.saturating_duration_since(*t).as_secs_f64() * 1e3;
+                (l > 10.0).then(|| (t.duration_since(start).as_secs_f64(), l))
+            })
+            .collect();
+        slow.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+        for (at, l) in slow.iter().step_by((slow.len() / 40).max(1)) {
+            eprintln!("slow: sent at {at:.3}s latency {l:.1} ms");
+        }
+    }
     lat.sort();
     println!(
         "target {rate:.0} events/s, {} events: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",

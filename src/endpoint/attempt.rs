@@ -20,6 +20,9 @@ use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus};
 use crate::store::{Cf, Op, keys};
 use crate::telemetry::{AttemptFinished, CircuitChanged, DeliveryFinished, DeliveryOutcome};
 use crate::transform::pool::RunTransform;
+
+/// Most deliveries in one hand-off to the transform pool.
+const MAX_TRANSFORM_BATCH: usize = 64;
 use crate::transform::{Rendered, TransformError};
 
 /// When the transform pool cannot take work (shutting down), try again after this.
@@ -81,48 +84,64 @@ impl EndpointActor {
                 }
                 None => {}
                 Some(Err(e)) => return self.transform_failed(item, e.clone(), ctx),
-                Some(Ok(_)) if self.transform_busy => {
+                Some(Ok(_)) => {
                     self.transform_waiting.push_back(item);
-                    return;
-                }
-                Some(Ok(compiled)) => {
-                    let msg = RunTransform {
-                        compiled: compiled.clone(),
-                        event,
-                        record: self.record.clone(),
-                    };
-                    self.transform_busy = true;
-                    // The script runs on the pool; this thread keeps delivering meanwhile.
-                    ctx.spawn(
-                        self.pool
-                            .send(msg)
-                            .into_actor(self)
-                            .map(move |res, act, ctx| {
-                                act.transform_busy = false;
-                                match res {
-                                    Ok(Ok(Rendered::Skip)) => act.settle(item, filtered(), ctx),
-                                    Ok(Ok(rendered)) => {
-                                        item.rendered = Some(Arc::new(rendered));
-                                        act.start_attempt(item, ctx);
-                                    }
-                                    Ok(Err(e)) => act.transform_failed(item, e, ctx),
-                                    Err(_) => {
-                                        act.queue.finish(item, Some(Instant::now() + POOL_RETRY));
-                                        act.pump(ctx);
-                                    }
-                                }
-                                if !act.transform_busy {
-                                    if let Some(next) = act.transform_waiting.pop_front() {
-                                        act.start_attempt(next, ctx);
-                                    }
-                                }
-                            }),
-                    );
-                    return;
+                    return self.run_transforms(ctx);
                 }
             }
         }
         self.send_attempt(item, event, ctx);
+    }
+
+    /// Send every delivery waiting for the script to the pool as one batch.
+    /// While it runs, new ones queue up and form the next batch, so under
+    /// load the thread hand-off is paid once per batch, not per delivery.
+    fn run_transforms(&mut self, ctx: &mut Context<Self>) {
+        let Some(Ok(compiled)) = &self.transform else {
+            return;
+        };
+        if self.transform_busy || self.transform_waiting.is_empty() {
+            return;
+        }
+        let n = self.transform_waiting.len().min(MAX_TRANSFORM_BATCH);
+        let items: Vec<Item> = self.transform_waiting.drain(..n).collect();
+        let msg = RunTransform {
+            compiled: compiled.clone(),
+            events: items.iter().filter_map(|i| i.event.clone()).collect(),
+            record: self.record.clone(),
+        };
+        self.transform_busy = true;
+        // The script runs on the pool; this thread keeps delivering meanwhile.
+        ctx.spawn(
+            self.pool
+                .send(msg)
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    act.transform_busy = false;
+                    match res {
+                        Ok(results) if results.len() == items.len() => {
+                            for (mut item, result) in items.into_iter().zip(results) {
+                                match result {
+                                    Ok(Rendered::Skip) => act.settle(item, filtered(), ctx),
+                                    Ok(rendered) => {
+                                        item.rendered = Some(Arc::new(rendered));
+                                        act.start_attempt(item, ctx);
+                                    }
+                                    Err(e) => act.transform_failed(item, e, ctx),
+                                }
+                            }
+                        }
+                        // The pool is gone (shutdown) or answered oddly: try these later.
+                        _ => {
+                            for item in items {
+                                act.queue.finish(item, Some(Instant::now() + POOL_RETRY));
+                            }
+                            act.pump(ctx);
+                        }
+                    }
+                    act.run_transforms(ctx);
+                }),
+        );
     }
 
     /// Current secrets plus rotated-out ones still in their grace period.

@@ -26,49 +26,56 @@ impl Actor for TransformWorker {
     type Context = SyncContext<Self>;
 }
 
-/// Run a transform for one delivery.
+/// Run an endpoint's transform for a batch of deliveries (whatever queued
+/// up while its previous batch ran: one thread hand-off per batch, not per
+/// delivery).
 #[derive(Message)]
-#[rtype(result = "Result<Rendered, TransformError>")]
+#[rtype(result = "Vec<Result<Rendered, TransformError>>")]
 pub struct RunTransform {
     /// The endpoint's compiled script.
     pub compiled: Arc<Compiled>,
-    /// The event (converted to a script value once, whoever asks first).
-    pub event: Arc<EventInfo>,
+    /// The events, in order (each converted to a script value once, whoever asks first).
+    pub events: Vec<Arc<EventInfo>>,
     /// The endpoint (method, URL, headers, name).
     pub record: Arc<EndpointRecord>,
 }
 
 impl Handler<RunTransform> for TransformWorker {
-    type Result = Result<Rendered, TransformError>;
+    type Result = Vec<Result<Rendered, TransformError>>;
 
-    /// Run the script and time it.
+    /// Run the script for each event and time each run.
     fn handle(&mut self, msg: RunTransform, _: &mut SyncContext<Self>) -> Self::Result {
-        let started = Instant::now();
         let spec = &msg.record.spec;
-        // Redaction happens before the script sees the event.
-        let event = if spec.redact.is_empty() {
-            msg.event.dynamic()
-        } else {
-            crate::transform::convert::to_dynamic(&msg.event.redacted(&spec.redact))
-        };
-        // A panic inside the script engine (a Rhai bug) must fail this one
-        // delivery's transform, not take a pool thread down with it.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run::run(&self.engine, &msg.compiled, event, spec, self.max_output)
-        }))
-        .unwrap_or_else(|_| {
-            Err(crate::transform::TransformError::Runtime {
-                kind: "panic",
-                message: "the script engine panicked on this event".into(),
+        msg.events
+            .iter()
+            .map(|event| {
+                let started = Instant::now();
+                // Redaction happens before the script sees the event.
+                let value = if spec.redact.is_empty() {
+                    event.dynamic()
+                } else {
+                    crate::transform::convert::to_dynamic(&event.redacted(&spec.redact))
+                };
+                // A panic inside the script engine (a Rhai bug) must fail this one
+                // delivery's transform, not take a pool thread down with it.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run::run(&self.engine, &msg.compiled, value, spec, self.max_output)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(TransformError::Runtime {
+                        kind: "panic",
+                        message: "the script engine panicked on this event".into(),
+                    })
+                });
+                TransformRan {
+                    endpoint: &spec.name,
+                    elapsed: started.elapsed(),
+                    error: result.as_ref().err(),
+                }
+                .emit();
+                result
             })
-        });
-        TransformRan {
-            endpoint: &spec.name,
-            elapsed: started.elapsed(),
-            error: result.as_ref().err(),
-        }
-        .emit();
-        result
+            .collect()
     }
 }
 
