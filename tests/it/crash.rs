@@ -79,19 +79,7 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
     let mut rng = StdRng::seed_from_u64(seed);
     let rx = TestReceiver::start(200);
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerConfig::write(
-        dir.path(),
-        &format!(
-            r#"
-[[endpoints]]
-name = "campaign"
-url = "{}"
-retry = {{ strategy = "fixed", initial_delay = "100ms", max_attempts = 100, jitter = "none" }}
-circuit_breaker = {{ failure_threshold = 1000 }}
-"#,
-            rx.url
-        ),
-    );
+    let server = ServerConfig::write(dir.path(), &patient_endpoint("campaign", &rx.url, "100ms"));
     let acked = Rc::new(RefCell::new(HashSet::new()));
     let refused = Rc::new(Cell::new(0));
     let stop = Rc::new(Cell::new(false));

@@ -11,19 +11,8 @@ use crate::utils::*;
 async fn kill_9_and_restart_resumes_every_acknowledged_delivery() {
     let rx = TestReceiver::start(503);
     let dir = tempfile::tempdir().unwrap();
-    let server_config = ServerConfig::write(
-        dir.path(),
-        &format!(
-            r#"
-[[endpoints]]
-name = "receiver"
-url = "{}"
-retry = {{ strategy = "fixed", initial_delay = "200ms", max_attempts = 100, jitter = "none" }}
-circuit_breaker = {{ failure_threshold = 1000 }}
-"#,
-            rx.url
-        ),
-    );
+    let server_config =
+        ServerConfig::write(dir.path(), &patient_endpoint("receiver", &rx.url, "200ms"));
     let base = server_config.base.clone();
 
     let mut server = server_config.spawn();
@@ -214,19 +203,7 @@ fn spawn_with_file_size_limit(server: &ServerConfig, limit: u64) -> std::process
 async fn a_full_disk_answers_503_and_loses_nothing_acknowledged() {
     let rx = TestReceiver::start(503);
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerConfig::write(
-        dir.path(),
-        &format!(
-            r#"
-[[endpoints]]
-name = "receiver"
-url = "{}"
-retry = {{ strategy = "fixed", initial_delay = "200ms", max_attempts = 100, jitter = "none" }}
-circuit_breaker = {{ failure_threshold = 1000 }}
-"#,
-            rx.url
-        ),
-    );
+    let server = ServerConfig::write(dir.path(), &patient_endpoint("receiver", &rx.url, "200ms"));
     let mut child = spawn_with_file_size_limit(&server, 2 << 20);
     wait_healthy(&server.base).await;
     let client = awc::Client::new();

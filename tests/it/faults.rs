@@ -229,6 +229,16 @@ fn assert_attempts_failed_as(run: &Run, result: &str) {
     }
 }
 
+/// A fault every attempt fails on: retried with this result label, the
+/// breaker opens and contains it, healthy endpoints do not notice.
+async fn failing_fault(name: &str, fault: Fault, result: &str) {
+    let _serial = SERIAL.lock().await;
+    let rx = FaultyReceiver::start(fault);
+    let run = isolation(name, faulty_spec(&rx.url)).await;
+    assert_breaker_contains(&run, &rx).await;
+    assert_attempts_failed_as(&run, result);
+}
+
 #[actix_web::test]
 async fn a_slow_receiver_is_waited_for_without_slowing_others() {
     let _serial = SERIAL.lock().await;
@@ -257,29 +267,17 @@ async fn a_slow_receiver_is_waited_for_without_slowing_others() {
 
 #[actix_web::test]
 async fn a_hanging_receiver_times_out_and_trips_the_breaker() {
-    let _serial = SERIAL.lock().await;
-    let rx = FaultyReceiver::start(Fault::Hang);
-    let run = isolation("hanging", faulty_spec(&rx.url)).await;
-    assert_breaker_contains(&run, &rx).await;
-    assert_attempts_failed_as(&run, "timeout");
+    failing_fault("hanging", Fault::Hang, "timeout").await;
 }
 
 #[actix_web::test]
 async fn connection_resets_are_retried_and_trip_the_breaker() {
-    let _serial = SERIAL.lock().await;
-    let rx = FaultyReceiver::start(Fault::Reset);
-    let run = isolation("connection reset", faulty_spec(&rx.url)).await;
-    assert_breaker_contains(&run, &rx).await;
-    assert_attempts_failed_as(&run, "connect_error");
+    failing_fault("connection reset", Fault::Reset, "connect_error").await;
 }
 
 #[actix_web::test]
 async fn a_500_storm_trips_the_breaker_without_slowing_others() {
-    let _serial = SERIAL.lock().await;
-    let rx = FaultyReceiver::start(Fault::Status(500, vec![]));
-    let run = isolation("500 storm", faulty_spec(&rx.url)).await;
-    assert_breaker_contains(&run, &rx).await;
-    assert_attempts_failed_as(&run, "5xx");
+    failing_fault("500 storm", Fault::Status(500, vec![]), "5xx").await;
 }
 
 #[actix_web::test]
@@ -310,18 +308,15 @@ async fn a_429_with_retry_after_is_honoured() {
 
 #[actix_web::test]
 async fn garbage_answers_are_retried_and_trip_the_breaker() {
-    let _serial = SERIAL.lock().await;
-    let rx = FaultyReceiver::start(Fault::Garbage);
-    let run = isolation("garbage", faulty_spec(&rx.url)).await;
-    assert_breaker_contains(&run, &rx).await;
-    assert_attempts_failed_as(&run, "connect_error");
+    failing_fault("garbage", Fault::Garbage, "connect_error").await;
 }
 
 #[actix_web::test]
 async fn a_response_cut_short_is_retried_and_trips_the_breaker() {
-    let _serial = SERIAL.lock().await;
-    let rx = FaultyReceiver::start(Fault::CloseMidResponse);
-    let run = isolation("closed mid-response", faulty_spec(&rx.url)).await;
-    assert_breaker_contains(&run, &rx).await;
-    assert_attempts_failed_as(&run, "connect_error");
+    failing_fault(
+        "closed mid-response",
+        Fault::CloseMidResponse,
+        "connect_error",
+    )
+    .await;
 }

@@ -91,3 +91,18 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
+
+/// An `[[endpoints]]` block that keeps retrying every `delay` (fixed, no
+/// jitter, 100 attempts) and whose breaker never opens: for tests that care
+/// only whether deliveries eventually arrive.
+pub fn patient_endpoint(name: &str, url: &str, delay: &str) -> String {
+    format!(
+        r#"
+[[endpoints]]
+name = "{name}"
+url = "{url}"
+retry = {{ strategy = "fixed", initial_delay = "{delay}", max_attempts = 100, jitter = "none" }}
+circuit_breaker = {{ failure_threshold = 1000 }}
+"#
+    )
+}
