@@ -49,8 +49,8 @@ pub struct EndpointActor {
     pub(super) pool: Addr<TransformWorker>,
     /// SSRF policy every connection of this endpoint goes through.
     pub(super) guard: Arc<Guard>,
-    /// One transform per endpoint at a time, so a costly script occupies at
-    /// most one pool thread and other endpoints' scripts still run.
+    /// One transform batch per endpoint at a time, so a costly script occupies
+    /// at most one pool thread and other endpoints' scripts still run.
     pub(super) transform_busy: bool,
     /// Deliveries waiting for this endpoint's transform slot.
     pub(super) transform_waiting: std::collections::VecDeque<Item>,
