@@ -20,10 +20,10 @@ use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus};
 use crate::store::{Cf, Op, keys};
 use crate::telemetry::{AttemptFinished, CircuitChanged, DeliveryFinished, DeliveryOutcome};
 use crate::transform::pool::RunTransform;
+use crate::transform::{Rendered, TransformError};
 
 /// Most deliveries in one hand-off to the transform pool.
 const MAX_TRANSFORM_BATCH: usize = 64;
-use crate::transform::{Rendered, TransformError};
 
 /// When the transform pool cannot take work (shutting down), try again after this.
 const POOL_RETRY: Duration = Duration::from_secs(1);

@@ -56,17 +56,7 @@ impl Handler<RunTransform> for TransformWorker {
                 } else {
                     crate::transform::convert::to_dynamic(&event.redacted(&spec.redact))
                 };
-                // A panic inside the script engine (a Rhai bug) must fail this one
-                // delivery's transform, not take a pool thread down with it.
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run::run(&self.engine, &msg.compiled, value, spec, self.max_output)
-                }))
-                .unwrap_or_else(|_| {
-                    Err(TransformError::Runtime {
-                        kind: "panic",
-                        message: "the script engine panicked on this event".into(),
-                    })
-                });
+                let result = run::run(&self.engine, &msg.compiled, value, spec, self.max_output);
                 TransformRan {
                     endpoint: &spec.name,
                     elapsed: started.elapsed(),
