@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use serde::Deserialize;
 
-use super::{Bus, BusError, fail};
+use super::{Bus, BusError, commit_then, fail};
 use crate::endpoint::messages::{DeadLettersPurged, Enqueue};
 use crate::endpoint::queue::Item;
 use crate::ids::{self, now_ms};
@@ -128,19 +128,13 @@ impl Handler<Replay> for Bus {
         if msg.dry_run || ops.is_empty() {
             return Box::pin(fut::ready(Ok(found)));
         }
-        let store = self.store().clone();
-        Box::pin(
-            async move { store.commit(ops).await }
-                .into_actor(self)
-                .map(move |res, act, _| {
-                    res?;
-                    for (ep, items) in items {
-                        let replayed = items.len() as u64;
-                        act.send_to(&ep, Enqueue { items, replayed });
-                    }
-                    Ok(found)
-                }),
-        )
+        commit_then(self, ops, move |act| {
+            for (ep, items) in items {
+                let replayed = items.len() as u64;
+                act.send_to(&ep, Enqueue { items, replayed });
+            }
+            Ok(found)
+        })
     }
 }
 
@@ -160,22 +154,16 @@ impl Handler<Purge> for Bus {
             .iter()
             .map(|d| Op::Delete(Cf::DeadLetters, d.delivery_id.clone().into_bytes()))
             .collect();
-        let store = self.store().clone();
-        Box::pin(
-            async move { store.commit(ops).await }
-                .into_actor(self)
-                .map(move |res, act, _| {
-                    res?;
-                    let mut per: HashMap<&str, u64> = HashMap::new();
-                    for d in &found {
-                        *per.entry(d.endpoint_id.as_str()).or_default() += 1;
-                    }
-                    for (ep, n) in per {
-                        act.send_to(ep, DeadLettersPurged(n));
-                    }
-                    Ok(found)
-                }),
-        )
+        commit_then(self, ops, move |act| {
+            let mut per: HashMap<&str, u64> = HashMap::new();
+            for d in &found {
+                *per.entry(d.endpoint_id.as_str()).or_default() += 1;
+            }
+            for (ep, n) in per {
+                act.send_to(ep, DeadLettersPurged(n));
+            }
+            Ok(found)
+        })
     }
 }
 
@@ -244,21 +232,15 @@ impl Handler<RetryDelivery> for Bus {
         let mut ops = Vec::new();
         let endpoint = d.endpoint_id.clone();
         let item = reopen(d, &mut ops);
-        let store = self.store().clone();
-        Box::pin(
-            async move { store.commit(ops).await }
-                .into_actor(self)
-                .map(move |res, act, _| {
-                    res?;
-                    act.send_to(
-                        &endpoint,
-                        Enqueue {
-                            items: vec![item],
-                            replayed: u64::from(was_dead),
-                        },
-                    );
-                    Ok(())
-                }),
-        )
+        commit_then(self, ops, move |act| {
+            act.send_to(
+                &endpoint,
+                Enqueue {
+                    items: vec![item],
+                    replayed: u64::from(was_dead),
+                },
+            );
+            Ok(())
+        })
     }
 }

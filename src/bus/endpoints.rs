@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::messages::{DeleteEndpoint, RotateSecret, SaveEndpoint, Target, Upserted};
-use super::{Bus, BusError, fail};
+use super::{Bus, BusError, commit_then, fail};
 use crate::endpoint::actor::TransformSlot;
 use crate::endpoint::messages::Stop;
 use crate::ids::{self, now_ms};
@@ -29,22 +29,16 @@ impl Bus {
         compiled: TransformSlot,
         created: bool,
     ) -> Reply<Upserted> {
-        let store = self.store().clone();
-        let ops = vec![store.endpoint_put(&record)];
-        Box::pin(
-            async move { store.commit(ops).await }
-                .into_actor(self)
-                .map(move |res, act, _| {
-                    res?;
-                    if let Some(old) = act.endpoints.get(&record.id) {
-                        if old.record.spec.name != record.spec.name {
-                            act.names.remove(&old.record.spec.name);
-                        }
-                    }
-                    act.register(record.clone(), compiled, 0);
-                    Ok(Upserted { record, created })
-                }),
-        )
+        let ops = vec![self.store().endpoint_put(&record)];
+        commit_then(self, ops, move |act| {
+            if let Some(old) = act.endpoints.get(&record.id) {
+                if old.record.spec.name != record.spec.name {
+                    act.names.remove(&old.record.spec.name);
+                }
+            }
+            act.register(record.clone(), compiled, 0);
+            Ok(Upserted { record, created })
+        })
     }
 }
 
@@ -212,11 +206,6 @@ impl Handler<DeleteEndpoint> for Bus {
         }
         self.subs.remove(&old.id);
         self.names.remove(&old.spec.name);
-        let store = self.store().clone();
-        Box::pin(
-            async move { store.commit(ops).await }
-                .into_actor(self)
-                .map(|res, _, _| Ok(res?)),
-        )
+        commit_then(self, ops, |_| Ok(()))
     }
 }

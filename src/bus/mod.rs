@@ -9,11 +9,32 @@ pub mod messages;
 
 pub use actor::Bus;
 
-use crate::store::StoreError;
+use actix::prelude::*;
+
+use crate::store::{Op, StoreError};
 
 /// A handler's immediate error answer (the async handlers return futures).
 pub(crate) fn fail<T: 'static>(e: BusError) -> actix::ResponseActFuture<Bus, Result<T, BusError>> {
     Box::pin(actix::fut::ready(Err(e)))
+}
+
+/// Commit `ops` through the group committer without blocking the bus, then,
+/// once they are durable, run `then` on the bus (a store error answers
+/// instead and `then` never runs).
+pub(crate) fn commit_then<T: 'static>(
+    bus: &Bus,
+    ops: Vec<Op>,
+    then: impl FnOnce(&mut Bus) -> Result<T, BusError> + 'static,
+) -> actix::ResponseActFuture<Bus, Result<T, BusError>> {
+    let store = bus.store().clone();
+    Box::pin(
+        async move { store.commit(ops).await }
+            .into_actor(bus)
+            .map(move |res, act, _| {
+                res?;
+                then(act)
+            }),
+    )
 }
 
 /// Errors from the bus.
