@@ -9,8 +9,10 @@
 //! 3. Ingest: durable `202`s per engine CPU-second vs a bare actix handler.
 //! 4. Isolation: 100 endpoints, one black-holed: healthy deliveries/s vs all healthy.
 //!
-//! `HOOKBUS_BENCH_SCALE=0.2` shrinks every run (a smoke test). Results go
-//! to docs/BENCHMARKS.md by hand, with the exact command.
+//! `HOOKBUS_BENCH_SCALE=0.2` shrinks every run (a smoke test);
+//! `HOOKBUS_BENCH_DEBUG=1` also lists when the latency run's late events (> 10 ms)
+//! were sent, to see whether the tail comes in bursts. Results go to
+//! docs/BENCHMARKS.md by hand, with the exact command.
 
 #[path = "../common.rs"]
 mod common;
