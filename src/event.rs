@@ -80,6 +80,12 @@ impl PublishRequest {
     }
 }
 
+/// Whether `t` is in the namespace hookbus keeps for its operational events
+/// (`hookbus.…`), which publishers may not use.
+pub fn is_reserved_type(t: &str) -> bool {
+    t == "hookbus" || t.starts_with("hookbus.")
+}
+
 /// Check an event type: 1–16 dot-separated segments of `[A-Za-z0-9_-]+`,
 /// at most 256 characters.
 ///

@@ -265,9 +265,22 @@ impl Hookbus {
         id_or_name: &str,
         grace: std::time::Duration,
     ) -> Result<(Arc<EndpointRecord>, String), BusError> {
+        self.rotate_secret_with(id_or_name, grace, false).await
+    }
+
+    /// Like [`Hookbus::rotate_secret`]; with `revoke_previous` every secret
+    /// still retiring from earlier rotations stops signing at once too, so
+    /// only the new one signs (after a leak).
+    pub async fn rotate_secret_with(
+        &self,
+        id_or_name: &str,
+        grace: std::time::Duration,
+        revoke_previous: bool,
+    ) -> Result<(Arc<EndpointRecord>, String), BusError> {
         let msg = RotateSecret {
             endpoint: id_or_name.to_string(),
             grace,
+            revoke_previous,
         };
         self.inner
             .bus
@@ -420,6 +433,21 @@ impl Hookbus {
         for a in arbiters {
             let _ = actix_rt::task::spawn_blocking(move || a.join()).await;
         }
+        // Counted after the actors stopped, so the figure is what the next start resumes.
+        let pending: usize = self
+            .inner
+            .store
+            .endpoints()
+            .map(|eps| {
+                eps.iter()
+                    .map(|e| self.inner.store.queue_len(&e.id).unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0);
+        tracing::info!(
+            pending,
+            "Stopped; {pending} deliveries stay pending for the next start."
+        );
     }
 }
 

@@ -48,6 +48,13 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// RFC 3339 with milliseconds, UTC, of a Unix-ms time: the one timestamp
+/// format of the API, the CLI and the log.
+pub fn rfc3339_ms(ms: u64) -> String {
+    let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

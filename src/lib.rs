@@ -29,7 +29,7 @@
 //! - [`transform`]: the Rhai engine, script contracts, built-in formats and the worker pool.
 //! - [`telemetry`]: metric names, telemetry events and the opt-in Prometheus recorder.
 //! - [`cli`]: the command-line front end used by the `hookbus` binary.
-//! - [`ids`]: prefixed, monotonic ULIDs.
+//! - [`ids`]: prefixed, monotonic ULIDs and the one RFC 3339 time format.
 //! - [`bridge`]: publish from a host's broadcast/mpsc channels.
 //! - [`HookbusBuilder`]: configure and start an embedded engine.
 

@@ -70,8 +70,8 @@ where
                 .headers()
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), t.as_bytes())),
+                .and_then(bearer_credentials)
+                .is_some_and(|given| constant_time_eq(given.as_bytes(), t.as_bytes())),
         };
         if !ok {
             let resp = actix_web::ResponseError::error_response(&ApiError::Unauthorized);
@@ -79,5 +79,30 @@ where
         }
         let svc = self.service.clone();
         Box::pin(async move { svc.call(req).await.map(ServiceResponse::map_into_left_body) })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is
+/// case-insensitive (RFC 9110 §11.1), the token is not.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_credentials;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_is_not() {
+        for v in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer   abc "] {
+            assert_eq!(bearer_credentials(v), Some("abc"), "{v}");
+        }
+        assert_eq!(bearer_credentials("Basic abc"), None);
+        assert_eq!(bearer_credentials("Bearer"), None);
+        assert_eq!(bearer_credentials("Bearer ABC"), Some("ABC"));
     }
 }

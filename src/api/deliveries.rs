@@ -85,21 +85,35 @@ impl From<DeliveryRecord> for DeliveryView {
     }
 }
 
+/// Which end of the history a list starts from.
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ListOrder {
+    /// Oldest first (the default).
+    #[default]
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<DeliveryStatus>,
     limit: Option<usize>,
     cursor: Option<String>,
+    #[serde(default)]
+    order: ListOrder,
 }
 
-/// `GET /v1/endpoints/{id}/deliveries?status=&limit=&cursor=`, oldest first.
+/// `GET /v1/endpoints/{id}/deliveries?status=&limit=&cursor=&order=`, oldest
+/// first unless `order=desc`.
 #[utoipa::path(
     get,
     path = "/v1/endpoints/{id}/deliveries",
     tag = "deliveries",
     summary = "An endpoint's deliveries",
-    params(("id" = String, Path, description = "Id or name"), ("status" = Option<DeliveryStatus>, Query, description = "pending, failed, delivered, dead or filtered"), ("limit" = Option<usize>, Query, description = "1..=1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("id" = String, Path, description = "Id or name"), ("status" = Option<DeliveryStatus>, Query, description = "pending, failed, delivered, dead or filtered"), ("limit" = Option<usize>, Query, description = "1..=1000, default 100"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("order" = Option<ListOrder>, Query, description = "asc (oldest first, default) or desc (newest first)")),
     responses(
         (status = 200, description = "A page", body = Page<DeliveryView>),
         (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
@@ -118,9 +132,13 @@ pub(super) async fn list(
     let status = q.status;
     let found = hub
         .store()
-        .endpoint_deliveries(&record.id, q.cursor.as_deref(), limit + 1, |d| {
-            status.is_none_or(|s| d.status == s)
-        })
+        .endpoint_deliveries(
+            &record.id,
+            q.cursor.as_deref(),
+            q.order == ListOrder::Desc,
+            limit + 1,
+            |d| status.is_none_or(|s| d.status == s),
+        )
         .map_err(BusError::from)?;
     Ok(HttpResponse::Ok().json(Page::from_overfetch(
         found,

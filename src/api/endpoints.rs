@@ -56,8 +56,7 @@ pub fn redact(spec: &EndpointSpec) -> EndpointSpec {
 
 /// RFC 3339 (ms) of a Unix-ms time.
 pub fn rfc3339(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(t).to_string()
+    crate::ids::rfc3339_ms(ms)
 }
 
 impl From<&EndpointRecord> for EndpointView {

@@ -38,6 +38,18 @@ pub enum ApiError {
     /// Missing or wrong token (401).
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// Refused on principle, e.g. a cross-site browser request (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A body that is not `application/json` (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The path exists, the method does not (405, with `Allow`).
+    #[error("method not allowed here; allowed: {allow}")]
+    MethodNotAllowed {
+        /// The methods the path has, comma-separated.
+        allow: String,
+    },
     /// No such resource (404).
     #[error("{0}")]
     NotFound(String),
@@ -64,6 +76,9 @@ impl ApiError {
             ApiError::Invalid { .. } => "validation_failed",
             ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::StoreUnavailable => "store_unavailable",
@@ -115,6 +130,9 @@ impl ResponseError for ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable | ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -140,6 +158,9 @@ impl ResponseError for ApiError {
         resp.content_type("application/problem+json");
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header(("www-authenticate", "Bearer"));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            resp.insert_header(("allow", allow.as_str()));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.insert_header(("retry-after", "5"));
@@ -175,8 +196,86 @@ pub fn json_error(
         J::Overflow { limit } | J::OverflowKnownLength { limit, .. } => {
             ApiError::TooLarge { limit }
         }
-        J::ContentType => ApiError::Malformed("expected content-type: application/json".into()),
+        J::ContentType => {
+            ApiError::UnsupportedMediaType("request bodies must be application/json".into())
+        }
         other => ApiError::Malformed(other.to_string()),
     };
     api.into()
+}
+
+/// How query strings fail to parse: a 422 naming the parameter where the
+/// parser's message lets us tell which (`unknown field`, a quoted bad value).
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let msg = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let loc = param_of(&msg, &pairs).map_or_else(|| "query".to_string(), |p| format!("query.{p}"));
+    ApiError::invalid(vec![(loc, msg)]).into()
+}
+
+/// How path segments fail to parse: a 422 at `path`.
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let msg = match &err {
+        actix_web::error::PathError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    ApiError::invalid(vec![("path".into(), msg)]).into()
+}
+
+/// Which query parameter a serde message is about.
+fn param_of(msg: &str, pairs: &[(String, String)]) -> Option<String> {
+    for prefix in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            return rest.split('`').next().map(str::to_string);
+        }
+    }
+    // "unknown variant `bogus`, expected …": the parameter whose value it quotes.
+    if let Some(quoted) = msg.split('`').nth(1) {
+        if let Some((k, _)) = pairs.iter().find(|(_, v)| v == quoted) {
+            return Some(k.clone());
+        }
+    }
+    // "invalid digit found in string": the numeric parameter that is not a number.
+    pairs
+        .iter()
+        .find(|(k, v)| NUMERIC_PARAMS.contains(&k.as_str()) && v.parse::<u64>().is_err())
+        .map(|(k, _)| k.clone())
+}
+
+/// Query parameters that take numbers.
+const NUMERIC_PARAMS: &[&str] = &["limit"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_errors_name_the_parameter_when_they_can() {
+        let pairs = vec![("status".to_string(), "bogus".to_string())];
+        assert_eq!(
+            param_of("unknown variant `bogus`, expected one of `pending`", &pairs).as_deref(),
+            Some("status")
+        );
+        assert_eq!(
+            param_of("unknown field `foo`, expected …", &[]).as_deref(),
+            Some("foo")
+        );
+        assert_eq!(param_of("something else", &[]), None);
+        let limit = vec![("limit".to_string(), "-1".to_string())];
+        assert_eq!(
+            param_of("invalid digit found in string", &limit).as_deref(),
+            Some("limit")
+        );
+    }
 }

@@ -35,7 +35,7 @@ async fn read_limited(
 }
 
 /// Parse JSON, telling syntax errors (400) from shape errors (422).
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
             ApiError::invalid(vec![("body".into(), e.to_string())])

@@ -5,8 +5,8 @@ use actix_web::{HttpResponse, delete, patch, post, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ApiError;
 use super::endpoints::{EndpointView, REDACTED};
+use super::{ApiError, script_path};
 use crate::Hookbus;
 use crate::config::Dur;
 use crate::endpoint::deliver;
@@ -41,7 +41,18 @@ pub(super) async fn create(
     body: web::Json<EndpointSpec>,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
-    let saved = hub.create_endpoint(body.into_inner()).await?;
+    let mut spec = body.into_inner();
+    let scripts_dir = hub.config().transforms.scripts_dir.clone();
+    script_path::admit(&mut spec, None, scripts_dir.as_deref())?;
+    let from_file = spec.transform.as_ref().is_some_and(|t| t.path.is_some());
+    let saved = hub.create_endpoint(spec).await.map_err(|e| {
+        let e = ApiError::from(e);
+        if from_file {
+            script_path::hide_file_content(e)
+        } else {
+            e
+        }
+    })?;
     let mut view = EndpointView::from(saved.record.as_ref());
     view.spec = saved.record.spec.clone(); // unredacted, once
     Ok(HttpResponse::Created().json(Created { view }))
@@ -126,7 +137,17 @@ pub(super) async fn update(
     let mut spec: EndpointSpec = serde_json::from_value(doc)
         .map_err(|e| ApiError::invalid(vec![("body".into(), e.to_string())]))?;
     keep_redacted(&mut spec, &old.spec);
-    let saved = hub.update_endpoint(&old.id, spec).await?;
+    let scripts_dir = hub.config().transforms.scripts_dir.clone();
+    script_path::admit(&mut spec, Some(&old.spec), scripts_dir.as_deref())?;
+    let from_file = spec.transform.as_ref().is_some_and(|t| t.path.is_some());
+    let saved = hub.update_endpoint(&old.id, spec).await.map_err(|e| {
+        let e = ApiError::from(e);
+        if from_file {
+            script_path::hide_file_content(e)
+        } else {
+            e
+        }
+    })?;
     Ok(HttpResponse::Ok().json(EndpointView::from(saved.record.as_ref())))
 }
 
@@ -284,29 +305,47 @@ pub(super) async fn test(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
-    /// How long the old secrets keep signing. Default `"24h"`.
+    /// How long the secrets being replaced keep signing. Default `"24h"`; `"0s"` drops them now.
+    #[schema(value_type = Option<String>, example = "24h")]
     grace: Option<Dur>,
+    /// Also cut every secret still retiring from earlier rotations, at once
+    /// (after a leak: only the new secret signs from now on).
+    #[serde(default)]
+    revoke_previous: bool,
+}
+
+/// A secret still signing after a rotation (its value is never shown again).
+#[derive(Serialize, utoipa::ToSchema)]
+struct RetiringView {
+    /// RFC 3339: when it stops signing.
+    expires_at: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct Rotated {
     endpoint_id: String,
+    /// The new secret, shown this once.
     secret: String,
+    /// When the last retiring secret stops signing; null when none is retiring.
     old_secrets_expire_at: Option<String>,
+    /// Every secret that still signs besides the new one, with its expiry.
+    retiring: Vec<RetiringView>,
 }
 
-/// `POST /v1/endpoints/{id}/rotate-secret {grace}` → the new secret (shown once).
+/// `POST /v1/endpoints/{id}/rotate-secret {grace?, revoke_previous?}` → the new secret (shown once).
 #[utoipa::path(
     post,
     path = "/v1/endpoints/{id}/rotate-secret",
     tag = "endpoints",
     summary = "Rotate the signing secret with a grace period",
-    request_body = Option<RotateBody>,
+    request_body(content = Option<RotateBody>, description = "Optional; an empty body means grace 24h"),
     params(("id" = String, Path, description = "Id or name")),
     responses(
         (status = 200, description = "The new secret (shown once)", body = Rotated),
+        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body not application/json", body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
@@ -314,22 +353,37 @@ struct Rotated {
 #[post("/endpoints/{id}/rotate-secret")]
 pub(super) async fn rotate(
     id: web::Path<String>,
-    body: Option<web::Json<RotateBody>>,
+    body: web::Bytes,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
-    let grace = body
-        .and_then(|b| b.into_inner().grace)
-        .unwrap_or(Dur::secs(86400))
-        .get();
-    let (record, secret) = hub.rotate_secret(&id, grace).await?;
+    // An empty body is the documented default; anything else must parse,
+    // strictly: a typo must not quietly give a leaked secret another day.
+    let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateBody::default()
+    } else {
+        super::events::parse(&body)?
+    };
+    let grace = body.grace.unwrap_or(Dur::secs(86400)).get();
+    let (record, secret) = hub
+        .rotate_secret_with(&id, grace, body.revoke_previous)
+        .await?;
+    let now = crate::ids::now_ms();
+    let mut live: Vec<u64> = record
+        .retiring_secrets
+        .iter()
+        .map(|s| s.expires_at)
+        .filter(|&t| t > now)
+        .collect();
+    live.sort_unstable();
     Ok(HttpResponse::Ok().json(Rotated {
         endpoint_id: record.id.clone(),
         secret,
-        old_secrets_expire_at: record
-            .retiring_secrets
-            .iter()
-            .map(|s| s.expires_at)
-            .max()
-            .map(super::endpoints::rfc3339),
+        old_secrets_expire_at: live.last().copied().map(super::endpoints::rfc3339),
+        retiring: live
+            .into_iter()
+            .map(|t| RetiringView {
+                expires_at: super::endpoints::rfc3339(t),
+            })
+            .collect(),
     }))
 }

@@ -3,16 +3,19 @@
 //! [`configure`] mounts it into any `App`.
 
 mod auth;
+pub mod browser;
 mod dashboard;
 mod dead_letters;
 mod deliveries;
 pub mod endpoints;
 pub mod error;
 mod events;
+mod fallback;
 mod health;
 mod manage;
 mod metrics;
 pub mod openapi;
+mod script_path;
 mod transforms;
 
 use actix_web::web;
@@ -36,11 +39,14 @@ use crate::Hookbus;
 pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         let token = hub.config().server.api_token.clone();
+        let origins = hub.config().server.cors_origins.clone();
         let json = web::JsonConfig::default()
             .limit(hub.config().delivery.max_batch_bytes)
             .error_handler(error::json_error);
         cfg.app_data(web::Data::new(hub))
             .app_data(json)
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
             .service(health::healthz)
             .service(health::readyz)
             .service(metrics::metrics)
@@ -49,6 +55,9 @@ pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
             .service(
                 web::scope("/v1")
                     .wrap(auth::BearerAuth::new(token))
+                    // Outermost: preflights are answered (and cross-site requests
+                    // refused) before authentication.
+                    .wrap(browser::BrowserGuard::new(&origins))
                     .service(events::publish)
                     .service(events::publish_batch)
                     .service(deliveries::event)
@@ -68,7 +77,10 @@ pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
                     .service(transforms::test)
                     .service(dead_letters::list)
                     .service(dead_letters::replay)
-                    .service(dead_letters::purge),
+                    .service(dead_letters::purge)
+                    .configure(|c| fallback::register(c, "/v1"))
+                    .default_service(web::to(fallback::not_found)),
             );
+        fallback::register(cfg, "");
     }
 }

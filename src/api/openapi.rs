@@ -26,6 +26,7 @@ use super::{
         transforms::test,
         health::healthz, health::readyz, metrics::metrics, dashboard::dashboard, openapi_json,
     ),
+    components(schemas(deliveries::ListOrder)),
     modifiers(&BearerAuth, &OperationIds),
     tags(
         (name = "events", description = "Publishing and reading events"),

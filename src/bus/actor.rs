@@ -320,6 +320,14 @@ impl Handler<Publish> for Bus {
                     .into_iter()
                     .map(|(f, m)| (format!("{prefix}{f}"), m)),
             );
+            // Only the engine may speak as `hookbus.`: a forged
+            // `hookbus.endpoint.disabled` would reach every ops receiver, signed.
+            if about.is_none() && crate::event::is_reserved_type(&req.event_type) {
+                problems.push((
+                    format!("{prefix}type"),
+                    "the `hookbus.` prefix is reserved for hookbus's own operational events".into(),
+                ));
+            }
             if let Some(key) = &req.idempotency_key {
                 if self.committing.contains(&idem_slot(key)) || !keys_seen.insert(key.clone()) {
                     return fail(BusError::Conflict(format!(

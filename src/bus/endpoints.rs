@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::last_applied::{self, Applied};
 use super::messages::{DeleteEndpoint, RotateSecret, SaveEndpoint, Target, Upserted};
 use super::{Bus, BusError, commit_then, fail};
 use crate::endpoint::actor::TransformSlot;
 use crate::endpoint::messages::Stop;
+use crate::endpoint::spec::EndpointSpec;
 use crate::ids::{self, now_ms};
 use crate::sign;
 use crate::store::records::{DeliveryStatus, EndpointRecord, RetiringSecret};
@@ -17,6 +19,41 @@ use crate::transform::builtin;
 type Reply<T> = ResponseActFuture<Bus, Result<T, BusError>>;
 
 impl Bus {
+    /// The "last-applied" merge of a declared spec with the stored endpoint of
+    /// the same name; logs each field where the declaration overrides an API change.
+    fn merge_declared(&self, mut declared: EndpointSpec) -> (EndpointSpec, Applied) {
+        // Compare in the form it is stored in (normalised URL), or every start
+        // would see a "change".
+        if let Ok(u) = crate::endpoint::spec::check_url(&declared.url) {
+            declared.url = u.to_string();
+        }
+        let store = self.store().clone();
+        let fp = move |b: &[u8]| store.fingerprint(b);
+        let decl_json = serde_json::to_value(&declared).unwrap_or_default();
+        let Some(old) = self.existing(&declared.name) else {
+            return (declared, last_applied::merge(&decl_json, None, fp).applied);
+        };
+        let stored_json = serde_json::to_value(&old.spec).unwrap_or_default();
+        let m = last_applied::merge(&decl_json, Some((&stored_json, old.applied.as_ref())), fp);
+        let merged: Option<EndpointSpec> = serde_json::from_value(m.spec)
+            .ok()
+            .filter(|s: &EndpointSpec| s.problems().is_empty());
+        let Some(merged) = merged else {
+            tracing::warn!(endpoint = %declared.name,
+                "Changes made through the API do not combine with the config file's entry; the entry applies as written.");
+            return (declared, m.applied);
+        };
+        for field in &m.overridden {
+            tracing::warn!(endpoint = %declared.name, %field,
+                "The config file changed `{field}`, overriding a change made through the API.");
+        }
+        if !m.kept.is_empty() {
+            tracing::info!(endpoint = %declared.name, fields = %m.kept.join(", "),
+                "Kept changes made through the API (the config file's entry for them is unchanged).");
+        }
+        (merged, m.applied)
+    }
+
     fn existing(&self, id_or_name: &str) -> Option<Arc<EndpointRecord>> {
         let id = self.endpoint_id(id_or_name)?;
         self.endpoints.get(&id).map(|r| r.record.clone())
@@ -51,6 +88,14 @@ impl Handler<SaveEndpoint> for Bus {
         let problems = spec.problems();
         if !problems.is_empty() {
             return fail(BusError::Invalid(problems));
+        }
+        // A declared endpoint (config file, library): keep what the API changed
+        // unless the declaration itself changed that field.
+        let mut applied = None;
+        if msg.target == Target::Upsert {
+            let (merged, fingerprints) = self.merge_declared(spec);
+            spec = merged;
+            applied = Some(fingerprints);
         }
         // Compile now so a broken script is a 422 naming line and column, not a dead letter later.
         let compiled = match builtin::for_endpoint(&self.w.engine, &spec) {
@@ -109,6 +154,7 @@ impl Handler<SaveEndpoint> for Bus {
                     .filter(|s| s.expires_at > now)
                     .cloned()
                     .collect(),
+                applied: applied.or_else(|| old.applied.clone()),
             },
             None => EndpointRecord {
                 id: ids::endpoint_id(),
@@ -117,6 +163,7 @@ impl Handler<SaveEndpoint> for Bus {
                 updated_at: now,
                 version: 1,
                 retiring_secrets: Vec::new(),
+                applied,
             },
         });
         self.persist(record, compiled.map(Ok), existing.is_none())
@@ -147,10 +194,10 @@ impl Handler<RotateSecret> for Bus {
         let mut retiring: Vec<RetiringSecret> = old
             .retiring_secrets
             .iter()
-            .filter(|s| s.expires_at > now)
+            .filter(|s| s.expires_at > now && !msg.revoke_previous)
             .cloned()
             .collect();
-        if !msg.grace.is_zero() {
+        if !msg.grace.is_zero() && !msg.revoke_previous {
             retiring.extend(
                 spec.signing
                     .secrets
@@ -166,6 +213,7 @@ impl Handler<RotateSecret> for Bus {
             updated_at: now,
             version: old.version + 1,
             retiring_secrets: retiring,
+            applied: old.applied.clone(),
         });
         let compiled = builtin::for_endpoint(&self.w.engine, &record.spec).transpose();
         Box::pin(

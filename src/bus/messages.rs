@@ -68,6 +68,8 @@ pub struct RotateSecret {
     pub endpoint: String,
     /// How long the old secrets keep signing.
     pub grace: std::time::Duration,
+    /// Drop the secrets retiring from earlier rotations now, too.
+    pub revoke_previous: bool,
 }
 
 /// Delete an endpoint; its pending deliveries end as dead ("endpoint deleted").

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod dead_letters;
 pub mod endpoints;
+pub mod last_applied;
 pub mod matcher;
 pub mod messages;
 

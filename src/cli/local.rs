@@ -1,6 +1,6 @@
 //! Offline commands: `check-config`, `transform test`, `verify`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -8,11 +8,36 @@ use clap::Args;
 use crate::config::Config;
 use crate::sign::{self, Scheme};
 
-/// `hookbus check-config`.
-pub fn check_config(config: &Path) -> ExitCode {
-    match Config::load(Some(config)) {
+/// `hookbus check-config`: `-c` (or `$HOOKBUS_CONFIG`, which clap folds into
+/// it), else `./hookbus.toml`; always says which file it read.
+pub fn check_config(config: Option<PathBuf>) -> ExitCode {
+    let (path, from) = match config {
+        Some(p) => (p, "given by -c/--config or HOOKBUS_CONFIG"),
+        None => (PathBuf::from("hookbus.toml"), "the default"),
+    };
+    if !path.exists() {
+        eprintln!(
+            "error: no config file at {} ({from}); give one with -c FILE or HOOKBUS_CONFIG \
+             (hookbus.example.toml documents every option)",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    println!("checking {} ({from})", path.display());
+    match Config::load(Some(&path)) {
         Ok(c) => {
-            println!("{}: ok ({} endpoints)", config.display(), c.endpoints.len());
+            let names: Vec<&str> = c.endpoints.iter().map(|e| e.name.as_str()).collect();
+            println!(
+                "{}: ok ({} endpoint{}{})",
+                path.display(),
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", names.join(", "))
+                }
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

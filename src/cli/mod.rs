@@ -1,10 +1,18 @@
 //! The command-line front end: the server (`serve`), offline tools
 //! (`check-config`, `transform test`, `verify`) and an API client for a
 //! running server (`endpoints`, `publish`, `deliveries`, `dlq`, `stats`).
+//!
+//! Files: `client` (HTTP calls, failures, exit codes), `endpoint_cmds` and
+//! `history` (the client commands, written for people, `--format json` for
+//! scripts), `output` (tables, blocks), `when` (`--since 1h`), `local`
+//! (offline commands).
 
 mod client;
+mod endpoint_cmds;
+mod history;
 mod local;
 mod output;
+mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +45,7 @@ pub struct Remote {
     /// API token.
     #[arg(long, global = true, env = "HOOKBUS_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Output: readable tables or the server's JSON.
+    /// Output: readable tables and lines, or the server's JSON (stable, for scripts).
     #[arg(long, global = true, value_enum, default_value = "table")]
     pub format: OutputFormat,
 }
@@ -74,9 +82,9 @@ pub enum Command {
     },
     /// Validate a config file (scripts included) and report every problem.
     CheckConfig {
-        /// Config file (TOML).
-        #[arg(short, long, default_value = "hookbus.toml")]
-        config: PathBuf,
+        /// Config file (TOML). Default: $HOOKBUS_CONFIG, then ./hookbus.toml.
+        #[arg(short, long, env = "HOOKBUS_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Work with transform scripts.
     #[command(subcommand)]
@@ -158,7 +166,7 @@ pub enum EndpointCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Create an endpoint from a JSON file (`-` for stdin) or from flags; prints its secret once.
+    /// Create an endpoint from a JSON file (`-` for stdin) or from flags; prints its secret once, last.
     Create {
         /// JSON endpoint definition (same schema as the config file).
         #[arg(long, conflicts_with_all = ["name", "endpoint_url", "events"])]
@@ -211,7 +219,7 @@ pub enum EndpointCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Send a signed hookbus.test event now and show the attempt.
+    /// Send a signed hookbus.test event now and show the attempt (exit 1 if it failed).
     Test {
         /// Endpoint id or name.
         id: String,
@@ -223,9 +231,12 @@ pub enum EndpointCommand {
     RotateSecret {
         /// Endpoint id or name.
         id: String,
-        /// Grace period, e.g. "24h".
+        /// Grace period, e.g. "24h"; "0s" drops the replaced secret now.
         #[arg(long, default_value = "24h")]
         grace: String,
+        /// Also stop every secret still retiring from earlier rotations: only the new one signs.
+        #[arg(long)]
+        revoke_previous: bool,
         /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
@@ -242,9 +253,12 @@ pub enum DeliveryCommand {
         /// pending, failed, delivered, dead or filtered.
         #[arg(long)]
         status: Option<String>,
-        /// How many.
+        /// How many (newest first).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Continue after this delivery (the cursor printed under a full page).
+        #[arg(long)]
+        cursor: Option<String>,
         /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
@@ -273,10 +287,10 @@ pub struct DlqFilter {
     /// Endpoint id or name.
     #[arg(long)]
     pub endpoint: Option<String>,
-    /// Dead at or after (RFC 3339).
+    /// Dead at or after: a duration back from now (`30m`, `1h`, `7d`) or a time (RFC 3339 or a date).
     #[arg(long)]
     pub since: Option<String>,
-    /// Dead before (RFC 3339).
+    /// Dead before: a duration back from now or a time.
     #[arg(long)]
     pub until: Option<String>,
 }
@@ -289,6 +303,12 @@ pub enum DlqCommand {
         /// Which dead letters.
         #[command(flatten)]
         filter: DlqFilter,
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Continue after this dead letter (the cursor printed under a full page).
+        #[arg(long)]
+        cursor: Option<String>,
         /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
@@ -308,7 +328,7 @@ pub enum DlqCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Delete dead letters for good.
+    /// Delete dead letters for good (asks first when no filter is given).
     Purge {
         /// Which dead letters.
         #[command(flatten)]
@@ -316,6 +336,9 @@ pub enum DlqCommand {
         /// Only show what would be purged.
         #[arg(long)]
         dry_run: bool,
+        /// Do not ask before purging every dead letter.
+        #[arg(long, short = 'y')]
+        yes: bool,
         /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
@@ -332,8 +355,11 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal; log files and journald get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -345,7 +371,7 @@ pub fn init_logging(format: LogFormat) {
 pub async fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, log_format } => serve(config, log_format).await,
-        Command::CheckConfig { config } => local::check_config(&config),
+        Command::CheckConfig { config } => local::check_config(config),
         Command::Transform(TransformCommand::Test {
             file,
             event,
@@ -353,16 +379,16 @@ pub async fn main(cli: Cli) -> ExitCode {
             config,
         }) => local::transform_test(&file, &event, env, config.as_deref()),
         Command::Verify(args) => local::verify(&args),
-        Command::Endpoints(c) => client::endpoints(c).await,
+        Command::Endpoints(c) => endpoint_cmds::endpoints(c).await,
         Command::Publish {
             event_type,
             data,
             idempotency_key,
             remote,
-        } => client::publish(&remote, &event_type, &data, idempotency_key).await,
-        Command::Deliveries(c) => client::deliveries(c).await,
-        Command::Dlq(c) => client::dlq(c).await,
-        Command::Stats { endpoint, remote } => client::stats(&remote, endpoint.as_deref()).await,
+        } => history::publish(&remote, &event_type, &data, idempotency_key).await,
+        Command::Deliveries(c) => history::deliveries(c).await,
+        Command::Dlq(c) => history::dlq(c).await,
+        Command::Stats { endpoint, remote } => history::stats(&remote, endpoint.as_deref()).await,
     }
 }
 

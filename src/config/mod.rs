@@ -65,6 +65,10 @@ pub struct ServerConfig {
     pub api_token: Option<String>,
     /// HTTP worker threads. Default 1 (publishing is I/O-bound; delivery workers scale separately).
     pub http_workers: usize,
+    /// Browser origins (`https://admin.example.com`) allowed to call `/v1`
+    /// cross-site, with CORS answers. Default none: cross-site browser
+    /// requests are refused (403), so a web page cannot publish or rotate secrets.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +77,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             api_token: None,
             http_workers: 1,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -149,16 +154,42 @@ impl Default for DeliveryConfig {
 }
 
 impl Config {
-    /// Read a TOML file (no validation; see [`Config::load`]).
+    /// Read a TOML file (no validation; see [`Config::load`]). Relative
+    /// paths in it (`storage.path`, `transform.path`) resolve against the
+    /// file's directory, so a config means the same from any working directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+        let mut cfg = Self::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        cfg.resolve_relative_to(&base);
+        Ok(cfg)
+    }
+
+    /// Make the file's relative paths relative to `base` instead of the working directory.
+    pub fn resolve_relative_to(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.storage.path);
+        if let Some(dir) = self.transforms.scripts_dir.as_mut() {
+            fix(dir);
+        }
+        for ep in &mut self.endpoints {
+            if let Some(path) = ep.transform.as_mut().and_then(|t| t.path.as_mut()) {
+                fix(path);
+            }
+        }
     }
 
     /// Parse TOML text.
@@ -225,6 +256,18 @@ impl Config {
         if self.server.http_workers == 0 || self.server.http_workers > 64 {
             out.push("server.http_workers: must be between 1 and 64".into());
         }
+        for (i, o) in self.server.cors_origins.iter().enumerate() {
+            // An origin is scheme://host[:port] and nothing more.
+            let given = o.trim().trim_end_matches('/').to_ascii_lowercase();
+            let ok = url::Url::parse(&given).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == given
+            });
+            if !ok {
+                out.push(format!(
+                    "server.cors_origins[{i}]: `{o}` is not an origin like https://admin.example.com"
+                ));
+            }
+        }
         if let Some(k) = &self.storage.master_key {
             if let Err(e) = crate::store::crypto::MasterKey::from_base64(k) {
                 out.push(format!("storage.master_key: {e}"));
@@ -257,19 +300,25 @@ impl Config {
         let scripted = self.endpoints.iter().any(|e| e.transform.is_some());
         let engine = scripted.then(|| crate::transform::engine::build(&self.transforms));
         for (i, ep) in self.endpoints.iter().enumerate() {
+            // Name the entry, not only its index: `endpoints[2] (crm).url`.
+            let at = if ep.name.is_empty() {
+                format!("endpoints[{i}]")
+            } else {
+                format!("endpoints[{i}] ({})", ep.name)
+            };
             if let (Some(engine), Some(t)) = (&engine, &ep.transform) {
                 if t.problems().is_empty() {
                     if let Err(e) = crate::transform::builtin::for_endpoint(engine, ep) {
                         let field = if t.path.is_some() { "path" } else { "script" };
-                        out.push(format!("endpoints[{i}].transform.{field}: {e}"));
+                        out.push(format!("{at}.transform.{field}: {e}"));
                     }
                 }
             }
             if !names.insert(ep.name.as_str()) {
-                out.push(format!("endpoints[{i}].name: duplicate name `{}`", ep.name));
+                out.push(format!("{at}.name: duplicate name `{}`", ep.name));
             }
             for (field, msg) in ep.problems() {
-                out.push(format!("endpoints[{i}].{field}: {msg}"));
+                out.push(format!("{at}.{field}: {msg}"));
             }
         }
         if out.is_empty() { Ok(()) } else { Err(out) }
@@ -294,6 +343,30 @@ mod tests {
         let cfg = Config::from_toml(text).unwrap();
         cfg.validate().unwrap();
         assert!(!cfg.endpoints.is_empty());
+    }
+
+    #[test]
+    fn example_config_declares_only_the_tour_endpoint_and_its_commented_extras_validate() {
+        let text = include_str!("../../hookbus.example.toml");
+        let cfg = Config::from_toml(text).unwrap();
+        let names: Vec<&str> = cfg.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["orders-service"],
+            "the README tour expects one endpoint"
+        );
+        let (_, more) = text
+            .split_once("# --- more endpoints ---\n")
+            .expect("the commented block is marked");
+        let uncommented: String = more
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l.trim_start_matches('#')))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let full = Config::from_toml(&format!("{text}\n{uncommented}")).unwrap();
+        let names: Vec<&str> = full.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["orders-service", "slack-alerts", "crm", "ops-chat"]);
+        full.validate().unwrap();
     }
 
     #[test]
@@ -322,12 +395,41 @@ mod tests {
         for needle in [
             "server.listen",
             "delivery.workers",
-            "endpoints[0].url",
-            "endpoints[1].name",
-            "endpoints[1].events[0]",
+            "endpoints[0] (a).url",
+            "endpoints[1] (a).name",
+            "endpoints[1] (a).events[0]",
         ] {
             assert!(joined.contains(needle), "missing {needle} in:\n{joined}");
         }
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_files_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("conf");
+        std::fs::create_dir_all(sub.join("scripts")).unwrap();
+        std::fs::write(sub.join("scripts/t.rhai"), "fn transform(e) { e }").unwrap();
+        let file = sub.join("hookbus.toml");
+        std::fs::write(
+            &file,
+            "[storage]\npath = \"./data\"\n[[endpoints]]\nname = \"a\"\nurl = \"http://127.0.0.1:9/\"\n\
+             transform = { path = \"scripts/t.rhai\" }\n[[endpoints]]\nname = \"b\"\n\
+             url = \"http://127.0.0.1:9/\"\ntransform = { path = \"/abs/t.rhai\" }\n",
+        )
+        .unwrap();
+        let cfg = Config::from_file(&file).unwrap();
+        assert_eq!(cfg.storage.path, sub.join("./data"));
+        let path = |i: usize| cfg.endpoints[i].transform.as_ref().unwrap().path.clone();
+        assert_eq!(path(0), Some(sub.join("scripts/t.rhai")));
+        assert_eq!(
+            path(1),
+            Some(PathBuf::from("/abs/t.rhai")),
+            "absolute paths stay"
+        );
+        // The script is found although the working directory is elsewhere.
+        let mut only_a = cfg.clone();
+        only_a.endpoints.truncate(1);
+        only_a.validate().unwrap();
     }
 
     #[test]

@@ -304,6 +304,34 @@ impl Actor for EndpointActor {
         self.depth = self.store.queue_len(&self.record.id).unwrap_or(0);
         self.gauges();
         self.pump(ctx);
+        if self.depth > 0 {
+            self.log_resumed();
+        }
+    }
+}
+
+impl EndpointActor {
+    /// Tell the operator what a (re)start picked up from the store: after a
+    /// crash this is the line that says nothing acknowledged was forgotten.
+    fn log_resumed(&mut self) {
+        let now = Instant::now();
+        let next = if self.record.spec.status != Status::Active {
+            format!("none while {}", self.record.spec.status.as_str())
+        } else if self.queue.in_flight() > 0 || self.queue.has_ready(now) {
+            crate::ids::rfc3339_ms(now_ms())
+        } else if let Some(due) = self.queue.next_due() {
+            let ms = due.saturating_duration_since(now).as_millis() as u64;
+            crate::ids::rfc3339_ms(now_ms() + ms)
+        } else {
+            "when the breaker allows".to_string()
+        };
+        tracing::info!(
+            endpoint = self.name(),
+            pending = self.depth,
+            next_attempt_at = %next,
+            "{} pending deliveries resumed, next attempt at {next}.",
+            self.depth
+        );
     }
 }
 

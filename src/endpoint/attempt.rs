@@ -348,15 +348,16 @@ impl EndpointActor {
                 now_ms(),
             );
         }
+        let next_attempt_at = s
+            .retry_at
+            .map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
         match self.store.delivery(&item.delivery_id) {
             Ok(Some(mut d)) => {
                 d.status = s.status;
                 d.attempts = item.attempts;
                 d.updated_at = now_ms();
                 d.last_error = s.reason.clone();
-                d.next_attempt_at = s
-                    .retry_at
-                    .map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
+                d.next_attempt_at = next_attempt_at;
                 d.last_delay_ms = item.last_delay.map(|l| l.as_millis() as u64);
                 ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
             }
@@ -433,7 +434,9 @@ impl EndpointActor {
             outcome: s.outcome,
             end_to_end,
             delivery_id: &item.delivery_id,
+            attempt: item.attempts,
             reason: s.reason.as_deref(),
+            next_attempt_at,
         }
         .emit();
         self.queue.finish(item, s.retry_at);

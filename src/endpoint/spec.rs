@@ -37,6 +37,17 @@ pub enum Status {
     Disabled,
 }
 
+impl Status {
+    /// The name used in the API and config (`active`, `paused`, `disabled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Paused => "paused",
+            Status::Disabled => "disabled",
+        }
+    }
+}
+
 /// Delivery order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -254,8 +265,12 @@ impl EndpointSpec {
             .collect()
     }
 
-    /// Fill in generated values (a signing secret when none was given).
+    /// Fill in generated values (a signing secret when none was given) and
+    /// store the URL in the normalised form it will be sent as.
     pub fn complete(&mut self) {
+        if let Ok(u) = check_url(&self.url) {
+            self.url = u.to_string();
+        }
         if self.signing.scheme != Scheme::None && self.signing.secrets.is_empty() {
             self.signing.secrets.push(match self.signing.scheme {
                 Scheme::Sha256 => sign::generate_secret().replace(sign::SECRET_PREFIX, ""),
@@ -306,6 +321,32 @@ impl EndpointSpec {
             }
             Auth::Bearer { token } if token.is_empty() => {
                 push("auth.token", "must not be empty".into())
+            }
+            // Checked as it will be sent, so it cannot fail every attempt later.
+            Auth::Bearer { token } => {
+                if actix_web::http::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                    .is_err()
+                    || token.chars().any(char::is_whitespace)
+                {
+                    push(
+                        "auth.token",
+                        "must not contain spaces, line breaks or control characters".into(),
+                    )
+                }
+            }
+            Auth::Basic { username, password } => {
+                if username.contains(':') || username.chars().any(char::is_control) {
+                    push(
+                        "auth.username",
+                        "must not contain `:` or control characters".into(),
+                    )
+                }
+                if password.chars().any(char::is_control) {
+                    push(
+                        "auth.password",
+                        "must not contain control characters".into(),
+                    )
+                }
             }
             _ => {}
         }
@@ -361,8 +402,25 @@ impl EndpointSpec {
     }
 }
 
-/// Check a delivery URL: absolute http(s) with a host and no embedded credentials.
+/// Check a delivery URL: absolute http(s) with a host and no embedded
+/// credentials, written as it will be sent (the URL parser forgives spaces,
+/// tabs, line breaks and `http:///x`; a receiver would not).
 pub fn check_url(raw: &str) -> Result<url::Url, String> {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("URL must not contain spaces, tabs, line breaks or control characters".into());
+    }
+    if raw.contains('\\') {
+        return Err("URL must not contain `\\`".into());
+    }
+    if let Some((_, rest)) = raw.split_once("://") {
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err("URL must have a host right after `://`".into());
+        }
+    } else {
+        return Err(format!(
+            "`{raw}` is not an absolute URL like https://example.com/hooks"
+        ));
+    }
     let u = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;
     if !matches!(u.scheme(), "http" | "https") {
         return Err(format!(
@@ -404,6 +462,35 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_and_credentials_that_would_fail_every_attempt_are_refused() {
+        for bad in [
+            "http://127.0.0.1:9/x ",
+            "http://127.0.0.1:9/x\n",
+            "http://127.0.0.1:9/\tx",
+            "http://127.0.0.1:9/\r\nx",
+            "http:///x",
+            "http://",
+            "127.0.0.1:9/x",
+            "http://a\\b/",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad:?}");
+        }
+        let mut s = EndpointSpec::new("a", "http://Example.COM:80/hooks", &[]);
+        assert!(s.problems().is_empty());
+        s.complete();
+        assert_eq!(s.url, "http://example.com/hooks", "stored normalised");
+        s.auth = Auth::Bearer {
+            token: "abc\r\nx-evil: 1".into(),
+        };
+        assert!(s.problems().iter().any(|(f, _)| f == "auth.token"));
+        s.auth = Auth::Basic {
+            username: "a:b".into(),
+            password: "p".into(),
+        };
+        assert!(s.problems().iter().any(|(f, _)| f == "auth.username"));
+    }
 
     #[test]
     fn defaults_match_the_design() {

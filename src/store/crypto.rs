@@ -16,9 +16,10 @@ use crate::endpoint::spec::Auth;
 /// Prefix of a sealed value.
 const SEALED: &str = "enc:v1:";
 
-/// The master key.
+/// The master key: seals secrets, and keys the fingerprints of declared
+/// endpoint fields (so a fingerprint of a weak password cannot be guessed offline).
 #[derive(Clone)]
-pub struct MasterKey(XChaCha20Poly1305);
+pub struct MasterKey(XChaCha20Poly1305, [u8; 32]);
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,9 +36,24 @@ impl MasterKey {
         if bytes.len() != 32 {
             return Err("master key must be 32 bytes (base64 of 32 random bytes)".into());
         }
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&bytes)
+            .map_err(|_| "bad master key".to_string())?;
+        mac.update(b"hookbus fingerprint key v1");
+        let fp_key: [u8; 32] = mac.finalize().into_bytes().into();
         Ok(Self(
             XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| "bad master key".to_string())?,
+            fp_key,
         ))
+    }
+
+    /// A keyed fingerprint (HMAC-SHA256, hex) of `data`.
+    pub fn fingerprint(&self, data: &[u8]) -> String {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.1)
+            .expect("HMAC takes any key length");
+        mac.update(data);
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// `configured`, or the key kept in `<dir>/master.key` (created, mode 0600, when missing).
@@ -165,6 +181,7 @@ mod tests {
             updated_at: 0,
             version: 1,
             retiring_secrets: vec![],
+            applied: None,
         }
     }
 

@@ -184,6 +184,12 @@ impl Store {
             .collect()
     }
 
+    /// A fingerprint keyed by the master key (for declared endpoint fields,
+    /// which may hold credentials).
+    pub fn fingerprint(&self, data: &[u8]) -> String {
+        self.key.fingerprint(data)
+    }
+
     /// One endpoint.
     pub fn endpoint(&self, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
         let rec: Option<EndpointRecord> =
@@ -288,44 +294,61 @@ impl Store {
         Ok(counts)
     }
 
-    /// An endpoint's deliveries in id (creation) order after `after`, keeping
-    /// those `keep` accepts, at most `limit`.
+    /// An endpoint's deliveries in id (creation) order after `after` —
+    /// newest first, before `after`, when `newest_first` — keeping those
+    /// `keep` accepts, at most `limit`.
     pub fn endpoint_deliveries(
         &self,
         endpoint_id: &str,
         after: Option<&str>,
+        newest_first: bool,
         limit: usize,
         keep: impl Fn(&DeliveryRecord) -> bool,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let prefix = keys::prefix(endpoint_id);
-        let mut start = after.map(|a| {
-            let mut k = keys::endpoint_delivery(endpoint_id, a);
-            k.push(0);
-            k
-        });
+        let start = match (after, newest_first) {
+            (Some(a), false) => {
+                let mut k = keys::endpoint_delivery(endpoint_id, a);
+                k.push(0);
+                k
+            }
+            (Some(a), true) => keys::endpoint_delivery(endpoint_id, a),
+            (None, false) => prefix.clone(),
+            // The first key past every row of this endpoint: ids never hold 0xff.
+            (None, true) => {
+                let mut k = prefix.clone();
+                k.push(0xff);
+                k
+            }
+        };
+        let mode = if newest_first {
+            IteratorMode::From(&start, Direction::Reverse)
+        } else {
+            IteratorMode::From(&start, Direction::Forward)
+        };
         let mut out = Vec::new();
-        loop {
-            let page = self.scan(Cf::EndpointDeliveries, &prefix, start.as_deref(), 256)?;
-            let full = page.len() == 256;
-            for (k, _) in &page {
-                let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                if let Some(d) = self.delivery(&id)? {
-                    if keep(&d) {
-                        out.push(d);
-                        if out.len() == limit {
-                            return Ok(out);
-                        }
+        for item in self
+            .db
+            .iterator_cf(cf(&self.db, Cf::EndpointDeliveries), mode)
+        {
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            // Reverse seeks land on the cursor row itself (or an earlier one): skip it.
+            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if newest_first && after.is_some_and(|a| id.as_str() >= a) {
+                continue;
+            }
+            if let Some(d) = self.delivery(&id)? {
+                if keep(&d) {
+                    out.push(d);
+                    if out.len() == limit {
+                        break;
                     }
                 }
             }
-            match page.last() {
-                Some((k, _)) if full => {
-                    let mut next = k.clone();
-                    next.push(0);
-                    start = Some(next);
-                }
-                _ => return Ok(out),
-            }
         }
+        Ok(out)
     }
 }

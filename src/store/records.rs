@@ -22,6 +22,11 @@ pub struct EndpointRecord {
     /// Secrets replaced by a rotation that keep signing until they expire.
     #[serde(default)]
     pub retiring_secrets: Vec<RetiringSecret>,
+    /// For endpoints declared in the config file (or by the library): keyed
+    /// fingerprints of each declared field when it was last applied (see
+    /// `bus::last_applied`); none for endpoints made through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<crate::bus::last_applied::Applied>,
 }
 
 /// A rotated-out secret still in its grace period.

@@ -107,8 +107,12 @@ pub struct DeliveryFinished<'a> {
     pub end_to_end: Option<Duration>,
     /// Delivery id (log only).
     pub delivery_id: &'a str,
-    /// Reason, for failures.
+    /// Attempts made so far (log only).
+    pub attempt: u32,
+    /// Reason, for failures: the status (`HTTP 503`) or the error.
     pub reason: Option<&'a str>,
+    /// Unix ms of the scheduled retry, for `Failed` (log only).
+    pub next_attempt_at: Option<u64>,
 }
 
 impl DeliveryFinished<'_> {
@@ -123,14 +127,18 @@ impl DeliveryFinished<'_> {
             DeliveryOutcome::Dead => tracing::warn!(
                 endpoint = self.endpoint,
                 delivery = self.delivery_id,
+                attempt = self.attempt,
                 reason = self.reason.unwrap_or(""),
                 "Delivery dead-lettered."
             ),
-            DeliveryOutcome::Failed => tracing::debug!(
+            // At info, so an operator sees the backoff without raising the level.
+            DeliveryOutcome::Failed => tracing::info!(
                 endpoint = self.endpoint,
                 delivery = self.delivery_id,
+                attempt = self.attempt,
                 reason = self.reason.unwrap_or(""),
-                "Delivery failed; retry scheduled."
+                next_attempt_at = %self.next_attempt_at.map(crate::ids::rfc3339_ms).unwrap_or_default(),
+                "Attempt failed; retry scheduled."
             ),
             _ => tracing::debug!(
                 endpoint = self.endpoint,

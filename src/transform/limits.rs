@@ -25,6 +25,12 @@ pub struct ScriptLimits {
     pub max_output_bytes: usize,
     /// Worker threads running scripts. Default: CPU cores.
     pub workers: usize,
+    /// The one directory whose `.rhai` files an API caller may name as
+    /// `transform.path` (relative paths resolve inside it). Default none:
+    /// through the API scripts are sent inline, and only the config file
+    /// names files — otherwise anyone who may create an endpoint could make
+    /// the server read any file it can read.
+    pub scripts_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ScriptLimits {
@@ -39,6 +45,7 @@ impl Default for ScriptLimits {
             max_map_size: 10_000,
             max_output_bytes: 1 << 20,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            scripts_dir: None,
         }
     }
 }

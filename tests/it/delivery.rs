@@ -21,26 +21,37 @@ fn ev(t: &str) -> PublishRequest {
 async fn wildcard_fan_out_reaches_every_matching_endpoint() {
     let all = TestReceiver::start(200);
     let orders = TestReceiver::start(200);
-    let failed = TestReceiver::start(200);
+    // Refuses, so its dead letter makes a real `hookbus.delivery.dead_lettered`.
+    let failed = TestReceiver::start(400);
     let none = TestReceiver::start(200);
+    let ops = TestReceiver::start(200);
     let (hub, _dir) = start_hookbus(vec![
         endpoint("all", &all.url, &[]),
         endpoint("orders", &orders.url, &["order.**", "!order.test.*"]),
         endpoint("failed", &failed.url, &["agent.*.failed"]),
         endpoint("none", &none.url, &["billing.*"]),
+        endpoint("ops", &ops.url, &["hookbus.**"]),
     ])
     .await;
     let r = hub.publish(ev("order.created")).await.unwrap();
     assert_eq!(r.deliveries.len(), 2);
     hub.publish(ev("order.test.ping")).await.unwrap();
     hub.publish(ev("agent.a7.failed")).await.unwrap();
-    hub.publish(ev("hookbus.endpoint.disabled")).await.unwrap();
+    // The `hookbus.` namespace is the engine's: nobody may forge it.
+    match hub.publish(ev("hookbus.endpoint.disabled")).await {
+        Err(hookbus::bus::BusError::Invalid(p)) => {
+            assert!(p[0].1.contains("reserved"), "{p:?}")
+        }
+        other => panic!("a forged operational event must be refused: {other:?}"),
+    }
 
     all.wait_for(3, Duration::from_secs(5)).await;
     let got = orders.wait_for(1, Duration::from_secs(5)).await;
     assert_eq!(got[0].json()["type"], "order.created");
     assert_eq!(got[0].header("webhook-id"), Some(r.id.as_str()));
     failed.wait_for(1, Duration::from_secs(5)).await;
+    let op = ops.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(op[0].json()["type"], "hookbus.delivery.dead_lettered");
     actix_rt::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         all.count(),

@@ -71,8 +71,8 @@ async fn check_config_reports_every_problem_and_fails() {
     let err = String::from_utf8_lossy(&out.stderr);
     for needle in [
         "server.listen",
-        "endpoints[0].url",
-        "endpoints[0].events[0]",
+        "endpoints[0] (a).url",
+        "endpoints[0] (a).events[0]",
     ] {
         assert!(err.contains(needle), "missing {needle} in {err}");
     }

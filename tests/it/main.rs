@@ -8,6 +8,7 @@ mod delivery;
 mod durability;
 mod embedding;
 mod faults;
+mod first_hour;
 mod manage;
 mod policy;
 mod props;

@@ -53,13 +53,16 @@ async fn a_410_disables_the_endpoint_at_once_and_announces_it() {
         r.deliveries.is_empty(),
         "disabled endpoints get no new deliveries"
     );
-    hub.upsert_endpoint({
-        let mut e = endpoint("gone", &gone.url, &["order.*"]);
-        e.status = Status::Active;
-        e
-    })
-    .await
-    .unwrap();
+    // Re-declaring it unchanged does not undo the disable (a restart must not
+    // quietly re-enable a failing endpoint); resuming does.
+    hub.upsert_endpoint(endpoint("gone", &gone.url, &["order.*"]))
+        .await
+        .unwrap();
+    assert!(reaches(&hub, "gone", Status::Disabled, Duration::from_millis(100)).await);
+    let (record, _) = hub.endpoint_status("gone").await.unwrap();
+    let mut spec = record.spec.clone();
+    spec.status = Status::Active;
+    hub.update_endpoint("gone", spec).await.unwrap();
     let r = hub
         .publish(PublishRequest::new("order.created", json!({})))
         .await

@@ -80,7 +80,12 @@ impl TestReceiver {
 
     /// Start on `host:0` (another loopback address, e.g. 127.0.0.2).
     pub fn start_on(host: &str, default: Reply) -> Self {
-        let host = host.to_string();
+        Self::try_start_at(&format!("{host}:0"), default).unwrap()
+    }
+
+    /// Start on exactly `addr` (e.g. the README tour's 127.0.0.1:9000); `None` if it is taken.
+    pub fn try_start_at(addr: &str, default: Reply) -> Option<Self> {
+        let listener = std::net::TcpListener::bind(addr).ok()?;
         let state = Arc::new(Mutex::new(State {
             default: Some(default),
             ..Default::default()
@@ -98,17 +103,17 @@ impl TestReceiver {
                 })
                 .workers(1)
                 .disable_signals()
-                .bind((host.as_str(), 0))
+                .listen(listener)
                 .unwrap();
                 tx.send(srv.addrs()[0]).unwrap();
                 srv.run().await.unwrap();
             })
         });
         let addr = rx.recv().unwrap();
-        Self {
+        Some(Self {
             state,
             url: format!("http://{addr}/hook"),
-        }
+        })
     }
 
     /// The socket address it listens on.
