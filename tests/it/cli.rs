@@ -434,6 +434,57 @@ async fn dlq_commands_list_replay_and_purge() {
     hub.shutdown().await;
 }
 
+/// Run the CLI on a pseudo-terminal (util-linux `script`), typing `input`.
+async fn hookbus_on_tty(base: &str, args: &str, input: &'static str) -> Option<String> {
+    let which = std::process::Command::new("sh").args(["-c", "command -v script"]).output();
+    if !which.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipping the terminal prompt check: util-linux `script` is not installed");
+        return None;
+    }
+    let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_hookbus"));
+    let base = base.to_string();
+    Some(
+        actix_rt::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = std::process::Command::new("script")
+                .args(["-qec", &cmd, "/dev/null"])
+                .env("HOOKBUS_URL", base)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Let the prompt appear before answering it.
+            std::thread::sleep(Duration::from_millis(700));
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .await
+        .unwrap(),
+    )
+}
+
+#[actix_web::test]
+async fn dlq_purge_without_filters_asks_on_a_terminal() {
+    let rx = TestReceiver::start(400);
+    let (hub, _dir) = start_hookbus(vec![endpoint("d", &rx.url, &[])]).await;
+    let base = serve_api(&hub);
+    hub.publish(hookbus::PublishRequest::new("a.b", serde_json::json!({})))
+        .await
+        .unwrap();
+    assert!(eventually(Duration::from_secs(3), || hub.store().dead_letters(10).unwrap().len() == 1).await);
+    let Some(out) = hookbus_on_tty(&base, "dlq purge", "no\n").await else {
+        return;
+    };
+    assert!(out.contains("Delete all 1 dead letters for good?"), "{out}");
+    assert!(out.contains("not purged"), "{out}");
+    assert_eq!(hub.store().dead_letters(10).unwrap().len(), 1, "answering no keeps them");
+    let out = hookbus_on_tty(&base, "dlq purge", "yes\n").await.unwrap();
+    assert!(out.contains("purged 1 dead letter"), "{out}");
+    assert!(hub.store().dead_letters(10).unwrap().is_empty());
+    hub.shutdown().await;
+}
+
 #[actix_web::test]
 async fn check_config_finds_the_file_says_which_and_names_bad_endpoints() {
     let dir = tempfile::tempdir().unwrap();
