@@ -64,7 +64,7 @@ impl PublishRequest {
             }
         }
         if let Some(key) = &self.idempotency_key {
-            if key.is_empty() || key.len() > MAX_ID_LEN {
+            if key.is_empty() || key.chars().count() > MAX_ID_LEN {
                 out.push((
                     "idempotency_key".to_string(),
                     format!("must be 1..={MAX_ID_LEN} characters"),

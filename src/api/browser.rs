@@ -58,7 +58,7 @@ pub fn decide(r: Seen<'_>, allowed: &[String]) -> Verdict {
     let mut cors = None;
     if let Some(origin) = r.origin {
         let o = origin.trim().to_ascii_lowercase();
-        if allowed.iter().any(|a| *a == o) {
+        if allowed.contains(&o) {
             if r.method == Method::OPTIONS && r.preflight_method.is_some() {
                 return Verdict::Preflight(origin.to_string());
             }

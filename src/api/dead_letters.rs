@@ -56,19 +56,48 @@ struct Filter {
 fn parse_time(field: &str, v: &Option<String>) -> Result<Option<u64>, (String, String)> {
     v.as_deref()
         .map(|s| {
-            humantime::parse_rfc3339_weak(s)
+            // Any RFC 3339 time, offsets included (what OpenAPI's `date-time` means).
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
                 .map_err(|e| {
                     (
                         field.to_string(),
                         format!("`{s}` is not an RFC 3339 time: {e}"),
                     )
                 })
-                .map(|t| {
-                    t.duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as u64)
-                })
+                .map(|t| u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
         })
         .transpose()
+}
+
+/// `POST /v1/dead-letters/replay` body: the filters, without paging.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    /// Endpoint id or name.
+    endpoint: Option<String>,
+    /// RFC 3339: dead at or after.
+    since: Option<String>,
+    /// RFC 3339: dead before.
+    until: Option<String>,
+    /// Only these delivery ids.
+    ids: Option<Vec<String>>,
+    /// Only report what would be replayed.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl From<ReplayBody> for Filter {
+    fn from(b: ReplayBody) -> Self {
+        Filter {
+            endpoint: b.endpoint,
+            since: b.since,
+            until: b.until,
+            ids: b.ids,
+            dry_run: b.dry_run,
+            limit: None,
+            cursor: None,
+        }
+    }
 }
 
 impl Filter {
@@ -127,7 +156,7 @@ pub(super) async fn list(
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = q.to_filter()?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::endpoints::page_limit(q.limit)?;
     let all = matching(&hub, &filter).await?;
     let data: Vec<DeadLetter> = all
         .into_iter()
@@ -159,7 +188,7 @@ struct Outcome {
     path = "/v1/dead-letters/replay",
     tag = "dead-letters",
     summary = "Replay dead letters (or dry-run)",
-    request_body = Filter,
+    request_body = ReplayBody,
     responses(
         (status = 200, description = "What was (or would be) replayed", body = Outcome),
         (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
@@ -171,9 +200,10 @@ struct Outcome {
 )]
 #[post("/dead-letters/replay")]
 pub(super) async fn replay(
-    body: web::Json<Filter>,
+    body: web::Json<ReplayBody>,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = Filter::from(body.into_inner());
     let found = hub
         .replay_dead_letters(body.to_filter()?, body.dry_run)
         .await?;

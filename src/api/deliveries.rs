@@ -128,7 +128,7 @@ pub(super) async fn list(
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
     let (record, _) = hub.endpoint_status(&id).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::endpoints::page_limit(q.limit)?;
     let status = q.status;
     let found = hub
         .store()

@@ -79,6 +79,19 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// A list's `limit`: 1..=1000, default 100; anything else is a 422 (not
+/// silently clamped, so a client learns its page size is not what it asked).
+pub fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n),
+        Some(n) => Err(ApiError::invalid(vec![(
+            "query.limit".into(),
+            format!("{n} is not between 1 and 1000"),
+        )])),
+    }
+}
+
 impl<T> Page<T> {
     /// A page from up to `limit + 1` items read after the cursor: the extra
     /// one only tells that there is a next page, whose cursor is the last kept item's key.
@@ -131,7 +144,7 @@ pub(super) async fn list(
         crate::event::validate_event_type(t)
             .map_err(|e| ApiError::invalid(vec![("event".into(), e)]))?;
     }
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::endpoints::page_limit(q.limit)?;
     let all = hub.endpoints().await?;
     let data: Vec<EndpointView> = all
         .iter()

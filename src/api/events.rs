@@ -48,12 +48,18 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, A
 fn idempotency_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     match req.headers().get("idempotency-key") {
         None => Ok(None),
-        Some(v) => v.to_str().map(|s| Some(s.to_string())).map_err(|_| {
-            ApiError::invalid(vec![(
-                "Idempotency-Key".into(),
-                "must be visible ASCII".into(),
-            )])
-        }),
+        Some(v) => match v.to_str() {
+            Ok(s) if !s.is_empty() && s.len() <= crate::event::MAX_ID_LEN => {
+                Ok(Some(s.to_string()))
+            }
+            _ => Err(ApiError::invalid(vec![(
+                "header.Idempotency-Key".into(),
+                format!(
+                    "must be 1..={} visible ASCII characters",
+                    crate::event::MAX_ID_LEN
+                ),
+            )])),
+        },
     }
 }
 

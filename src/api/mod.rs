@@ -15,6 +15,7 @@ mod health;
 mod manage;
 mod metrics;
 pub mod openapi;
+mod openapi_doc;
 mod script_path;
 mod transforms;
 

@@ -89,6 +89,6 @@ impl Modify for OperationIds {
 #[utoipa::path(get, path = "/openapi.json", tag = "health", summary = "This OpenAPI document",
     responses((status = 200, description = "OpenAPI 3 JSON", body = serde_json::Value)))]
 #[get("/openapi.json")]
-pub(super) async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub(super) async fn openapi_json(hub: actix_web::web::Data<crate::Hookbus>) -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi_doc::document(hub.config()))
 }

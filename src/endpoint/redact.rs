@@ -67,7 +67,7 @@ pub fn problems(rules: &[String]) -> Vec<(String, String)> {
     rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.is_empty() || r.split('.').any(str::is_empty) || r.len() > 256)
+        .filter(|(_, r)| r.is_empty() || r.split('.').any(str::is_empty) || r.chars().count() > 256)
         .map(|(i, r)| {
             (
                 format!("redact[{i}]"),

@@ -322,18 +322,12 @@ impl EndpointSpec {
             Auth::Bearer { token } if token.is_empty() => {
                 push("auth.token", "must not be empty".into())
             }
-            // Checked as it will be sent, so it cannot fail every attempt later.
-            Auth::Bearer { token } => {
-                if actix_web::http::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                    .is_err()
-                    || token.chars().any(char::is_whitespace)
-                {
-                    push(
-                        "auth.token",
-                        "must not contain spaces, line breaks or control characters".into(),
-                    )
-                }
-            }
+            // Checked as it will be sent: ASCII spaces and controls would break
+            // the header (or smuggle another), failing every attempt later.
+            Auth::Bearer { token } if token.bytes().any(|b| b <= b' ' || b == 0x7f) => push(
+                "auth.token",
+                "must not contain spaces, line breaks or control characters".into(),
+            ),
             Auth::Basic { username, password } => {
                 if username.contains(':') || username.chars().any(char::is_control) {
                     push(
@@ -402,12 +396,35 @@ impl EndpointSpec {
     }
 }
 
+/// The delivery URLs hookbus accepts, as a regular expression (also the
+/// OpenAPI pattern of `url`): http(s); a DNS name whose last label starts
+/// with a letter, a dotted-quad IPv4 or a bracketed IPv6 address; an optional
+/// port 1–65535; then a path and query of URL characters — no spaces,
+/// backslashes, credentials or fragment.
+pub const URL_PATTERN: &str = concat!(
+    r"^https?://(",
+    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|\[(([0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|::([0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}|([0-9A-Fa-f]{1,4}:){1,7}:)\]",
+    r")(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$",
+);
+
+/// Longest accepted delivery URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+static URL_RE: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(URL_PATTERN).expect("URL_PATTERN compiles"));
+
 /// Check a delivery URL: absolute http(s) with a host and no embedded
 /// credentials, written as it will be sent (the URL parser forgives spaces,
 /// tabs, line breaks and `http:///x`; a receiver would not).
 pub fn check_url(raw: &str) -> Result<url::Url, String> {
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("URL must not contain spaces, tabs, line breaks or control characters".into());
+    }
+    if raw.len() > MAX_URL_LEN {
+        return Err(format!("URL must be at most {MAX_URL_LEN} characters"));
     }
     if raw.contains('\\') {
         return Err("URL must not contain `\\`".into());
@@ -419,6 +436,12 @@ pub fn check_url(raw: &str) -> Result<url::Url, String> {
     } else {
         return Err(format!(
             "`{raw}` is not an absolute URL like https://example.com/hooks"
+        ));
+    }
+    if !URL_RE.is_match(raw) {
+        return Err(format!(
+            "`{raw}` is not a delivery URL like https://hooks.example.com/path (a host name, \
+             IPv4 or [IPv6] address, an optional port, no credentials or fragment)"
         ));
     }
     let u = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;

@@ -6,6 +6,14 @@ use serde_json::Value;
 
 use crate::utils::*;
 
+/// Wait (3 s at most) until the store holds exactly `n` dead letters.
+async fn dead_letters_reach(hub: &hookbus::Hookbus, n: usize) -> bool {
+    eventually(Duration::from_secs(3), || {
+        hub.store().dead_letters(10).unwrap().len() == n
+    })
+    .await
+}
+
 struct Out {
     code: i32,
     stdout: String,
@@ -329,15 +337,7 @@ async fn dlq_commands_list_replay_and_purge() {
             .unwrap();
     }
     rx.wait_for(3, Duration::from_secs(5)).await;
-    assert!(
-        eventually(Duration::from_secs(3), || hub
-            .store()
-            .dead_letters(10)
-            .unwrap()
-            .len()
-            == 3)
-        .await
-    );
+    assert!(dead_letters_reach(&hub, 3).await);
     let out = hookbus(&base, &["dlq", "list", "--endpoint", "d"]).await;
     assert_eq!(
         out.stdout.lines().count(),
@@ -389,16 +389,7 @@ async fn dlq_commands_list_replay_and_purge() {
             .await
             .unwrap();
     }
-    let dead = |n: usize| {
-        let hub = hub.clone();
-        async move {
-            eventually(Duration::from_secs(3), || {
-                hub.store().dead_letters(10).unwrap().len() == n
-            })
-            .await
-        }
-    };
-    assert!(dead(2).await);
+    assert!(dead_letters_reach(&hub, 2).await);
     // No filter and nobody to ask: refuse, delete nothing.
     let out = hookbus(&base, &["dlq", "purge"]).await;
     assert_eq!(out.code, 2, "{} {}", out.stdout, out.stderr);
@@ -425,7 +416,7 @@ async fn dlq_commands_list_replay_and_purge() {
     hub.publish(hookbus::PublishRequest::new("a.b", serde_json::json!({})))
         .await
         .unwrap();
-    assert!(dead(1).await);
+    assert!(dead_letters_reach(&hub, 1).await);
     let out = hookbus(&base, &["dlq", "purge", "--endpoint", "d"]).await;
     assert_eq!(
         out.stdout, "purged 1 dead letter\n",
@@ -436,7 +427,9 @@ async fn dlq_commands_list_replay_and_purge() {
 
 /// Run the CLI on a pseudo-terminal (util-linux `script`), typing `input`.
 async fn hookbus_on_tty(base: &str, args: &str, input: &'static str) -> Option<String> {
-    let which = std::process::Command::new("sh").args(["-c", "command -v script"]).output();
+    let which = std::process::Command::new("sh")
+        .args(["-c", "command -v script"])
+        .output();
     if !which.is_ok_and(|o| o.status.success()) {
         eprintln!("skipping the terminal prompt check: util-linux `script` is not installed");
         return None;
@@ -455,7 +448,12 @@ async fn hookbus_on_tty(base: &str, args: &str, input: &'static str) -> Option<S
                 .unwrap();
             // Let the prompt appear before answering it.
             std::thread::sleep(Duration::from_millis(700));
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
             let out = child.wait_with_output().unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
         })
@@ -472,13 +470,17 @@ async fn dlq_purge_without_filters_asks_on_a_terminal() {
     hub.publish(hookbus::PublishRequest::new("a.b", serde_json::json!({})))
         .await
         .unwrap();
-    assert!(eventually(Duration::from_secs(3), || hub.store().dead_letters(10).unwrap().len() == 1).await);
+    assert!(dead_letters_reach(&hub, 1).await);
     let Some(out) = hookbus_on_tty(&base, "dlq purge", "no\n").await else {
         return;
     };
     assert!(out.contains("Delete all 1 dead letters for good?"), "{out}");
     assert!(out.contains("not purged"), "{out}");
-    assert_eq!(hub.store().dead_letters(10).unwrap().len(), 1, "answering no keeps them");
+    assert_eq!(
+        hub.store().dead_letters(10).unwrap().len(),
+        1,
+        "answering no keeps them"
+    );
     let out = hookbus_on_tty(&base, "dlq purge", "yes\n").await.unwrap();
     assert!(out.contains("purged 1 dead letter"), "{out}");
     assert!(hub.store().dead_letters(10).unwrap().is_empty());

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (RocksDB links once). Real HTTP receivers on 127.0.0.1:0.
 
 mod api;
+mod api_boundary;
 mod backpressure;
 mod cli;
 mod crash;
