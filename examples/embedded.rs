@@ -3,7 +3,10 @@
 //! - `POST /orders {"sku": "...", "qty": 1}` stores nothing but publishes a durable
 //!   `order.created` event from the shop's own handler;
 //! - hookbus's management API is mounted under `/hooks` (`/hooks/v1/...`, dashboard at `/hooks/`);
-//! - `GET /metrics` serves the shop's Prometheus recorder, which hookbus's metrics flow into.
+//! - `GET /metrics` serves the shop's Prometheus recorder, which hookbus's metrics flow into
+//!   (so hookbus's own `/metrics` is left out of the mount);
+//! - every delivery outcome reaches the shop in-process (`hub.outcomes()`): here it logs
+//!   dead letters, where a real shop would alert or mark the order.
 //!
 //! Run it (deliveries go to `SHOP_WEBHOOK_URL`, default `http://127.0.0.1:9000/webhooks`):
 //!
@@ -17,10 +20,9 @@ use std::net::SocketAddr;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use hookbus::endpoint::spec::EndpointSpec;
-use hookbus::{Hookbus, PublishRequest};
-use metrics_exporter_prometheus::PrometheusHandle;
-use serde::Deserialize;
+use hookbus::metrics_exporter_prometheus::PrometheusHandle;
+use hookbus::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// The shop's order form.
 #[derive(Deserialize)]
@@ -29,21 +31,58 @@ struct Order {
     qty: u32,
 }
 
+/// What subscribers receive as `data` of `order.created`.
+#[derive(Serialize)]
+struct OrderCreated<'a> {
+    order_id: &'a str,
+    sku: &'a str,
+    qty: u32,
+}
+
 /// The shop's own handler: accept an order, publish `order.created`.
-async fn create_order(order: web::Json<Order>, hub: web::Data<Hookbus>) -> HttpResponse {
-    let order_id = format!("ord_{}", hookbus::ids::next_ulid());
-    let event = PublishRequest::new(
-        "order.created",
-        serde_json::json!({"order_id": order_id, "sku": order.sku, "qty": order.qty}),
-    );
-    // Durable before we answer: the customer's order will reach every subscriber.
-    match hub.publish(event).await {
-        Ok(receipt) => HttpResponse::Created()
-            .json(serde_json::json!({"order_id": order_id, "event_id": receipt.id})),
-        Err(e) => {
-            HttpResponse::ServiceUnavailable().body(format!("could not record the order: {e}"))
+async fn create_order(
+    order: web::Json<Order>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    // The shop's own ids (any scheme; hookbus's internal id helpers are not API).
+    let order_id = format!("ord_{}", ulid::Ulid::new());
+    let data = OrderCreated {
+        order_id: &order_id,
+        sku: &order.sku,
+        qty: order.qty,
+    };
+    let event = PublishRequest::json("order.created", &data)
+        .map_err(|_| ApiError::Internal)?
+        // A retried request of the same order publishes once.
+        .with_idempotency_key(format!("{order_id}-created"));
+    // Durable before we answer. `ApiError::from` keeps hookbus's meaning: an
+    // invalid event is a 422 with every problem, a full disk a 503 + Retry-After.
+    let receipt = hub.publish(event).await.map_err(ApiError::from)?;
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({"order_id": order_id, "event_id": receipt.id})))
+}
+
+/// Hear every delivery's outcome in-process; never slows delivery.
+pub fn watch_outcomes(hub: &Hookbus) {
+    let mut outcomes = hub.outcomes();
+    actix_rt::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match outcomes.recv().await {
+                Ok(o) if o.kind == OutcomeKind::DeadLettered => tracing::warn!(
+                    endpoint = %o.endpoint, delivery = %o.delivery_id, error = ?o.error,
+                    "A webhook to a subscriber failed for good."
+                ),
+                Ok(o) => {
+                    tracing::debug!(endpoint = %o.endpoint, kind = ?o.kind, "Delivery outcome.")
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "Outcome watcher fell behind.")
+                }
+                Err(RecvError::Closed) => break,
+            }
         }
-    }
+    });
 }
 
 /// The shop's Prometheus endpoint.
@@ -65,8 +104,11 @@ pub async fn start_shop(
             .app_data(web::Data::new(prometheus.clone()))
             .route("/orders", web::post().to(create_order))
             .route("/metrics", web::get().to(metrics))
-            // hookbus's whole API under a prefix of our choosing.
-            .service(web::scope("/hooks").configure(hookbus::api::configure(hub.clone())))
+            // hookbus's API under a prefix of our choosing; the shop serves its own /metrics.
+            .service(
+                web::scope("/hooks")
+                    .configure(Routes::new(hub.clone()).without_metrics().configure()),
+            )
     })
     .workers(1)
     .disable_signals()
@@ -79,12 +121,24 @@ pub async fn start_shop(
 }
 
 #[actix_web::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt().with_env_filter("info").init();
-    // The host installs the recorder (hookbus never does so on its own).
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes, for people (not a Debug dump).
+            eprintln!("error: {}", hookbus::error_report(e.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    // The host installs the recorder (hookbus never does so on its own), through
+    // hookbus's re-exported `metrics`, so the versions cannot drift apart.
     let recorder = hookbus::telemetry::recorder::build()?;
     let prometheus = recorder.handle();
-    metrics::set_global_recorder(recorder)?;
+    hookbus::metrics::set_global_recorder(recorder)?;
     hookbus::telemetry::recorder::describe();
 
     let url = std::env::var("SHOP_WEBHOOK_URL")
@@ -97,6 +151,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .metrics_handle(prometheus.clone())
         .start()
         .await?;
+    watch_outcomes(&hub);
     let (addr, server) = start_shop("127.0.0.1:3000", hub.clone(), prometheus).await?;
     println!("shop on http://{addr}: POST /orders, hookbus API under /hooks, GET /metrics");
     tokio::signal::ctrl_c().await?;

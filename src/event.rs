@@ -32,6 +32,11 @@ pub struct PublishRequest {
     /// De-duplication key for retried publishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// W3C trace context of the publisher (the `traceparent` header of an
+    /// HTTP publish, or [`PublishRequest::with_traceparent`]); sent on to
+    /// receivers as `traceparent`. Not part of the JSON body.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 impl PublishRequest {
@@ -49,7 +54,53 @@ impl PublishRequest {
             metadata: None,
             id: None,
             idempotency_key: None,
+            traceparent: None,
         }
+    }
+
+    /// A request for `event_type` whose data is `data` serialised to JSON.
+    ///
+    /// # Examples
+    /// ```
+    /// #[derive(serde::Serialize)]
+    /// struct Order { id: u64, total: &'static str }
+    /// let ev = hookbus::PublishRequest::json("order.created", &Order { id: 7, total: "9.90" })?
+    ///     .with_idempotency_key("order-7-created")
+    ///     .with_metadata(serde_json::json!({"source": "shop"}));
+    /// assert_eq!(ev.data["id"], 7);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn json<T: Serialize + ?Sized>(
+        event_type: impl Into<String>,
+        data: &T,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self::new(event_type, serde_json::to_value(data)?))
+    }
+
+    /// Use this id instead of a generated `evt_<ULID>` (a repeat is a conflict).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Metadata delivered alongside `data` (a JSON object).
+    pub fn with_metadata(mut self, metadata: Value) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Repeating this key within 24 h returns the first receipt and delivers nothing new.
+    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Carry the host's W3C trace context (`00-<trace id>-<span id>-<flags>`)
+    /// to every receiver as the `traceparent` header; ignored unless well formed.
+    pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        let tp = traceparent.into();
+        self.traceparent = is_traceparent(&tp).then_some(tp);
+        self
     }
 
     /// Every problem with this request, as `(field, reason)` pairs.
@@ -78,6 +129,22 @@ impl PublishRequest {
         }
         out
     }
+}
+
+/// A well-formed W3C `traceparent` (version 00): `00-` 32 hex `-` 16 hex `-` 2 hex,
+/// with non-zero ids. Anything else is ignored, as the W3C spec asks.
+pub fn is_traceparent(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    parts.len() == 4
+        && parts[0] == "00"
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
+        && parts[1].bytes().any(|b| b != b'0')
+        && parts[2].bytes().any(|b| b != b'0')
 }
 
 /// Whether `t` is in the namespace hookbus keeps for its operational events

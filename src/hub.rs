@@ -53,6 +53,28 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// An error as one line for people: its message, then each cause after `: `
+/// (what `main` prints; `{e:?}` would show the Rust structure instead).
+///
+/// # Examples
+/// ```
+/// let e = hookbus::BusError::NotFound("endpoint `x`".into());
+/// assert_eq!(hookbus::error_report(&e), "endpoint `x` not found");
+/// ```
+pub fn error_report(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        // thiserror's `transparent`/`{0}` often repeat the cause verbatim.
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        cause = c.source();
+    }
+    out
+}
+
 struct Inner {
     bus: Addr<Bus>,
     store: Store,
@@ -65,6 +87,8 @@ struct Inner {
     guard: Arc<ssrf::Guard>,
     /// Delivery threads plus the bus thread; stopped on shutdown.
     arbiters: Mutex<Vec<Arbiter>>,
+    /// Delivery outcomes, for [`Hookbus::outcomes`].
+    outcomes: crate::outcomes::Sender,
 }
 
 impl Drop for Inner {
@@ -127,6 +151,7 @@ impl Hookbus {
             config.transforms.workers,
             config.transforms.max_output_bytes,
         );
+        let outcomes = crate::outcomes::channel();
         let bus = {
             let wiring = Wiring {
                 store: store.clone(),
@@ -136,6 +161,7 @@ impl Hookbus {
                 engine: engine.clone(),
                 pool,
                 guard: guard.clone(),
+                outcomes: outcomes.clone(),
             };
             Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(wiring))
         };
@@ -150,6 +176,7 @@ impl Hookbus {
                 engine,
                 guard,
                 arbiters: Mutex::new(arbiters),
+                outcomes,
             }),
         };
         for spec in hub.inner.config.endpoints.clone() {
@@ -164,6 +191,35 @@ impl Hookbus {
             "Hookbus started."
         );
         Ok(hub)
+    }
+
+    /// Hear every delivery's outcome in-process: delivered, retry scheduled,
+    /// dead-lettered or filtered, with endpoint, delivery, event, attempt,
+    /// status or error and latency. A subscriber that stops reading never
+    /// slows delivery: past [`crate::outcomes::CAPACITY`] outcomes behind, its
+    /// next `recv` answers `Err(RecvError::Lagged(n))` with how many it
+    /// missed, then continues with the newest.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # async fn demo(hub: hookbus::Hookbus) {
+    /// use hookbus::outcomes::OutcomeKind;
+    /// use tokio::sync::broadcast::error::RecvError;
+    /// let mut outcomes = hub.outcomes();
+    /// loop {
+    ///     match outcomes.recv().await {
+    ///         Ok(o) if o.kind == OutcomeKind::DeadLettered => {
+    ///             eprintln!("{} to {} is dead: {:?}", o.delivery_id, o.endpoint, o.error)
+    ///         }
+    ///         Ok(_) => {}
+    ///         Err(RecvError::Lagged(missed)) => eprintln!("missed {missed} outcomes"),
+    ///         Err(RecvError::Closed) => break,
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn outcomes(&self) -> tokio::sync::broadcast::Receiver<crate::outcomes::Outcome> {
+        self.inner.outcomes.subscribe()
     }
 
     /// The configuration it runs with.
@@ -195,11 +251,25 @@ impl Hookbus {
         &self,
         events: Vec<PublishRequest>,
     ) -> Result<Vec<PublishReceipt>, BusError> {
+        // One span per event, a child of the caller's (an HTTP request's, or
+        // the host's own): deliveries' attempts become its children.
+        let spans = events
+            .iter()
+            .map(|e| {
+                tracing::info_span!(
+                    "hookbus.publish",
+                    event_type = %e.event_type,
+                    event_id = tracing::field::Empty,
+                    matched = tracing::field::Empty
+                )
+            })
+            .collect();
         self.inner
             .bus
             .send(Publish {
                 events,
                 about: None,
+                spans,
             })
             .await
             .map_err(|_| BusError::Unavailable)?

@@ -1,5 +1,8 @@
 //! Identifier generation: prefixed, time-ordered ULIDs shared by the whole process.
 //!
+//! Internal: public only for hookbus's own tests and benches, not part of the
+//! host API (give your own records ids of your own).
+//!
 //! One monotonic generator serves every id so that ids made later in the
 //! process always sort later. Endpoint queues rely on this: a queue key made
 //! after the page cursor sorts after it, so paging from RocksDB never skips it.

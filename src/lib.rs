@@ -31,6 +31,7 @@
 //! - [`cli`]: the command-line front end used by the `hookbus` binary.
 //! - [`ids`]: prefixed, monotonic ULIDs and the one RFC 3339 time format.
 //! - [`bridge`]: publish from a host's broadcast/mpsc channels.
+//! - [`outcomes`]: delivery outcomes for the host, in-process ([`Hookbus::outcomes`]).
 //! - [`HookbusBuilder`]: configure and start an embedded engine.
 
 #![warn(missing_docs)]
@@ -42,7 +43,9 @@ pub mod cli;
 pub mod config;
 pub mod endpoint;
 pub mod event;
+#[doc(hidden)]
 pub mod ids;
+pub mod outcomes;
 pub mod sign;
 pub mod store;
 pub mod telemetry;
@@ -51,7 +54,29 @@ pub mod transform;
 mod builder;
 mod hub;
 
+pub use api::ApiError;
 pub use builder::HookbusBuilder;
+pub use bus::BusError;
+pub use bus::messages::PublishReceipt;
 pub use config::Config;
+pub use endpoint::spec::EndpointSpec;
 pub use event::{Event, PublishRequest};
-pub use hub::{Error, Hookbus, run};
+pub use hub::{Error, Hookbus, error_report, run};
+pub use outcomes::{Outcome, OutcomeKind};
+
+/// The `metrics` facade hookbus records into. A host that installs its own
+/// recorder must use this same major version (re-exported here so the two
+/// cannot drift): a recorder from another `metrics` major is a different
+/// global, and hookbus's series would silently go missing from it.
+pub use metrics;
+/// The Prometheus exporter whose `PrometheusHandle` [`HookbusBuilder::metrics_handle`] takes.
+pub use metrics_exporter_prometheus;
+
+/// Everything a host embedding hookbus usually needs: `use hookbus::prelude::*;`.
+pub mod prelude {
+    pub use crate::api::{ApiError, Routes};
+    pub use crate::outcomes::{Outcome, OutcomeKind};
+    pub use crate::{
+        BusError, EndpointSpec, Error, Hookbus, HookbusBuilder, PublishReceipt, PublishRequest,
+    };
+}

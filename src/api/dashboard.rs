@@ -23,3 +23,15 @@ pub(super) async fn dashboard() -> HttpResponse {
         .insert_header(("content-security-policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'"))
         .body(PAGE)
 }
+
+/// `GET <scope>` without the trailing slash: redirect to `<scope>/`, where the
+/// page's relative API calls resolve under the scope.
+pub(super) async fn to_slash(req: actix_web::HttpRequest) -> HttpResponse {
+    let mut to = format!("{}/", req.path().trim_end_matches('/'));
+    if !req.query_string().is_empty() {
+        to = format!("{to}?{}", req.query_string());
+    }
+    HttpResponse::PermanentRedirect()
+        .insert_header(("location", to))
+        .finish()
+}

@@ -16,6 +16,23 @@ pub struct FieldError {
 }
 
 /// An API error, rendered as problem+json.
+///
+/// A host's own handlers can answer with it too, keeping hookbus's meaning
+/// of each failure (an invalid event is a 422 listing every problem, a full
+/// disk a 503 with `Retry-After`):
+///
+/// ```no_run
+/// use actix_web::{HttpResponse, web};
+/// use hookbus::{ApiError, Hookbus, PublishRequest};
+///
+/// async fn order(hub: web::Data<Hookbus>) -> Result<HttpResponse, ApiError> {
+///     let receipt = hub
+///         .publish(PublishRequest::new("order.created", serde_json::json!({"id": 1})))
+///         .await
+///         .map_err(ApiError::from)?;
+///     Ok(HttpResponse::Created().json(receipt))
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body is not well-formed JSON (400).

@@ -45,6 +45,12 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, A
     })
 }
 
+/// The caller's W3C `traceparent`, if it sent a well-formed one.
+fn traceparent_header(req: &HttpRequest) -> Option<String> {
+    let v = req.headers().get("traceparent")?.to_str().ok()?.trim();
+    crate::event::is_traceparent(v).then(|| v.to_string())
+}
+
 fn idempotency_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     match req.headers().get("idempotency-key") {
         None => Ok(None),
@@ -93,6 +99,9 @@ pub(super) async fn publish(
     let mut event: PublishRequest = parse(&body)?;
     if let Some(key) = idempotency_header(&req)? {
         event.idempotency_key.get_or_insert(key);
+    }
+    if let Some(tp) = traceparent_header(&req) {
+        event = event.with_traceparent(tp);
     }
     let receipt = hub.publish(event).await?;
     Ok(HttpResponse::Accepted().json(receipt))
@@ -160,6 +169,15 @@ pub(super) async fn publish_batch(
     if !too_big.is_empty() {
         return Err(ApiError::invalid(too_big));
     }
-    let receipts = hub.publish_batch(batch.events).await?;
+    let tp = traceparent_header(&req);
+    let events = batch
+        .events
+        .into_iter()
+        .map(|e| match &tp {
+            Some(tp) => e.with_traceparent(tp.clone()),
+            None => e,
+        })
+        .collect();
+    let receipts = hub.publish_batch(events).await?;
     Ok(HttpResponse::Accepted().json(BatchReceipt { events: receipts }))
 }

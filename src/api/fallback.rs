@@ -35,9 +35,12 @@ pub fn routes() -> Vec<(String, Vec<&'static str>)> {
 }
 
 /// Register, after the real handlers, a catch-all resource per documented
-/// path under `prefix` ("/v1" or ""), answering 405 + `Allow`.
-pub fn register(cfg: &mut web::ServiceConfig, prefix: &str) {
+/// path under `prefix` ("/v1" or "") that `mounted` accepts, answering 405 + `Allow`.
+pub fn register(cfg: &mut web::ServiceConfig, prefix: &str, mounted: &dyn Fn(&str) -> bool) {
     for (path, methods) in routes() {
+        if !mounted(&path) {
+            continue;
+        }
         let Some(rest) = path.strip_prefix(prefix) else {
             continue;
         };

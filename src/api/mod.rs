@@ -25,63 +25,130 @@ pub use error::ApiError;
 
 use crate::Hookbus;
 
-/// Mount hookbus's routes (`/v1/...`, `/healthz`, `/readyz`, `/metrics`, `/`) into an app.
+/// Mount hookbus's routes (`/v1/...`, `/healthz`, `/readyz`, `/metrics`,
+/// `/openapi.json` and the dashboard at `/`) into an app — best inside a
+/// scope of the host's choosing. hookbus's JSON, query and path extractor
+/// settings apply to its own routes only, so a host's handlers keep theirs.
+/// See [`Routes`] to leave out `/metrics` or the dashboard.
 ///
 /// # Examples
 /// ```no_run
 /// # async fn demo(hub: hookbus::Hookbus) -> std::io::Result<()> {
-/// use actix_web::{App, HttpServer};
-/// HttpServer::new(move || App::new().configure(hookbus::api::configure(hub.clone())))
-///     .bind("127.0.0.1:8080")?
-///     .run()
-///     .await
+/// use actix_web::{App, HttpServer, web};
+/// HttpServer::new(move || {
+///     App::new()
+///         // hookbus under /hooks: /hooks/v1/..., the dashboard at /hooks/ (and /hooks).
+///         .service(web::scope("/hooks").configure(hookbus::api::configure(hub.clone())))
+/// })
+/// .bind("127.0.0.1:8080")?
+/// .run()
+/// .await
 /// # }
 /// ```
 pub fn configure(hub: Hookbus) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
-    move |cfg: &mut web::ServiceConfig| {
+    Routes::new(hub).configure()
+}
+
+/// Which of hookbus's routes to mount: everything by default; a host with
+/// its own `/metrics` (or no use for the dashboard) leaves them out.
+///
+/// # Examples
+/// ```no_run
+/// # fn demo(hub: hookbus::Hookbus) {
+/// let routes = hookbus::api::Routes::new(hub).without_metrics().without_dashboard();
+/// let app = actix_web::App::new().service(actix_web::web::scope("/hooks").configure(routes.configure()));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Routes {
+    hub: Hookbus,
+    metrics: bool,
+    dashboard: bool,
+}
+
+impl Routes {
+    /// Every route.
+    pub fn new(hub: Hookbus) -> Self {
+        Self {
+            hub,
+            metrics: true,
+            dashboard: true,
+        }
+    }
+
+    /// Leave out `/metrics` (the host serves its own recorder).
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics = false;
+        self
+    }
+
+    /// Leave out the dashboard at `/`.
+    pub fn without_dashboard(mut self) -> Self {
+        self.dashboard = false;
+        self
+    }
+
+    /// The function to pass to `App::configure` or `Scope::configure`.
+    pub fn configure(self) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+        move |cfg: &mut web::ServiceConfig| self.mount(cfg)
+    }
+
+    fn mount(self, cfg: &mut web::ServiceConfig) {
+        let hub = self.hub;
         let token = hub.config().server.api_token.clone();
         let origins = hub.config().server.cors_origins.clone();
         let json = web::JsonConfig::default()
             .limit(hub.config().delivery.max_batch_bytes)
             .error_handler(error::json_error);
         cfg.app_data(web::Data::new(hub))
-            .app_data(json)
-            .app_data(web::QueryConfig::default().error_handler(error::query_error))
-            .app_data(web::PathConfig::default().error_handler(error::path_error))
             .service(health::healthz)
             .service(health::readyz)
-            .service(metrics::metrics)
-            .service(dashboard::dashboard)
-            .service(openapi::openapi_json)
-            .service(
-                web::scope("/v1")
-                    .wrap(auth::BearerAuth::new(token))
-                    // Outermost: preflights are answered (and cross-site requests
-                    // refused) before authentication.
-                    .wrap(browser::BrowserGuard::new(&origins))
-                    .service(events::publish)
-                    .service(events::publish_batch)
-                    .service(deliveries::event)
-                    .service(endpoints::list)
-                    .service(manage::create)
-                    .service(endpoints::stats)
-                    .service(deliveries::list)
-                    .service(manage::pause)
-                    .service(manage::resume)
-                    .service(manage::test)
-                    .service(manage::rotate)
-                    .service(endpoints::get_one)
-                    .service(manage::update)
-                    .service(manage::remove)
-                    .service(deliveries::get_one)
-                    .service(deliveries::retry)
-                    .service(transforms::test)
-                    .service(dead_letters::list)
-                    .service(dead_letters::replay)
-                    .service(dead_letters::purge)
-                    .configure(|c| fallback::register(c, "/v1"))
-                    .default_service(web::to(fallback::not_found)),
-            );
-        fallback::register(cfg, "");
+            .service(openapi::openapi_json);
+        if self.metrics {
+            cfg.service(metrics::metrics);
+        }
+        if self.dashboard {
+            cfg.service(dashboard::dashboard)
+                // Under a scope, `/hooks` (no slash) is the scope's own path.
+                .service(web::resource("").route(web::get().to(dashboard::to_slash)));
+        }
+        cfg.service(
+            web::scope("/v1")
+                // Extractor settings on hookbus's own scope only: a host's
+                // routes keep their limits and error format.
+                .app_data(json)
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .wrap(auth::BearerAuth::new(token))
+                // Outermost: preflights are answered (and cross-site requests
+                // refused) before authentication.
+                .wrap(browser::BrowserGuard::new(&origins))
+                .service(events::publish)
+                .service(events::publish_batch)
+                .service(deliveries::event)
+                .service(endpoints::list)
+                .service(manage::create)
+                .service(endpoints::stats)
+                .service(deliveries::list)
+                .service(manage::pause)
+                .service(manage::resume)
+                .service(manage::test)
+                .service(manage::rotate)
+                .service(endpoints::get_one)
+                .service(manage::update)
+                .service(manage::remove)
+                .service(deliveries::get_one)
+                .service(deliveries::retry)
+                .service(transforms::test)
+                .service(dead_letters::list)
+                .service(dead_letters::replay)
+                .service(dead_letters::purge)
+                .configure(|c| fallback::register(c, "/v1", &|_| true))
+                .default_service(web::to(fallback::not_found)),
+        );
+        let (metrics, dashboard) = (self.metrics, self.dashboard);
+        fallback::register(cfg, "", &move |path| {
+            (metrics || path != "/metrics") && (dashboard || path != "/")
+        });
     }
 }

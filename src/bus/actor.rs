@@ -48,7 +48,12 @@ pub struct Wiring {
     pub pool: Addr<TransformWorker>,
     /// The SSRF policy for every delivery.
     pub guard: Arc<crate::endpoint::ssrf::Guard>,
+    /// Delivery outcomes for the host.
+    pub outcomes: crate::outcomes::Sender,
 }
+
+/// An event's W3C `traceparent` and its publish span, carried to its deliveries.
+type Trace = (Option<String>, Option<tracing::Span>);
 
 /// Routes events to endpoint actors.
 pub struct Bus {
@@ -110,6 +115,7 @@ impl Bus {
             guard: self.w.guard.clone(),
             bus,
             queue_memory: self.w.queue_memory,
+            outcomes: Some(self.w.outcomes.clone()),
         };
         let actor = move |r| EndpointActor::new(r, transform, deps, dead);
         if self.w.workers.is_empty() {
@@ -176,23 +182,21 @@ impl Bus {
         }
     }
 
-    /// Build the batch for `events`; returns receipts and per-endpoint items.
+    /// Build the batch for `events` (each with its traceparent and publish
+    /// span); returns receipts and per-endpoint items.
     fn plan(
         &mut self,
-        events: Vec<Event>,
+        events: Vec<(Event, Trace)>,
         about: Option<&str>,
     ) -> (Vec<Op>, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
         let now = now_ms();
         let mut ops = Vec::new();
         let mut receipts = Vec::with_capacity(events.len());
         let mut fanout: HashMap<String, Vec<Item>> = HashMap::new();
-        for event in events {
-            let info = Arc::new(EventInfo::new(
-                event.id.clone(),
-                event.event_type.clone(),
-                event.body(),
-                now,
-            ));
+        for (event, (traceparent, span)) in events {
+            if let Some(s) = &span {
+                s.record("event_id", event.id.as_str());
+            }
             let mut targets: Vec<&str> = self
                 .subs
                 .matching(&event.event_type)
@@ -205,6 +209,18 @@ impl Bus {
                 })
                 .collect();
             targets.sort_unstable();
+            if let Some(s) = &span {
+                s.record("matched", targets.len());
+            }
+            let info = Arc::new(
+                EventInfo::new(
+                    event.id.clone(),
+                    event.event_type.clone(),
+                    event.body(),
+                    now,
+                )
+                .with_trace(traceparent.clone(), span),
+            );
             let mut refs = Vec::with_capacity(targets.len());
             for ep in targets {
                 let ticket = u128::from(ids::next_ulid());
@@ -268,6 +284,7 @@ impl Bus {
                 &StoredEvent {
                     event,
                     deliveries: refs,
+                    traceparent,
                 },
             ));
         }
@@ -304,6 +321,7 @@ impl Handler<Publish> for Bus {
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
         let reqs = msg.events;
         let about = msg.about;
+        let spans = msg.spans;
         let mut problems = Vec::new();
         let mut ids_seen = HashSet::new();
         let mut keys_seen = HashSet::new();
@@ -369,7 +387,8 @@ impl Handler<Publish> for Bus {
             claimed.extend(req.id.clone());
             claimed.extend(req.idempotency_key.as_deref().map(idem_slot));
             keys_of_fresh.push(req.idempotency_key.clone());
-            fresh.push((i, Event::accept(req)));
+            let trace = (req.traceparent.clone(), spans.get(i).cloned());
+            fresh.push((i, (Event::accept(req), trace)));
         }
         self.committing.extend(claimed.iter().cloned());
         let count = fresh.len() as u64;

@@ -19,6 +19,8 @@ pub struct Publish {
     pub events: Vec<PublishRequest>,
     /// For operational `hookbus.*` events: the endpoint they are about, which never receives them.
     pub about: Option<String>,
+    /// One publish span per event (may be empty): each delivery's attempts are its children.
+    pub spans: Vec<tracing::Span>,
 }
 
 /// One delivery created by a publish.

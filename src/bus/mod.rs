@@ -41,8 +41,9 @@ pub(crate) fn commit_then<T: 'static>(
 /// Errors from the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    /// The input is invalid; every problem as `(field, reason)`.
-    #[error("invalid input")]
+    /// The input is invalid; every problem as `(field, reason)`. Its
+    /// `Display` lists them all, so a log line or `{e}` says what is wrong.
+    #[error("invalid input: {}", problems_text(.0))]
     Invalid(Vec<(String, String)>),
     /// Something with that id or name already exists.
     #[error("{0}")]
@@ -56,4 +57,28 @@ pub enum BusError {
     /// The bus is not running (shutting down).
     #[error("the bus is not running")]
     Unavailable,
+}
+
+fn problems_text(p: &[(String, String)]) -> String {
+    p.iter()
+        .map(|(f, m)| format!("{f}: {m}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BusError;
+
+    #[test]
+    fn an_invalid_input_error_says_every_problem() {
+        let e = BusError::Invalid(vec![
+            ("type".into(), "must not be empty".into()),
+            ("metadata".into(), "must be a JSON object".into()),
+        ]);
+        assert_eq!(
+            e.to_string(),
+            "invalid input: type: must not be empty; metadata: must be a JSON object"
+        );
+    }
 }

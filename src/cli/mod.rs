@@ -411,7 +411,7 @@ async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
     match crate::run(cfg, metrics, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::error_report(&e));
             ExitCode::FAILURE
         }
     }

@@ -64,6 +64,8 @@ pub struct EndpointActor {
     pub(super) failing_since: Option<u64>,
     /// Shutting down: no new attempts; these wait for the in-flight ones to finish.
     pub(super) draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
+    /// Outcomes for the host.
+    pub(super) outcomes: Option<crate::outcomes::Sender>,
 }
 
 /// What every endpoint actor shares with the engine.
@@ -79,6 +81,8 @@ pub struct Deps {
     pub bus: Option<Addr<crate::bus::Bus>>,
     /// Deliveries held in memory.
     pub queue_memory: usize,
+    /// Where outcomes go for the host ([`crate::Hookbus::outcomes`]); none in isolated tests.
+    pub outcomes: Option<crate::outcomes::Sender>,
 }
 
 /// An endpoint's compiled transform, or the error that makes every delivery fail.
@@ -98,6 +102,7 @@ impl EndpointActor {
             guard,
             bus,
             queue_memory,
+            outcomes,
         } = deps;
         let fifo = record.spec.ordering == Ordering::Fifo;
         let record_bucket = record
@@ -130,6 +135,7 @@ impl EndpointActor {
             rate_wait: None,
             bus,
             failing_since: None,
+            outcomes,
         }
     }
 

@@ -41,12 +41,15 @@ impl EndpointActor {
     fn event_info(&self, event_id: &str) -> Option<Arc<EventInfo>> {
         let stored = self.store.event(event_id).ok().flatten()?;
         let accepted_ms = stored.event.accepted_ms().unwrap_or(0);
-        Some(Arc::new(EventInfo::new(
-            stored.event.id.clone(),
-            stored.event.event_type.clone(),
-            stored.event.body(),
-            accepted_ms,
-        )))
+        Some(Arc::new(
+            EventInfo::new(
+                stored.event.id.clone(),
+                stored.event.event_type.clone(),
+                stored.event.body(),
+                accepted_ms,
+            )
+            .with_trace(stored.traceparent.clone(), None),
+        ))
     }
 
     /// Begin a taken delivery: load its event, run its transform once, then send.
@@ -204,6 +207,19 @@ impl EndpointActor {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
             headers.push((k, v));
         }
+        if let (Some(tp), true) = (&event.traceparent, spec.propagate_trace) {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case("traceparent"));
+            headers.push(("traceparent".into(), tp.clone()));
+        }
+        // A child of the publish span when it lives in this process (not after a restart).
+        let span = tracing::info_span!(
+            parent: event.span.as_ref().and_then(tracing::Span::id),
+            "hookbus.attempt",
+            endpoint = %spec.name,
+            delivery = %item.delivery_id,
+            attempt,
+            status = tracing::field::Empty
+        );
         let guard = self.guard.clone();
         let client = self
             .client
@@ -211,10 +227,21 @@ impl EndpointActor {
             .clone();
         let timeout = spec.timeout.get();
         // `spawn`, not `wait`: other messages and attempts proceed while this one is in flight.
+        let recorded = span.clone();
         ctx.spawn(
-            async move { deliver::send(&client, &guard, method, &url, &headers, body, timeout).await }
-                .into_actor(self)
-                .map(move |result, act, ctx| act.finish_attempt(item, result, started_ms, ctx)),
+            tracing::Instrument::instrument(
+                async move {
+                    deliver::send(&client, &guard, method, &url, &headers, body, timeout).await
+                },
+                span,
+            )
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                if let Some(code) = result.outcome.status_and_error().0 {
+                    recorded.record("status", code);
+                }
+                act.finish_attempt(item, result, started_ms, ctx)
+            }),
         );
     }
 
@@ -439,9 +466,43 @@ impl EndpointActor {
             next_attempt_at,
         }
         .emit();
+        self.tell_host(&item, &s, next_attempt_at);
         self.queue.finish(item, s.retry_at);
         self.gauges();
         self.pump(ctx);
+    }
+
+    /// Hand the outcome to the host's subscribers; never waits (broadcast).
+    fn tell_host(&self, item: &Item, s: &Settle, next_attempt_at: Option<u64>) {
+        use crate::outcomes::{Outcome, OutcomeKind};
+        let Some(tx) = &self.outcomes else { return };
+        // Nobody listening is the common case: skip building the value.
+        if tx.receiver_count() == 0 {
+            return;
+        }
+        let kind = match s.status {
+            DeliveryStatus::Delivered => OutcomeKind::Delivered,
+            DeliveryStatus::Failed => OutcomeKind::RetryScheduled,
+            DeliveryStatus::Dead => OutcomeKind::DeadLettered,
+            DeliveryStatus::Filtered => OutcomeKind::Filtered,
+            DeliveryStatus::Pending => return,
+        };
+        let _ = tx.send(Outcome {
+            kind,
+            endpoint: self.record.spec.name.clone(),
+            endpoint_id: self.record.id.clone(),
+            delivery_id: item.delivery_id.clone(),
+            event_id: item.event_id.clone(),
+            event_type: item.event.as_ref().map(|e| e.event_type.clone()),
+            attempt: item.attempts,
+            status: s.attempt.as_ref().and_then(|a| a.status_code),
+            error: s.reason.clone(),
+            latency: s
+                .attempt
+                .as_ref()
+                .map(|a| Duration::from_secs_f64(a.latency_ms / 1000.0)),
+            next_attempt_at,
+        });
     }
 }
 
@@ -456,6 +517,7 @@ impl EndpointActor {
         bus.do_send(Publish {
             events: vec![event],
             about: Some(self.record.id.clone()),
+            spans: Vec::new(),
         });
     }
 

@@ -25,6 +25,10 @@ pub struct EventInfo {
     pub accepted_ms: u64,
     /// The event as a script value, converted once for all endpoints that need it.
     pub script_value: OnceLock<rhai::Dynamic>,
+    /// The publisher's W3C trace context, sent on as `traceparent`.
+    pub traceparent: Option<String>,
+    /// The publish span (in this process only): attempts are its children.
+    pub span: Option<tracing::Span>,
 }
 
 impl EventInfo {
@@ -36,7 +40,16 @@ impl EventInfo {
             body,
             accepted_ms,
             script_value: OnceLock::new(),
+            traceparent: None,
+            span: None,
         }
+    }
+
+    /// With the publisher's trace context and publish span.
+    pub fn with_trace(mut self, traceparent: Option<String>, span: Option<tracing::Span>) -> Self {
+        self.traceparent = traceparent;
+        self.span = span;
+        self
     }
 
     /// The event JSON with `rules` applied (a fresh copy; the shared event is untouched).

@@ -190,6 +190,9 @@ pub struct EndpointSpec {
     /// Statuses that count as delivered. Default 200–299.
     #[serde(default = "default_success_codes")]
     pub success_codes: Vec<u16>,
+    /// Send the publisher's W3C `traceparent` on with each attempt. Default true.
+    #[serde(default = "default_true")]
+    pub propagate_trace: bool,
 }
 
 fn default_timeout() -> Dur {
@@ -204,6 +207,10 @@ fn default_expire_after() -> Dur {
 fn default_disable_after() -> Dur {
     Dur::secs(5 * 86400)
 }
+fn default_true() -> bool {
+    true
+}
+
 fn default_success_codes() -> Vec<u16> {
     (200..=299).collect()
 }
@@ -253,6 +260,7 @@ impl EndpointSpec {
             circuit_breaker: BreakerConfig::default(),
             expire_after: default_expire_after(),
             disable_after: default_disable_after(),
+            propagate_trace: true,
             success_codes: default_success_codes(),
         }
     }

@@ -54,6 +54,9 @@ pub struct StoredEvent {
     pub event: Event,
     /// One per matched endpoint.
     pub deliveries: Vec<DeliveryRef>,
+    /// The publisher's W3C `traceparent`, sent on with every attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Lifecycle of a delivery.

@@ -36,6 +36,8 @@ async fn the_example_shop_delivers_orders_and_mounts_the_api_under_a_prefix() {
         .start()
         .await
         .unwrap();
+    let mut outcomes = hub.outcomes();
+    example::watch_outcomes(&hub);
     let (addr, server) = example::start_shop("127.0.0.1:0", hub.clone(), recorder())
         .await
         .unwrap();
@@ -52,6 +54,31 @@ async fn the_example_shop_delivers_orders_and_mounts_the_api_under_a_prefix() {
     assert_eq!(body["type"], "order.created");
     assert_eq!(body["data"]["sku"], "tea");
     assert_eq!(body["id"], created["event_id"]);
+    let outcome = actix_rt::time::timeout(Duration::from_secs(5), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.kind, hookbus::OutcomeKind::Delivered);
+    assert_eq!(outcome.event_id, created["event_id"].as_str().unwrap());
+    assert_eq!(outcome.endpoint, "fulfilment");
+    // A bad order body is the shop's own error, not hookbus's problem format.
+    let mut resp = awc::Client::new()
+        .post(format!("{base}/orders"))
+        .insert_header(("content-type", "application/json"))
+        .send_body("{broken")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_ne!(
+        ct.as_deref(),
+        Some("application/problem+json"),
+        "{:?}",
+        resp.body().await
+    );
 
     let (s, endpoints) = get(&format!("{base}/hooks/v1/endpoints")).await;
     assert_eq!(s, 200);
@@ -63,6 +90,8 @@ async fn the_example_shop_delivers_orders_and_mounts_the_api_under_a_prefix() {
     assert!(page.contains("<title>hookbus"));
     let (s, _) = get(&format!("{base}/v1/endpoints")).await;
     assert_eq!(s, 404, "only under the prefix");
+    let (s, _) = get(&format!("{base}/hooks/metrics")).await;
+    assert_eq!(s, 404, "left out: the shop serves its own");
     let (s, text) = get(&format!("{base}/metrics")).await;
     assert_eq!(s, 200);
     assert!(

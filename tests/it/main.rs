@@ -10,6 +10,7 @@ mod durability;
 mod embedding;
 mod faults;
 mod first_hour;
+mod host;
 mod manage;
 mod policy;
 mod props;
