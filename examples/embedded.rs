@@ -85,11 +85,14 @@ pub fn watch_outcomes(hub: &Hookbus) {
     });
 }
 
-/// The shop's Prometheus endpoint.
-async fn metrics(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+/// The shop's Prometheus endpoint: its own series and hookbus's in one text.
+/// `render_metrics` adds what hookbus renders from its own state (per-endpoint
+/// gauges, lag, process) and leaves out deleted endpoints' series.
+async fn metrics(handle: web::Data<PrometheusHandle>, hub: web::Data<Hookbus>) -> HttpResponse {
+    let text = hub.render_metrics().unwrap_or_else(|| handle.render());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(handle.render())
+        .body(text)
 }
 
 /// Start the shop on `listen` around an already started `hub`.

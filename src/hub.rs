@@ -89,6 +89,8 @@ struct Inner {
     arbiters: Mutex<Vec<Arbiter>>,
     /// Delivery outcomes, for [`Hookbus::outcomes`].
     outcomes: crate::outcomes::Sender,
+    /// Per-endpoint gauges, rendered at scrape time.
+    board: Arc<crate::telemetry::board::Board>,
 }
 
 impl Drop for Inner {
@@ -152,6 +154,8 @@ impl Hookbus {
             config.transforms.max_output_bytes,
         );
         let outcomes = crate::outcomes::channel();
+        let board = Arc::new(crate::telemetry::board::Board::default());
+        crate::telemetry::EngineStarted.emit();
         let bus = {
             let wiring = Wiring {
                 store: store.clone(),
@@ -162,6 +166,7 @@ impl Hookbus {
                 pool,
                 guard: guard.clone(),
                 outcomes: outcomes.clone(),
+                board: board.clone(),
             };
             Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(wiring))
         };
@@ -177,6 +182,7 @@ impl Hookbus {
                 guard,
                 arbiters: Mutex::new(arbiters),
                 outcomes,
+                board,
             }),
         };
         for spec in hub.inner.config.endpoints.clone() {
@@ -220,6 +226,43 @@ impl Hookbus {
     /// ```
     pub fn outcomes(&self) -> tokio::sync::broadcast::Receiver<crate::outcomes::Outcome> {
         self.inner.outcomes.subscribe()
+    }
+
+    /// The Prometheus text `/metrics` serves: the attached recorder's series
+    /// for endpoints that exist, plus the per-endpoint gauges, lag, build info
+    /// and process metrics rendered from the engine itself. `None` without an
+    /// attached handle. A host that renders its own handle can append
+    /// [`Hookbus::render_engine_metrics`] instead.
+    pub fn render_metrics(&self) -> Option<String> {
+        let recorded = self.inner.metrics.get()?.render();
+        Some(self.render_with(&recorded))
+    }
+
+    /// Only the families hookbus renders from its own state (gauges per
+    /// endpoint, `hookbus_oldest_pending_seconds`, build info, process).
+    pub fn render_engine_metrics(&self) -> String {
+        self.render_with("")
+    }
+
+    fn render_with(&self, recorded: &str) -> String {
+        let store = &self.inner.store;
+        let now = crate::ids::now_ms();
+        let oldest = |id: &str| -> f64 {
+            // Queue rows sort by ticket, a ULID: the first one is the oldest.
+            match store.queue_page(id, None, 1) {
+                Ok(rows) => rows.first().map_or(0.0, |(ticket, _)| {
+                    let ms = (*ticket >> 80) as u64;
+                    now.saturating_sub(ms) as f64 / 1000.0
+                }),
+                Err(_) => 0.0,
+            }
+        };
+        crate::telemetry::render::render(&crate::telemetry::render::Scrape {
+            recorded,
+            board: &self.inner.board,
+            oldest_pending: &oldest,
+            store_writable: store.writable(),
+        })
     }
 
     /// The configuration it runs with.
@@ -399,6 +442,14 @@ impl Hookbus {
 
     /// Use `handle` to serve `GET /metrics` (the host or [`run`] installs the recorder).
     pub fn attach_metrics(&self, handle: PrometheusHandle) {
+        // A recorder installed after start missed the zero-valued series: make them now.
+        crate::telemetry::EngineStarted.emit();
+        for (_, row) in self.inner.board.rows() {
+            crate::telemetry::EndpointSeries {
+                endpoint: &row.name,
+            }
+            .emit();
+        }
         let _ = self.inner.metrics.set(handle);
     }
 

@@ -18,10 +18,10 @@ use crate::Hookbus;
 )]
 #[get("/metrics")]
 pub(super) async fn metrics(hub: web::Data<Hookbus>) -> Result<HttpResponse, ApiError> {
-    let handle = hub.metrics().ok_or_else(|| {
+    let text = hub.render_metrics().ok_or_else(|| {
         ApiError::NotFound("no metrics recorder is attached to this hookbus".into())
     })?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(handle.render()))
+        .body(text))
 }

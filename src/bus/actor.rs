@@ -50,6 +50,8 @@ pub struct Wiring {
     pub guard: Arc<crate::endpoint::ssrf::Guard>,
     /// Delivery outcomes for the host.
     pub outcomes: crate::outcomes::Sender,
+    /// Per-endpoint gauges for `/metrics` (rows removed with their endpoint).
+    pub board: Arc<crate::telemetry::board::Board>,
 }
 
 /// An event's W3C `traceparent` and its publish span, carried to its deliveries.
@@ -116,6 +118,7 @@ impl Bus {
             bus,
             queue_memory: self.w.queue_memory,
             outcomes: Some(self.w.outcomes.clone()),
+            board: Some(self.w.board.clone()),
         };
         let actor = move |r| EndpointActor::new(r, transform, deps, dead);
         if self.w.workers.is_empty() {
@@ -322,6 +325,7 @@ impl Handler<Publish> for Bus {
         let reqs = msg.events;
         let about = msg.about;
         let spans = msg.spans;
+        let is_operational = about.is_some();
         let mut problems = Vec::new();
         let mut ids_seen = HashSet::new();
         let mut keys_seen = HashSet::new();
@@ -421,7 +425,15 @@ impl Handler<Publish> for Bus {
                         act.committing.remove(id);
                     }
                     res?;
-                    EventsPublished { count }.emit();
+                    EventsPublished {
+                        count,
+                        kind: if is_operational {
+                            "operational"
+                        } else {
+                            "user"
+                        },
+                    }
+                    .emit();
                     for (ep, items) in fanout {
                         if let Some(reg) = act.endpoints.get(&ep) {
                             // do_send: the rows are durable, and the actor must see them

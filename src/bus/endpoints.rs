@@ -252,6 +252,8 @@ impl Handler<DeleteEndpoint> for Bus {
         if let Some(reg) = self.endpoints.remove(&old.id) {
             reg.addr.do_send(Stop);
         }
+        // Its gauges go with it (counters are filtered at render).
+        self.w.board.remove(&old.id);
         self.subs.remove(&old.id);
         self.names.remove(&old.spec.name);
         commit_then(self, ops, |_| Ok(()))

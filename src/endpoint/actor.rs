@@ -66,6 +66,8 @@ pub struct EndpointActor {
     pub(super) draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
     /// Outcomes for the host.
     pub(super) outcomes: Option<crate::outcomes::Sender>,
+    /// Gauges for `/metrics`.
+    pub(super) board: Option<Arc<crate::telemetry::board::Board>>,
 }
 
 /// What every endpoint actor shares with the engine.
@@ -83,6 +85,8 @@ pub struct Deps {
     pub queue_memory: usize,
     /// Where outcomes go for the host ([`crate::Hookbus::outcomes`]); none in isolated tests.
     pub outcomes: Option<crate::outcomes::Sender>,
+    /// Where gauges go for `/metrics`; none in isolated tests.
+    pub board: Option<Arc<crate::telemetry::board::Board>>,
 }
 
 /// An endpoint's compiled transform, or the error that makes every delivery fail.
@@ -103,6 +107,7 @@ impl EndpointActor {
             bus,
             queue_memory,
             outcomes,
+            board,
         } = deps;
         let fifo = record.spec.ordering == Ordering::Fifo;
         let record_bucket = record
@@ -136,6 +141,7 @@ impl EndpointActor {
             bus,
             failing_since: None,
             outcomes,
+            board,
         }
     }
 
@@ -150,8 +156,11 @@ impl EndpointActor {
             Status::Disabled => 2,
         };
         EndpointGauges {
+            board: self.board.as_deref(),
+            endpoint_id: &self.record.id,
             endpoint: self.name(),
             queue_depth: self.depth,
+            in_flight: self.queue.in_flight(),
             dead_letters: self.dead_letters,
             circuit: self.breaker.state(Instant::now()),
             status,
@@ -207,6 +216,8 @@ impl EndpointActor {
                 self.start_attempt(item, ctx);
             }
             self.page_in();
+            // Attempts may have started: in-flight is part of the gauges.
+            self.gauges();
         }
         self.arm(ctx);
     }
@@ -308,6 +319,10 @@ impl Actor for EndpointActor {
         ctx.set_mailbox_capacity(1024);
         self.client = Some(deliver::client(&self.guard));
         self.depth = self.store.queue_len(&self.record.id).unwrap_or(0);
+        crate::telemetry::EndpointSeries {
+            endpoint: self.name(),
+        }
+        .emit();
         self.gauges();
         self.pump(ctx);
         if self.depth > 0 {
@@ -391,7 +406,14 @@ impl Handler<Reconfigure> for EndpointActor {
             .reconfigure(msg.record.spec.circuit_breaker.clone());
         self.queue
             .set_fifo(msg.record.spec.ordering == Ordering::Fifo);
+        let renamed = msg.record.spec.name != self.record.spec.name;
         self.record = msg.record;
+        if renamed {
+            crate::telemetry::EndpointSeries {
+                endpoint: self.name(),
+            }
+            .emit();
+        }
         self.transform = msg.transform;
         self.gauges();
         self.pump(ctx);

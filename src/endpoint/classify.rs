@@ -60,7 +60,9 @@ pub fn result_label(outcome: &Outcome) -> &'static str {
             _ => "5xx",
         },
         Outcome::Timeout => "timeout",
-        Outcome::Network(_) | Outcome::Refused(_) => "connect_error",
+        Outcome::Network(_) => "connect_error",
+        // Refused by the SSRF guard: a policy decision, not a network failure.
+        Outcome::Refused(_) => "refused",
     }
 }
 
@@ -212,5 +214,9 @@ mod tests {
         assert_eq!(result_label(&status(404)), "4xx");
         assert_eq!(result_label(&Outcome::Timeout), "timeout");
         assert_eq!(result_label(&Outcome::Network("x".into())), "connect_error");
+        assert_eq!(result_label(&Outcome::Refused("x".into())), "refused");
+        for l in ["2xx", "timeout", "connect_error", "refused"] {
+            assert!(crate::telemetry::names::RESULTS.contains(&l));
+        }
     }
 }

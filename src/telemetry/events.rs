@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, histogram};
 
 use super::names;
 use crate::endpoint::breaker::State as BreakerState;
@@ -32,12 +32,55 @@ impl StoreCommitted {
 pub struct EventsPublished {
     /// How many.
     pub count: u64,
+    /// `user` (a publisher's) or `operational` (the engine's own `hookbus.*`).
+    pub kind: &'static str,
 }
 
 impl EventsPublished {
     /// Record it.
     pub fn emit(self) {
-        counter!(names::EVENTS_PUBLISHED).increment(self.count);
+        counter!(names::EVENTS_PUBLISHED, "kind" => self.kind).increment(self.count);
+    }
+}
+
+/// The engine started: every global family exists from now on, at 0.
+pub struct EngineStarted;
+
+impl EngineStarted {
+    /// Record it.
+    pub fn emit(self) {
+        for kind in names::EVENT_KINDS {
+            counter!(names::EVENTS_PUBLISHED, "kind" => *kind).increment(0);
+        }
+        // Registering a histogram makes its (empty) buckets, _sum and _count appear.
+        let _ = histogram!(names::STORE_COMMIT_DURATION);
+        let _ = histogram!(names::TRANSFORM_DURATION);
+    }
+}
+
+/// An endpoint exists (created, loaded at start, or renamed): every one of
+/// its counter and histogram series exists from now on, at 0 — so an endpoint
+/// at 0 % success is in the success-rate query, not absent from it.
+pub struct EndpointSeries<'a> {
+    /// Endpoint name.
+    pub endpoint: &'a str,
+}
+
+impl EndpointSeries<'_> {
+    /// Record it.
+    pub fn emit(self) {
+        let ep = self.endpoint.to_string();
+        for outcome in names::OUTCOMES {
+            counter!(names::DELIVERIES, "endpoint" => ep.clone(), "outcome" => *outcome)
+                .increment(0);
+        }
+        for result in names::RESULTS {
+            counter!(names::DELIVERY_ATTEMPTS, "endpoint" => ep.clone(), "result" => *result)
+                .increment(0);
+        }
+        counter!(names::TRANSFORM_ERRORS, "endpoint" => ep.clone()).increment(0);
+        let _ = histogram!(names::DELIVERY_DURATION, "endpoint" => ep.clone());
+        let _ = histogram!(names::END_TO_END_LATENCY, "endpoint" => ep);
     }
 }
 
@@ -121,7 +164,8 @@ impl DeliveryFinished<'_> {
         counter!(names::DELIVERIES, "endpoint" => self.endpoint.to_string(), "outcome" => self.outcome.label())
             .increment(1);
         if let Some(e2e) = self.end_to_end {
-            histogram!(names::END_TO_END_LATENCY).record(e2e);
+            histogram!(names::END_TO_END_LATENCY, "endpoint" => self.endpoint.to_string())
+                .record(e2e);
         }
         match self.outcome {
             DeliveryOutcome::Dead => tracing::warn!(
@@ -152,10 +196,16 @@ impl DeliveryFinished<'_> {
 
 /// An endpoint's gauges changed.
 pub struct EndpointGauges<'a> {
+    /// Where they are kept for the next scrape (none in isolated tests).
+    pub board: Option<&'a super::board::Board>,
+    /// Endpoint id (the board's key: a rename replaces the row).
+    pub endpoint_id: &'a str,
     /// Endpoint name.
     pub endpoint: &'a str,
     /// Deliveries waiting.
     pub queue_depth: usize,
+    /// Attempts in flight.
+    pub in_flight: usize,
     /// Dead letters in the store.
     pub dead_letters: u64,
     /// Breaker state.
@@ -165,13 +215,22 @@ pub struct EndpointGauges<'a> {
 }
 
 impl EndpointGauges<'_> {
-    /// Record it.
+    /// Record it (rendered at scrape time from the board, so deleted and
+    /// renamed endpoints leave no series behind).
     pub fn emit(self) {
-        let ep = self.endpoint.to_string();
-        gauge!(names::QUEUE_DEPTH, "endpoint" => ep.clone()).set(self.queue_depth as f64);
-        gauge!(names::DEAD_LETTERS, "endpoint" => ep.clone()).set(self.dead_letters as f64);
-        gauge!(names::CIRCUIT_STATE, "endpoint" => ep.clone()).set(self.circuit.as_gauge());
-        gauge!(names::ENDPOINT_STATUS, "endpoint" => ep).set(f64::from(self.status));
+        if let Some(board) = self.board {
+            board.set(
+                self.endpoint_id,
+                super::board::EndpointRow {
+                    name: self.endpoint.to_string(),
+                    queue_depth: self.queue_depth,
+                    in_flight: self.in_flight,
+                    dead_letters: self.dead_letters,
+                    circuit: self.circuit.as_gauge(),
+                    status: self.status,
+                },
+            );
+        }
     }
 }
 
@@ -186,8 +245,7 @@ pub struct CircuitChanged<'a> {
 impl CircuitChanged<'_> {
     /// Record it.
     pub fn emit(self) {
-        gauge!(names::CIRCUIT_STATE, "endpoint" => self.endpoint.to_string())
-            .set(self.state.as_gauge());
+        // The gauge itself is rendered from the board (see EndpointGauges).
         match self.state {
             BreakerState::Open => {
                 tracing::warn!(endpoint = self.endpoint, "Circuit opened; attempts paused.")

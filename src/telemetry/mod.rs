@@ -4,8 +4,11 @@
 //! The library never installs a global recorder or logger by itself: the
 //! binary (or an embedding host) decides.
 
+pub mod board;
 pub mod events;
 pub mod names;
+pub mod process;
 pub mod recorder;
+pub mod render;
 
 pub use events::*;

@@ -1,6 +1,6 @@
 //! Every metric name hookbus emits, in one place (DESIGN.md "Metrics").
 
-/// Counter: events accepted by publish.
+/// Counter `{kind}`: events accepted by publish (`user`) or made by the engine (`operational`).
 pub const EVENTS_PUBLISHED: &str = "hookbus_events_published_total";
 /// Counter `{endpoint,outcome}`: finished deliveries (success, failed, dead, filtered).
 pub const DELIVERIES: &str = "hookbus_deliveries_total";
@@ -8,7 +8,7 @@ pub const DELIVERIES: &str = "hookbus_deliveries_total";
 pub const DELIVERY_ATTEMPTS: &str = "hookbus_delivery_attempts_total";
 /// Histogram `{endpoint}`: attempt duration, seconds.
 pub const DELIVERY_DURATION: &str = "hookbus_delivery_duration_seconds";
-/// Histogram: publish acceptance to successful delivery, seconds.
+/// Histogram `{endpoint}`: publish acceptance to successful delivery, seconds.
 pub const END_TO_END_LATENCY: &str = "hookbus_end_to_end_latency_seconds";
 /// Gauge `{endpoint}`: deliveries waiting (memory and store).
 pub const QUEUE_DEPTH: &str = "hookbus_queue_depth";
@@ -24,3 +24,26 @@ pub const TRANSFORM_DURATION: &str = "hookbus_transform_duration_seconds";
 pub const TRANSFORM_ERRORS: &str = "hookbus_transform_errors_total";
 /// Histogram: one group commit (write + fsync), seconds.
 pub const STORE_COMMIT_DURATION: &str = "hookbus_store_commit_duration_seconds";
+/// Gauge `{endpoint}`: attempts in flight (rendered from the engine's state).
+pub const IN_FLIGHT: &str = "hookbus_in_flight";
+/// Gauge `{endpoint}`: age of the oldest undelivered delivery, seconds (rendered at scrape).
+pub const OLDEST_PENDING: &str = "hookbus_oldest_pending_seconds";
+/// Gauge: 1 while the store's latest write succeeded, 0 after a failure (disk full, I/O error).
+pub const STORE_WRITABLE: &str = "hookbus_store_writable";
+/// Gauge `{version}`: always 1.
+pub const BUILD_INFO: &str = "hookbus_build_info";
+
+/// Every `outcome` label of [`DELIVERIES`].
+pub const OUTCOMES: &[&str] = &["success", "failed", "dead", "filtered"];
+/// Every `result` label of [`DELIVERY_ATTEMPTS`].
+pub const RESULTS: &[&str] = &[
+    "2xx",
+    "3xx",
+    "4xx",
+    "5xx",
+    "timeout",
+    "connect_error",
+    "refused",
+];
+/// Every `kind` label of [`EVENTS_PUBLISHED`].
+pub const EVENT_KINDS: &[&str] = &["user", "operational"];

@@ -12,6 +12,7 @@ mod faults;
 mod first_hour;
 mod host;
 mod manage;
+mod monitoring;
 mod policy;
 mod props;
 mod telemetry;
