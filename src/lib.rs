@@ -19,6 +19,7 @@
 //! actor. After a crash, every actor pages its pending rows back from the store.
 //!
 //! # Layout
+//! - [`model`]: the ground floor — plain values (durations, durability, receipts) that import nothing above them.
 //! - [`config`]: `hookbus.toml` serde types, env overrides, `validate()`.
 //! - [`event`]: the publish request, event-type grammar, the delivered body.
 //! - [`bus`]: the bus actor, subscription trie ([`bus::matcher`]) and its messages.
@@ -45,6 +46,7 @@ pub mod endpoint;
 pub mod event;
 #[doc(hidden)]
 pub mod ids;
+pub mod model;
 pub mod outcomes;
 pub mod sign;
 pub mod store;
@@ -57,11 +59,11 @@ mod hub;
 pub use api::ApiError;
 pub use builder::HookbusBuilder;
 pub use bus::BusError;
-pub use bus::messages::PublishReceipt;
 pub use config::Config;
 pub use endpoint::spec::EndpointSpec;
 pub use event::{Event, PublishRequest};
 pub use hub::{Error, Hookbus, error_report, run};
+pub use model::PublishReceipt;
 pub use outcomes::{Outcome, OutcomeKind};
 
 /// The `metrics` facade hookbus records into. A host that installs its own

@@ -8,10 +8,10 @@ use serde_json::Value;
 use super::endpoints::{EndpointView, REDACTED};
 use super::{ApiError, script_path};
 use crate::Hookbus;
-use crate::config::Dur;
 use crate::endpoint::deliver;
 use crate::endpoint::spec::{Auth, EndpointSpec, Status};
 use crate::event::{Event, PublishRequest};
+use crate::model::Dur;
 
 /// Create answer: the endpoint with its secrets shown this once.
 #[derive(Serialize, utoipa::ToSchema)]

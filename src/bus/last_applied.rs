@@ -11,12 +11,9 @@
 //!
 //! Pure: JSON values in, JSON values out; the bus does the I/O.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
-/// Field → fingerprint of its declared value when last applied.
-pub type Applied = BTreeMap<String, String>;
+pub use crate::store::records::Applied;
 
 /// The outcome of merging one declaration.
 #[derive(Debug, Clone, PartialEq)]

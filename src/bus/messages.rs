@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use actix::{Addr, Message};
-use serde::{Deserialize, Serialize};
 
 use super::BusError;
 use crate::endpoint::EndpointActor;
@@ -23,23 +22,7 @@ pub struct Publish {
     pub spans: Vec<tracing::Span>,
 }
 
-/// One delivery created by a publish.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ReceiptDelivery {
-    /// `dlv_<ULID>`.
-    pub id: String,
-    /// Its endpoint.
-    pub endpoint_id: String,
-}
-
-/// The answer to one published event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PublishReceipt {
-    /// The event id.
-    pub id: String,
-    /// One per matched endpoint.
-    pub deliveries: Vec<ReceiptDelivery>,
-}
+pub use crate::model::receipt::{PublishReceipt, ReceiptDelivery};
 
 /// What a save may do.
 #[derive(Debug, Clone, PartialEq, Eq)]

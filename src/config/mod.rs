@@ -1,15 +1,13 @@
 //! Configuration: `hookbus.toml` as plain serde types, `HOOKBUS_*` environment
 //! overrides, and a `validate()` that reports every problem at once.
 
-mod duration;
-
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use duration::Dur;
+pub use crate::model::{Dur, Durability};
 
 use crate::endpoint::spec::EndpointSpec;
 use crate::transform::ScriptLimits;
@@ -80,17 +78,6 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
         }
     }
-}
-
-/// How publishes are made durable before the 202.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Durability {
-    /// fsync the write-ahead log for every commit group (default): survives power loss.
-    #[default]
-    Fsync,
-    /// Write the WAL without fsync: survives a process crash, not a power cut.
-    Buffered,
 }
 
 /// `[storage]`.

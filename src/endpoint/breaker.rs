@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Dur;
+use crate::model::Dur;
 
 /// Breaker settings (`circuit_breaker` in the endpoint schema).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -49,28 +49,7 @@ impl BreakerConfig {
     }
 }
 
-/// The breaker's state, as shown in stats and the `hookbus_circuit_state` gauge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Attempts flow.
-    Closed,
-    /// A few trial attempts test the receiver.
-    HalfOpen,
-    /// No attempts until the reset timeout passes.
-    Open,
-}
-
-impl State {
-    /// Gauge value: 0 closed, 1 half-open, 2 open.
-    pub fn as_gauge(self) -> f64 {
-        match self {
-            State::Closed => 0.0,
-            State::HalfOpen => 1.0,
-            State::Open => 2.0,
-        }
-    }
-}
+pub use crate::model::circuit::CircuitState as State;
 
 /// A transition worth reporting (operational events, logs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::breaker::BreakerConfig;
 use super::rate::RateLimit;
 use super::retry::RetryPolicy;
 use crate::bus::matcher::Pattern;
-use crate::config::Dur;
+use crate::model::Dur;
 use crate::sign::{self, Scheme};
 use crate::transform::TransformSpec;
 

@@ -15,8 +15,8 @@ use super::records::{
     AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, IdempotencyRecord, StoredEvent,
 };
 use super::{Cf, Committer, StoreError, keys};
-use crate::bus::messages::PublishReceipt;
-use crate::config::Durability;
+use crate::model::Durability;
+use crate::model::PublishReceipt;
 
 /// A raw (key, value) row.
 pub type Row = (Vec<u8>, Vec<u8>);

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bus::messages::PublishReceipt;
 use crate::endpoint::spec::EndpointSpec;
 use crate::event::Event;
+use crate::model::PublishReceipt;
 
 /// An endpoint as stored: the user's spec plus what hookbus assigns.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,8 +26,11 @@ pub struct EndpointRecord {
     /// fingerprints of each declared field when it was last applied (see
     /// `bus::last_applied`); none for endpoints made through the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub applied: Option<crate::bus::last_applied::Applied>,
+    pub applied: Option<Applied>,
 }
+
+/// Field → keyed fingerprint of its declared value when it was last applied.
+pub type Applied = std::collections::BTreeMap<String, String>;
 
 /// A rotated-out secret still in its grace period.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use metrics::{counter, histogram};
 
 use super::names;
-use crate::endpoint::breaker::State as BreakerState;
+use crate::model::CircuitState as BreakerState;
 
 /// A group commit (one batch, one fsync) finished.
 pub struct StoreCommitted {
@@ -263,17 +263,17 @@ pub struct TransformRan<'a> {
     pub endpoint: &'a str,
     /// Run time.
     pub elapsed: Duration,
-    /// Its error, if it failed.
-    pub error: Option<&'a crate::transform::TransformError>,
+    /// Its error, if it failed: the bounded kind label and the message.
+    pub error: Option<(&'static str, &'a dyn std::fmt::Display)>,
 }
 
 impl TransformRan<'_> {
     /// Record it.
     pub fn emit(self) {
         histogram!(names::TRANSFORM_DURATION).record(self.elapsed);
-        if let Some(e) = self.error {
+        if let Some((kind, e)) = self.error {
             counter!(names::TRANSFORM_ERRORS, "endpoint" => self.endpoint.to_string()).increment(1);
-            tracing::warn!(endpoint = self.endpoint, kind = e.kind(), error = %e, "Transform failed.");
+            tracing::warn!(endpoint = self.endpoint, kind, error = %e, "Transform failed.");
         }
     }
 }

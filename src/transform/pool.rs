@@ -60,7 +60,10 @@ impl Handler<RunTransform> for TransformWorker {
                 TransformRan {
                     endpoint: &spec.name,
                     elapsed: started.elapsed(),
-                    error: result.as_ref().err(),
+                    error: result
+                        .as_ref()
+                        .err()
+                        .map(|e| (e.kind(), e as &dyn std::fmt::Display)),
                 }
                 .emit();
                 result
