@@ -11,6 +11,7 @@ mod embedding;
 mod faults;
 mod first_hour;
 mod host;
+mod layers;
 mod manage;
 mod monitoring;
 mod policy;
