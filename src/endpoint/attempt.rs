@@ -10,9 +10,10 @@ use rand::Rng;
 
 use super::actor::EndpointActor;
 use super::breaker::{State as BreakerState, Transition};
-use super::classify::{self, Decision, Outcome};
+use super::classify::{self, Decision};
 use super::deliver::{self, AttemptInput, AttemptResult};
 use super::queue::{EventInfo, Item};
+use super::verdict;
 use crate::bus::messages::{Publish, SaveEndpoint, Target};
 use crate::endpoint::spec::Status;
 use crate::ids::now_ms;
@@ -61,13 +62,11 @@ impl EndpointActor {
             let reason = "event not found in the store".to_string();
             return self.settle(item, dead(reason, None), ctx);
         };
-        // Counted from when the delivery (re)entered the queue, so a replay gets a fresh window.
-        let age = Duration::from_millis(now_ms().saturating_sub(item.queued_ms));
-        if age > self.record.spec.expire_after.get() {
-            let reason = format!(
-                "expired: not delivered within expire_after ({})",
-                self.record.spec.expire_after
-            );
+        if let Some(reason) = verdict::expired(
+            item.queued_ms,
+            now_ms(),
+            self.record.spec.expire_after.get(),
+        ) {
             return self.settle(item, dead(reason, None), ctx);
         }
         if item.rendered.is_none() {
@@ -281,16 +280,24 @@ impl EndpointActor {
             }
             None => {}
         }
-        // Auto-disable: 410 Gone at once; otherwise after `disable_after` without a success.
-        if matches!(result.outcome, Outcome::Response { status: 410, .. }) {
-            self.disable("the receiver answered 410 Gone".into());
-        } else if classify::is_receiver_failure(&decision) {
-            let since = *self.failing_since.get_or_insert(started_ms);
-            if now_ms().saturating_sub(since) >= spec.disable_after.get().as_millis() as u64 {
-                self.disable(format!("no successful delivery for {}", spec.disable_after));
-            }
-        } else if decision == Decision::Success {
-            self.failing_since = None;
+        // What the outcome does (pure; see verdict.rs): this actor only carries it out.
+        let verdict = verdict::after_attempt(&verdict::Attempted {
+            outcome: &result.outcome,
+            success_codes: &spec.success_codes,
+            retry: &spec.retry,
+            disable_after: spec.disable_after.get(),
+            attempt,
+            budget_start: item.budget_start,
+            last_delay: item.last_delay,
+            failing_since: self.failing_since,
+            started_ms,
+            now_ms: now_ms(),
+            now: SystemTime::now(),
+            rand01: rand::rng().random::<f64>(),
+        });
+        self.failing_since = verdict.failing_since;
+        if let Some(reason) = verdict.disable {
+            self.disable(reason);
         }
         let label = classify::result_label(&result.outcome);
         AttemptFinished {
@@ -317,32 +324,15 @@ impl EndpointActor {
             response_body: result.body,
             result: label.to_string(),
         };
-        let used = attempt.saturating_sub(item.budget_start);
-        let settle = match decision {
-            Decision::Success => Settle {
+        let settle = match verdict.fate {
+            verdict::Fate::Delivered => Settle {
                 status: DeliveryStatus::Delivered,
                 outcome: DeliveryOutcome::Success,
                 reason: None,
                 retry_at: None,
                 attempt: Some(record),
             },
-            Decision::Retry { .. } if used >= spec.retry.max_attempts => {
-                let last = record.error.clone().unwrap_or_default();
-                dead(
-                    format!("gave up after {used} attempts; last: {last}"),
-                    Some(record),
-                )
-            }
-            Decision::Retry {
-                retry_after,
-                reason,
-            } => {
-                let delay = spec.retry.next_delay(
-                    used,
-                    item.last_delay,
-                    retry_after,
-                    rand::rng().random::<f64>(),
-                );
+            verdict::Fate::Retry { delay, reason } => {
                 item.last_delay = Some(delay);
                 Settle {
                     status: DeliveryStatus::Failed,
@@ -352,7 +342,7 @@ impl EndpointActor {
                     attempt: Some(record),
                 }
             }
-            Decision::Permanent { reason } => dead(reason, Some(record)),
+            verdict::Fate::Dead { reason } => dead(reason, Some(record)),
         };
         self.settle(item, settle, ctx);
     }
@@ -441,20 +431,26 @@ impl EndpointActor {
         let operational_delivery = item
             .event
             .as_ref()
-            .is_some_and(|e| e.event_type.starts_with("hookbus."));
-        if !operational_delivery {
-            let about =
+            .is_some_and(|e| crate::event::is_reserved_type(&e.event_type));
+        let fate = match s.status {
+            DeliveryStatus::Dead => Some(verdict::Fate::Dead {
+                reason: s.reason.clone().unwrap_or_default(),
+            }),
+            DeliveryStatus::Delivered => Some(verdict::Fate::Delivered),
+            _ => None,
+        };
+        let announced = fate.as_ref().and_then(|f| {
+            verdict::announcement(f, item.attempts, item.budget_start, operational_delivery)
+        });
+        if let Some(event_type) = announced {
+            let mut data =
                 serde_json::json!({"delivery_id": item.delivery_id, "event_id": item.event_id});
             if s.status == DeliveryStatus::Dead {
-                let mut data = about;
                 data["reason"] = serde_json::json!(s.reason);
-                self.operational("hookbus.delivery.dead_lettered", data);
-            } else if s.status == DeliveryStatus::Delivered && item.attempts > item.budget_start + 1
-            {
-                let mut data = about;
+            } else {
                 data["attempts"] = serde_json::json!(item.attempts);
-                self.operational("hookbus.delivery.recovered", data);
             }
+            self.operational(event_type, data);
         }
         DeliveryFinished {
             endpoint: &self.record.spec.name,

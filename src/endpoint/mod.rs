@@ -14,5 +14,6 @@ pub mod retry;
 pub mod spec;
 pub mod ssrf;
 pub mod stats;
+pub mod verdict;
 
 pub use actor::EndpointActor;
