@@ -1,10 +1,9 @@
-//! [`Hookbus`], the cheap-to-clone handle to a running engine, and [`run`], the server.
+//! [`Hookbus`], the cheap-to-clone handle to a running engine (the server
+//! around it is `server.rs`).
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use actix::prelude::*;
-use actix_web::{App, HttpServer};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -307,27 +306,21 @@ impl Hookbus {
                 )
             })
             .collect();
-        self.inner
-            .bus
-            .send(Publish {
-                events,
-                about: None,
-                spans,
-            })
-            .await
-            .map_err(|_| BusError::Unavailable)?
+        self.ask(Publish {
+            events,
+            about: None,
+            spans,
+        })
+        .await?
     }
 
     /// Create or update (by name) an endpoint.
     pub async fn upsert_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
-        self.inner
-            .bus
-            .send(SaveEndpoint {
-                spec,
-                target: Target::Upsert,
-            })
-            .await
-            .map_err(|_| BusError::Unavailable)?
+        self.ask(SaveEndpoint {
+            spec,
+            target: Target::Upsert,
+        })
+        .await?
     }
 
     /// Create an endpoint; a taken name is a conflict. The returned record
@@ -364,12 +357,22 @@ impl Hookbus {
         .await
     }
 
-    async fn save(&self, msg: SaveEndpoint) -> Result<Upserted, BusError> {
+    /// Ask the bus; a bus that is gone (shutting down) is `Unavailable`.
+    async fn ask<M>(&self, msg: M) -> Result<M::Result, BusError>
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        Bus: actix::Handler<M>,
+    {
         self.inner
             .bus
             .send(msg)
             .await
-            .map_err(|_| BusError::Unavailable)?
+            .map_err(|_| BusError::Unavailable)
+    }
+
+    async fn save(&self, msg: SaveEndpoint) -> Result<Upserted, BusError> {
+        self.ask(msg).await?
     }
 
     /// New signing secret; the old ones keep signing for `grace`. Returns the new secret.
@@ -395,29 +398,17 @@ impl Hookbus {
             grace,
             revoke_previous,
         };
-        self.inner
-            .bus
-            .send(msg)
-            .await
-            .map_err(|_| BusError::Unavailable)?
+        self.ask(msg).await?
     }
 
     /// Delete an endpoint; its open deliveries end as dead.
     pub async fn delete_endpoint(&self, id_or_name: &str) -> Result<(), BusError> {
-        self.inner
-            .bus
-            .send(DeleteEndpoint(id_or_name.to_string()))
-            .await
-            .map_err(|_| BusError::Unavailable)?
+        self.ask(DeleteEndpoint(id_or_name.to_string())).await?
     }
 
     /// Every endpoint, in name order.
     pub async fn endpoints(&self) -> Result<Vec<Arc<EndpointRecord>>, BusError> {
-        self.inner
-            .bus
-            .send(ListEndpoints)
-            .await
-            .map_err(|_| BusError::Unavailable)
+        self.ask(ListEndpoints).await
     }
 
     /// One endpoint (by id or name) with its actor's live state.
@@ -475,20 +466,12 @@ impl Hookbus {
         filter: DeadLetterFilter,
         dry_run: bool,
     ) -> Result<Vec<DeadLetter>, BusError> {
-        self.inner
-            .bus
-            .send(Replay { filter, dry_run })
-            .await
-            .map_err(|_| BusError::Unavailable)?
+        self.ask(Replay { filter, dry_run }).await?
     }
 
     /// Attempt a finished (delivered, dead, filtered) delivery again.
     pub async fn retry_delivery(&self, delivery_id: &str) -> Result<(), BusError> {
-        self.inner
-            .bus
-            .send(RetryDelivery(delivery_id.to_string()))
-            .await
-            .map_err(|_| BusError::Unavailable)?
+        self.ask(RetryDelivery(delivery_id.to_string())).await?
     }
 
     /// Delete matching dead letters; returns what was deleted.
@@ -496,11 +479,7 @@ impl Hookbus {
         &self,
         filter: DeadLetterFilter,
     ) -> Result<Vec<DeadLetter>, BusError> {
-        self.inner
-            .bus
-            .send(Purge(filter))
-            .await
-            .map_err(|_| BusError::Unavailable)?
+        self.ask(Purge(filter)).await?
     }
 
     /// The SSRF policy deliveries go through.
@@ -570,52 +549,4 @@ impl Hookbus {
             "Stopped; {pending} deliveries stay pending for the next start."
         );
     }
-}
-
-/// How often the Prometheus exporter's upkeep (histogram bucket expiry) runs.
-const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Run the engine and its HTTP server until `shutdown` resolves (or the server fails).
-///
-/// `metrics`: a handle from an installed recorder (see
-/// [`crate::telemetry::recorder::install`]) to serve at `/metrics`; the
-/// caller decides whether a global recorder is installed.
-pub async fn run(
-    config: Config,
-    metrics: Option<PrometheusHandle>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), Error> {
-    let hub = Hookbus::start(config).await?;
-    if let Some(handle) = metrics {
-        hub.attach_metrics(handle.clone());
-        actix_rt::spawn(async move {
-            let mut tick = actix_rt::time::interval(METRICS_UPKEEP);
-            loop {
-                tick.tick().await;
-                handle.run_upkeep();
-            }
-        });
-    }
-    let listen = hub.config().server.listen.clone();
-    let workers = hub.config().server.http_workers;
-    let app_hub = hub.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(tracing_actix_web::TracingLogger::default())
-            .configure(crate::api::configure(app_hub.clone()))
-    })
-    .workers(workers)
-    .disable_signals()
-    .shutdown_timeout(10)
-    .bind(&listen)?
-    .run();
-    tracing::info!(%listen, "Listening.");
-    let handle = server.handle();
-    let served = actix_rt::spawn(server);
-    shutdown.await;
-    tracing::info!("Shutting down.");
-    handle.stop(true).await;
-    let _ = served.await;
-    hub.shutdown().await;
-    Ok(())
 }

@@ -26,7 +26,10 @@
 //! - [`endpoint`]: the endpoint actor and its pure parts (retry, breaker, classify, queue, deliver, spec).
 //! - [`sign`]: Standard Webhooks and `sha256=` signatures.
 //! - [`store`]: RocksDB column families, records, and the group committer.
-//! - [`api`]: actix-web routes, mountable with [`api::configure`].
+//! - [`api`]: actix-web routes by resource (`events`, `endpoints/{read,write,actions}`,
+//!   `deliveries`, `dead_letters`, `transforms`), the browser guard, the error
+//!   format and the served OpenAPI document; mountable with [`api::configure`].
+//! - `server.rs`: [`run`], the `hookbus serve` server around an engine.
 //! - [`transform`]: the Rhai engine, script contracts, built-in formats and the worker pool.
 //! - [`telemetry`]: metric names, telemetry events and the opt-in Prometheus recorder.
 //! - [`cli`]: the command-line front end used by the `hookbus` binary.
@@ -55,6 +58,7 @@ pub mod transform;
 
 mod builder;
 mod hub;
+mod server;
 
 pub use api::ApiError;
 pub use builder::HookbusBuilder;
@@ -62,9 +66,10 @@ pub use bus::BusError;
 pub use config::Config;
 pub use endpoint::spec::EndpointSpec;
 pub use event::{Event, PublishRequest};
-pub use hub::{Error, Hookbus, error_report, run};
+pub use hub::{Error, Hookbus, error_report};
 pub use model::PublishReceipt;
 pub use outcomes::{Outcome, OutcomeKind};
+pub use server::run;
 
 /// The `metrics` facade hookbus records into. A host that installs its own
 /// recorder must use this same major version (re-exported here so the two

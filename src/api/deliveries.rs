@@ -1,4 +1,4 @@
-//! Deliveries and events: list per endpoint, one with every attempt, manual retry, event with its deliveries.
+//! Deliveries: an endpoint's list, one with every attempt, manual retry.
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
@@ -201,39 +201,4 @@ pub(super) async fn retry(
     hub.retry_delivery(&id).await?;
     Ok(HttpResponse::Accepted()
         .json(serde_json::json!({"id": id.into_inner(), "status": "pending"})))
-}
-
-/// `GET /v1/events/{id}`: the event and its deliveries.
-#[utoipa::path(
-    get,
-    path = "/v1/events/{id}",
-    tag = "events",
-    summary = "An event with its deliveries",
-    params(("id" = String, Path, description = "Event id")),
-    responses(
-        (status = 200, description = "The event and its deliveries", body = serde_json::Value),
-        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
-)]
-#[get("/events/{id}")]
-pub(super) async fn event(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    let stored = hub
-        .store()
-        .event(&id)
-        .map_err(BusError::from)?
-        .ok_or_else(|| ApiError::NotFound(format!("event `{id}` not found")))?;
-    let mut deliveries = Vec::new();
-    for r in &stored.deliveries {
-        if let Some(d) = hub.store().delivery(&r.id).map_err(BusError::from)? {
-            deliveries.push(DeliveryView::from(d));
-        }
-    }
-    let mut body = serde_json::to_value(&stored.event).map_err(|_| ApiError::Internal)?;
-    body["deliveries"] = serde_json::to_value(deliveries).map_err(|_| ApiError::Internal)?;
-    Ok(HttpResponse::Ok().json(body))
 }

@@ -1,11 +1,12 @@
 //! `POST /v1/events` and `POST /v1/events/batch`.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use crate::Hookbus;
+use crate::bus::BusError;
 use crate::bus::messages::PublishReceipt;
 use crate::event::PublishRequest;
 
@@ -180,4 +181,39 @@ pub(super) async fn publish_batch(
         .collect();
     let receipts = hub.publish_batch(events).await?;
     Ok(HttpResponse::Accepted().json(BatchReceipt { events: receipts }))
+}
+
+/// `GET /v1/events/{id}`: the event and its deliveries.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "events",
+    summary = "An event with its deliveries",
+    params(("id" = String, Path, description = "Event id")),
+    responses(
+        (status = 200, description = "The event and its deliveries", body = serde_json::Value),
+        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+#[get("/events/{id}")]
+pub(super) async fn get_one(
+    id: web::Path<String>,
+    hub: web::Data<Hookbus>,
+) -> Result<HttpResponse, ApiError> {
+    let stored = hub
+        .store()
+        .event(&id)
+        .map_err(BusError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("event `{id}` not found")))?;
+    let mut deliveries = Vec::new();
+    for r in &stored.deliveries {
+        if let Some(d) = hub.store().delivery(&r.id).map_err(BusError::from)? {
+            deliveries.push(super::deliveries::DeliveryView::from(d));
+        }
+    }
+    let mut body = serde_json::to_value(&stored.event).map_err(|_| ApiError::Internal)?;
+    body["deliveries"] = serde_json::to_value(deliveries).map_err(|_| ApiError::Internal)?;
+    Ok(HttpResponse::Ok().json(body))
 }

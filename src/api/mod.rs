@@ -12,7 +12,6 @@ pub mod error;
 mod events;
 mod fallback;
 mod health;
-mod manage;
 mod metrics;
 pub mod openapi;
 mod openapi_doc;
@@ -125,18 +124,18 @@ impl Routes {
                 .wrap(browser::BrowserGuard::new(&origins))
                 .service(events::publish)
                 .service(events::publish_batch)
-                .service(deliveries::event)
-                .service(endpoints::list)
-                .service(manage::create)
-                .service(endpoints::stats)
+                .service(events::get_one)
+                .service(endpoints::read::list)
+                .service(endpoints::write::create)
+                .service(endpoints::read::stats)
                 .service(deliveries::list)
-                .service(manage::pause)
-                .service(manage::resume)
-                .service(manage::test)
-                .service(manage::rotate)
-                .service(endpoints::get_one)
-                .service(manage::update)
-                .service(manage::remove)
+                .service(endpoints::actions::pause)
+                .service(endpoints::actions::resume)
+                .service(endpoints::actions::test)
+                .service(endpoints::actions::rotate)
+                .service(endpoints::read::get_one)
+                .service(endpoints::write::update)
+                .service(endpoints::write::remove)
                 .service(deliveries::get_one)
                 .service(deliveries::retry)
                 .service(transforms::test)

@@ -5,9 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{
-    dashboard, dead_letters, deliveries, endpoints, events, health, manage, metrics, transforms,
-};
+use super::{dashboard, dead_letters, deliveries, endpoints, events, health, metrics, transforms};
 
 /// The hookbus API description.
 #[derive(OpenApi)]
@@ -18,9 +16,11 @@ use super::{
         license(name = "Apache-2.0")
     ),
     paths(
-        events::publish, events::publish_batch, deliveries::event,
-        endpoints::list, manage::create, endpoints::get_one, manage::update, manage::remove,
-        manage::pause, manage::resume, manage::test, manage::rotate, endpoints::stats,
+        events::publish, events::publish_batch, events::get_one,
+        endpoints::read::list, endpoints::write::create, endpoints::read::get_one,
+        endpoints::write::update, endpoints::write::remove, endpoints::actions::pause,
+        endpoints::actions::resume, endpoints::actions::test, endpoints::actions::rotate,
+        endpoints::read::stats,
         deliveries::list, deliveries::get_one, deliveries::retry,
         dead_letters::list, dead_letters::replay, dead_letters::purge,
         transforms::test,

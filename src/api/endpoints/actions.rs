@@ -1,178 +1,15 @@
-//! Endpoint management: create, update (merge patch), delete, pause/resume,
-//! send a test event, rotate the signing secret.
+//! Endpoint actions: pause/resume, a test send, secret rotation.
 
-use actix_web::{HttpResponse, delete, patch, post, web};
+use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::endpoints::{EndpointView, REDACTED};
-use super::{ApiError, script_path};
+use super::view::EndpointView;
 use crate::Hookbus;
+use crate::api::ApiError;
 use crate::endpoint::deliver;
-use crate::endpoint::spec::{Auth, EndpointSpec, Status};
+use crate::endpoint::spec::Status;
 use crate::event::{Event, PublishRequest};
 use crate::model::Dur;
-
-/// Create answer: the endpoint with its secrets shown this once.
-#[derive(Serialize, utoipa::ToSchema)]
-struct Created {
-    #[serde(flatten)]
-    view: EndpointView,
-}
-
-/// `POST /v1/endpoints` → 201, secrets shown once; 409 on a taken name; 422 on invalid input.
-#[utoipa::path(
-    post,
-    path = "/v1/endpoints",
-    tag = "endpoints",
-    summary = "Create an endpoint (secrets shown once)",
-    request_body = EndpointSpec,
-    responses(
-        (status = 201, description = "Created; secrets shown this once", body = EndpointView),
-        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflict", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
-)]
-#[post("/endpoints")]
-pub(super) async fn create(
-    body: web::Json<EndpointSpec>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    let mut spec = body.into_inner();
-    let scripts_dir = hub.config().transforms.scripts_dir.clone();
-    script_path::admit(&mut spec, None, scripts_dir.as_deref())?;
-    let from_file = spec.transform.as_ref().is_some_and(|t| t.path.is_some());
-    let saved = hub.create_endpoint(spec).await.map_err(|e| {
-        let e = ApiError::from(e);
-        if from_file {
-            script_path::hide_file_content(e)
-        } else {
-            e
-        }
-    })?;
-    let mut view = EndpointView::from(saved.record.as_ref());
-    view.spec = saved.record.spec.clone(); // unredacted, once
-    Ok(HttpResponse::Created().json(Created { view }))
-}
-
-/// RFC 7396 JSON merge patch.
-fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
-}
-
-/// Values echoed back as `***` (from a read) mean "unchanged".
-fn keep_redacted(new: &mut EndpointSpec, old: &EndpointSpec) {
-    if new.signing.secrets.iter().any(|s| s == REDACTED) {
-        new.signing.secrets = old.signing.secrets.clone();
-    }
-    match (&mut new.auth, &old.auth) {
-        (Auth::Basic { password, .. }, Auth::Basic { password: old, .. })
-            if password == REDACTED =>
-        {
-            *password = old.clone()
-        }
-        (Auth::Bearer { token }, Auth::Bearer { token: old }) if token == REDACTED => {
-            *token = old.clone()
-        }
-        (Auth::ApiKey { key, .. }, Auth::ApiKey { key: old, .. }) if key == REDACTED => {
-            *key = old.clone()
-        }
-        _ => {}
-    }
-}
-
-/// `PATCH /v1/endpoints/{id}` with a JSON merge patch of the endpoint schema.
-#[utoipa::path(
-    patch,
-    path = "/v1/endpoints/{id}",
-    tag = "endpoints",
-    summary = "Update an endpoint with a JSON merge patch",
-    request_body = serde_json::Value,
-    params(("id" = String, Path, description = "Id or name")),
-    responses(
-        (status = 200, description = "Updated", body = EndpointView),
-        (status = 400, description = "Malformed JSON", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Conflict", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input (every problem under errors[])", body = crate::api::error::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
-)]
-#[patch("/endpoints/{id}")]
-pub(super) async fn update(
-    id: web::Path<String>,
-    body: web::Json<Value>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    let (old, _) = hub.endpoint_status(&id).await?;
-    let mut doc = serde_json::to_value(&old.spec).map_err(|_| ApiError::Internal)?;
-    let mut patch = body.into_inner();
-    if let Value::Object(p) = &mut patch {
-        // Read-only fields a client may echo back from a GET.
-        for k in ["id", "created_at", "updated_at"] {
-            p.remove(k);
-        }
-    } else {
-        return Err(ApiError::invalid(vec![(
-            "body".into(),
-            "must be a JSON object (merge patch)".into(),
-        )]));
-    }
-    merge(&mut doc, &patch);
-    let mut spec: EndpointSpec = serde_json::from_value(doc)
-        .map_err(|e| ApiError::invalid(vec![("body".into(), e.to_string())]))?;
-    keep_redacted(&mut spec, &old.spec);
-    let scripts_dir = hub.config().transforms.scripts_dir.clone();
-    script_path::admit(&mut spec, Some(&old.spec), scripts_dir.as_deref())?;
-    let from_file = spec.transform.as_ref().is_some_and(|t| t.path.is_some());
-    let saved = hub.update_endpoint(&old.id, spec).await.map_err(|e| {
-        let e = ApiError::from(e);
-        if from_file {
-            script_path::hide_file_content(e)
-        } else {
-            e
-        }
-    })?;
-    Ok(HttpResponse::Ok().json(EndpointView::from(saved.record.as_ref())))
-}
-
-/// `DELETE /v1/endpoints/{id}` → 204.
-#[utoipa::path(
-    delete,
-    path = "/v1/endpoints/{id}",
-    tag = "endpoints",
-    summary = "Delete an endpoint",
-    params(("id" = String, Path, description = "Id or name")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or wrong bearer token", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")
-    ),
-    security(("bearer" = []))
-)]
-#[delete("/endpoints/{id}")]
-pub(super) async fn remove(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    hub.delete_endpoint(&id).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
 
 async fn set_status(hub: &Hookbus, id: &str, status: Status) -> Result<HttpResponse, ApiError> {
     let (old, _) = hub.endpoint_status(id).await?;
@@ -197,7 +34,7 @@ async fn set_status(hub: &Hookbus, id: &str, status: Status) -> Result<HttpRespo
     security(("bearer" = []))
 )]
 #[post("/endpoints/{id}/pause")]
-pub(super) async fn pause(
+pub(crate) async fn pause(
     id: web::Path<String>,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
@@ -219,7 +56,7 @@ pub(super) async fn pause(
     security(("bearer" = []))
 )]
 #[post("/endpoints/{id}/resume")]
-pub(super) async fn resume(
+pub(crate) async fn resume(
     id: web::Path<String>,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
@@ -252,7 +89,7 @@ struct TestAttempt {
     security(("bearer" = []))
 )]
 #[post("/endpoints/{id}/test")]
-pub(super) async fn test(
+pub(crate) async fn test(
     id: web::Path<String>,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
@@ -351,7 +188,7 @@ struct Rotated {
     security(("bearer" = []))
 )]
 #[post("/endpoints/{id}/rotate-secret")]
-pub(super) async fn rotate(
+pub(crate) async fn rotate(
     id: web::Path<String>,
     body: web::Bytes,
     hub: web::Data<Hookbus>,
@@ -361,7 +198,7 @@ pub(super) async fn rotate(
     let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RotateBody::default()
     } else {
-        super::events::parse(&body)?
+        crate::api::events::parse(&body)?
     };
     let grace = body.grace.unwrap_or(Dur::secs(86400)).get();
     let (record, secret) = hub
@@ -378,11 +215,11 @@ pub(super) async fn rotate(
     Ok(HttpResponse::Ok().json(Rotated {
         endpoint_id: record.id.clone(),
         secret,
-        old_secrets_expire_at: live.last().copied().map(super::endpoints::rfc3339),
+        old_secrets_expire_at: live.last().copied().map(super::view::rfc3339),
         retiring: live
             .into_iter()
             .map(|t| RetiringView {
-                expires_at: super::endpoints::rfc3339(t),
+                expires_at: super::view::rfc3339(t),
             })
             .collect(),
     }))

@@ -1,0 +1,58 @@
+//! [`run`]: the `hookbus serve` server — an engine, its HTTP API, and the
+//! Prometheus upkeep, until a shutdown signal.
+
+use std::future::Future;
+
+use actix_web::{App, HttpServer};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::hub::{Error, Hookbus};
+
+/// How often the Prometheus exporter's upkeep (histogram bucket expiry) runs.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Run the engine and its HTTP server until `shutdown` resolves (or the server fails).
+///
+/// `metrics`: a handle from an installed recorder (see
+/// [`crate::telemetry::recorder::install`]) to serve at `/metrics`; the
+/// caller decides whether a global recorder is installed.
+pub async fn run(
+    config: Config,
+    metrics: Option<PrometheusHandle>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let hub = Hookbus::start(config).await?;
+    if let Some(handle) = metrics {
+        hub.attach_metrics(handle.clone());
+        actix_rt::spawn(async move {
+            let mut tick = actix_rt::time::interval(METRICS_UPKEEP);
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+    let listen = hub.config().server.listen.clone();
+    let workers = hub.config().server.http_workers;
+    let app_hub = hub.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(crate::api::configure(app_hub.clone()))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(10)
+    .bind(&listen)?
+    .run();
+    tracing::info!(%listen, "Listening.");
+    let handle = server.handle();
+    let served = actix_rt::spawn(server);
+    shutdown.await;
+    tracing::info!("Shutting down.");
+    handle.stop(true).await;
+    let _ = served.await;
+    hub.shutdown().await;
+    Ok(())
+}
