@@ -110,7 +110,7 @@ impl Bus {
         transform: TransformSlot,
         dead: u64,
     ) -> Addr<EndpointActor> {
-        let bus = self.me.clone();
+        let bus = self.me.clone().map(Addr::recipient);
         let deps = Deps {
             store: self.w.store.clone(),
             pool: self.w.pool.clone(),

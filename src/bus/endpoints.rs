@@ -223,6 +223,26 @@ impl Handler<RotateSecret> for Bus {
     }
 }
 
+impl Handler<crate::endpoint::messages::ToBus> for Bus {
+    type Result = ();
+
+    /// An endpoint actor's request, turned into the bus's own messages.
+    fn handle(&mut self, msg: crate::endpoint::messages::ToBus, ctx: &mut Context<Self>) {
+        use crate::endpoint::messages::ToBus;
+        match msg {
+            ToBus::Announce { event, about } => ctx.notify(super::messages::Publish {
+                events: vec![event],
+                about: Some(about),
+                spans: Vec::new(),
+            }),
+            ToBus::Save { endpoint_id, spec } => ctx.notify(SaveEndpoint {
+                spec: *spec,
+                target: Target::Update(endpoint_id),
+            }),
+        }
+    }
+}
+
 impl Handler<DeleteEndpoint> for Bus {
     type Result = Reply<()>;
 

@@ -59,7 +59,7 @@ pub struct EndpointActor {
     /// When the bucket next has a token (a wake-up target while deliveries wait).
     pub(super) rate_wait: Option<Instant>,
     /// The bus, for operational events and auto-disable.
-    pub(super) bus: Option<Addr<crate::bus::Bus>>,
+    pub(super) bus: Option<Recipient<super::messages::ToBus>>,
     /// Unix ms of the first failure since the last success (`disable_after`).
     pub(super) failing_since: Option<u64>,
     /// Shutting down: no new attempts; these wait for the in-flight ones to finish.
@@ -80,7 +80,7 @@ pub struct Deps {
     /// The SSRF policy.
     pub guard: Arc<Guard>,
     /// The bus: operational events and auto-disable go through it (none in isolated tests).
-    pub bus: Option<Addr<crate::bus::Bus>>,
+    pub bus: Option<Recipient<super::messages::ToBus>>,
     /// Deliveries held in memory.
     pub queue_memory: usize,
     /// Where outcomes go for the host ([`crate::Hookbus::outcomes`]); none in isolated tests.

@@ -12,9 +12,9 @@ use super::actor::EndpointActor;
 use super::breaker::{State as BreakerState, Transition};
 use super::classify::{self, Decision};
 use super::deliver::{self, AttemptInput, AttemptResult};
+use super::messages::ToBus;
 use super::queue::{EventInfo, Item};
 use super::verdict;
-use crate::bus::messages::{Publish, SaveEndpoint, Target};
 use crate::endpoint::spec::Status;
 use crate::ids::now_ms;
 use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus};
@@ -510,10 +510,9 @@ impl EndpointActor {
         data["endpoint"] = serde_json::json!(self.record.spec.name);
         let event = crate::PublishRequest::new(event_type, data);
         // do_send: fire and forget; the bus commits it like any publish.
-        bus.do_send(Publish {
-            events: vec![event],
-            about: Some(self.record.id.clone()),
-            spans: Vec::new(),
+        bus.do_send(ToBus::Announce {
+            event,
+            about: self.record.id.clone(),
         });
     }
 
@@ -529,9 +528,9 @@ impl EndpointActor {
         // Effective at once here; the bus's Reconfigure (next version) confirms it.
         self.record = Arc::new(record);
         if let Some(bus) = &self.bus {
-            bus.do_send(SaveEndpoint {
-                spec,
-                target: Target::Update(self.record.id.clone()),
+            bus.do_send(ToBus::Save {
+                endpoint_id: self.record.id.clone(),
+                spec: Box::new(spec),
             });
         }
         self.operational(

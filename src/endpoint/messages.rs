@@ -11,6 +11,27 @@ use super::queue::Item;
 use super::stats::StatsView;
 use crate::store::records::EndpointRecord;
 
+/// What an endpoint actor asks of the bus. Its only way up is a
+/// `Recipient<ToBus>`, so the endpoint floor never names the bus.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum ToBus {
+    /// Publish an operational `hookbus.*` event about an endpoint (never delivered to it).
+    Announce {
+        /// The event.
+        event: crate::event::PublishRequest,
+        /// The endpoint it is about.
+        about: String,
+    },
+    /// Persist an endpoint's new spec (auto-disable).
+    Save {
+        /// The endpoint.
+        endpoint_id: String,
+        /// Its new spec (boxed: it is large, and rare).
+        spec: Box<crate::endpoint::spec::EndpointSpec>,
+    },
+}
+
 /// New (or replayed) deliveries, already durable, in ticket order.
 #[derive(Message)]
 #[rtype(result = "()")]

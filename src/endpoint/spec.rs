@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::breaker::BreakerConfig;
 use super::rate::RateLimit;
 use super::retry::RetryPolicy;
-use crate::bus::matcher::Pattern;
 use crate::model::Dur;
+use crate::model::pattern::Pattern;
 use crate::sign::{self, Scheme};
 use crate::transform::TransformSpec;
 

@@ -1,10 +1,12 @@
 //! The ground floor: plain value types that every other module may use and
-//! that import nothing above them — durations, the durability choice, and the
-//! receipt a publish answers with.
+//! that import nothing above them (but `event`'s grammar constants) —
+//! durations, the durability choice, subscription patterns, circuit states,
+//! and the receipt a publish answers with.
 
 pub mod circuit;
 pub mod durability;
 pub mod duration;
+pub mod pattern;
 pub mod receipt;
 
 pub use circuit::CircuitState;
