@@ -19,7 +19,10 @@
 //! actor. After a crash, every actor pages its pending rows back from the store.
 //!
 //! # Layout
-//! - [`model`]: the ground floor — plain values (durations, durability, receipts) that import nothing above them.
+//! - [`model`]: the ground floor — plain values that import nothing above them
+//!   (`event`, `ids` and `sign` aside): durations, durability, receipts,
+//!   subscription patterns, circuit states, the endpoint schema and its
+//!   policies' settings. The logic acting on them lives higher up.
 //! - [`config`]: `hookbus.toml` serde types, env overrides, `validate()`.
 //! - [`event`]: the publish request, event-type grammar, the delivered body.
 //! - [`bus`]: the bus actor, subscription trie ([`bus::matcher`]) and its messages.

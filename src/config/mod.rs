@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::model::{Dur, Durability};
 
-use crate::endpoint::spec::EndpointSpec;
+use crate::model::spec::EndpointSpec;
 use crate::transform::ScriptLimits;
 
 /// Errors loading a configuration.

@@ -6,50 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::Dur;
-
-/// Breaker settings (`circuit_breaker` in the endpoint schema).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct BreakerConfig {
-    /// Consecutive failed attempts that open the breaker. Default 5.
-    pub failure_threshold: u32,
-    /// How long it stays open before trial attempts. Default `"30s"`.
-    pub reset_timeout: Dur,
-    /// Trial attempts allowed while half-open. Default 1.
-    pub half_open_requests: u32,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        Self {
-            failure_threshold: 5,
-            reset_timeout: Dur::secs(30),
-            half_open_requests: 1,
-        }
-    }
-}
-
-impl BreakerConfig {
-    /// Problems with these settings, as `(field, reason)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        if self.failure_threshold == 0 {
-            out.push(("failure_threshold".into(), "must be at least 1".into()));
-        }
-        if self.half_open_requests == 0 {
-            out.push(("half_open_requests".into(), "must be at least 1".into()));
-        }
-        if self.reset_timeout.get().is_zero() {
-            out.push(("reset_timeout".into(), "must be greater than zero".into()));
-        }
-        out
-    }
-}
-
 pub use crate::model::circuit::CircuitState as State;
+pub use crate::model::policy::BreakerConfig;
 
 /// A transition worth reporting (operational events, logs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,6 +135,7 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Dur;
 
     fn breaker(threshold: u32, trials: u32) -> Breaker {
         Breaker::new(BreakerConfig {

@@ -2,42 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-/// `rate_limit` in the endpoint schema.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    /// Sustained attempts per second (may be fractional, e.g. 0.5).
-    pub per_second: f64,
-    /// Attempts allowed in a burst after idling. Default: `per_second` rounded up (at least 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub burst: Option<u32>,
-}
-
-impl RateLimit {
-    /// Problems, as `(field, reason)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        if !(self.per_second.is_finite() && self.per_second > 0.0 && self.per_second <= 100_000.0) {
-            out.push((
-                "rate_limit.per_second".into(),
-                "must be greater than 0 and at most 100000".into(),
-            ));
-        }
-        if self.burst == Some(0) {
-            out.push(("rate_limit.burst".into(), "must be at least 1".into()));
-        }
-        out
-    }
-
-    fn burst(&self) -> f64 {
-        f64::from(
-            self.burst
-                .unwrap_or_else(|| self.per_second.ceil().max(1.0) as u32),
-        )
-    }
-}
+pub use crate::model::policy::RateLimit;
 
 /// Token bucket state.
 #[derive(Debug, Clone)]

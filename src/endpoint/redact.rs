@@ -62,20 +62,7 @@ fn by_key(v: &mut Value, key: &str) {
     }
 }
 
-/// Problems with the rules, as `(field, reason)`.
-pub fn problems(rules: &[String]) -> Vec<(String, String)> {
-    rules
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.is_empty() || r.split('.').any(str::is_empty) || r.chars().count() > 256)
-        .map(|(i, r)| {
-            (
-                format!("redact[{i}]"),
-                format!("`{r}` is not a key name or dotted path"),
-            )
-        })
-        .collect()
-}
+pub use crate::model::spec::redact_problems as problems;
 
 #[cfg(test)]
 mod tests {

@@ -2,88 +2,9 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::Dur;
-
-/// How delays grow between attempts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// `initial_delay · multiplierⁿ⁻¹`.
-    #[default]
-    Exponential,
-    /// `initial_delay + increment · (n-1)`.
-    Linear,
-    /// Always `initial_delay`.
-    Fixed,
-}
-
-/// How randomness spreads retries so that receivers are not hit in lockstep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Jitter {
-    /// Exactly the computed delay.
-    None,
-    /// Uniform in `[0, delay]`.
-    Full,
-    /// Uniform in `[delay/2, delay]`; the default: spreads load, never retries instantly.
-    #[default]
-    Equal,
-    /// Uniform in `[initial_delay, 3 · previous delay]` (AWS "decorrelated jitter").
-    Decorrelated,
-}
-
-/// An endpoint's retry policy (`retry` in the endpoint schema).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryPolicy {
-    /// Growth strategy. Default `exponential`.
-    pub strategy: Strategy,
-    /// Attempts in total, the first included, before the delivery is dead-lettered. Default 8.
-    pub max_attempts: u32,
-    /// Delay before the second attempt. Default `"5s"`.
-    pub initial_delay: Dur,
-    /// Factor for `exponential`. Default 2.0.
-    pub multiplier: f64,
-    /// Step for `linear`; defaults to `initial_delay` when absent.
-    pub increment: Option<Dur>,
-    /// Cap on any delay, `Retry-After` included. Default `"1h"`.
-    pub max_delay: Dur,
-    /// Jitter. Default `equal`.
-    pub jitter: Jitter,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            strategy: Strategy::Exponential,
-            max_attempts: 8,
-            initial_delay: Dur::secs(5),
-            multiplier: 2.0,
-            increment: None,
-            max_delay: Dur::secs(3600),
-            jitter: Jitter::Equal,
-        }
-    }
-}
+pub use crate::model::policy::{Jitter, RetryPolicy, Strategy};
 
 impl RetryPolicy {
-    /// Problems with this policy, as `(field, reason)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        if self.max_attempts == 0 || self.max_attempts > 100 {
-            out.push(("max_attempts".into(), "must be between 1 and 100".into()));
-        }
-        if !(self.multiplier.is_finite() && (1.0..=100.0).contains(&self.multiplier)) {
-            out.push(("multiplier".into(), "must be between 1.0 and 100.0".into()));
-        }
-        if self.max_delay.get() < self.initial_delay.get() {
-            out.push(("max_delay".into(), "must be at least initial_delay".into()));
-        }
-        out
-    }
-
     /// The un-jittered delay after attempt number `attempt` (1-based) failed, capped.
     pub fn base_delay(&self, attempt: u32) -> Duration {
         let n = attempt.max(1) - 1;
@@ -147,6 +68,7 @@ fn cap(secs: f64, max: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Dur;
 
     fn policy(strategy: Strategy, jitter: Jitter) -> RetryPolicy {
         RetryPolicy {

@@ -7,7 +7,10 @@ pub mod circuit;
 pub mod durability;
 pub mod duration;
 pub mod pattern;
+pub mod policy;
 pub mod receipt;
+pub mod spec;
+pub mod transform;
 
 pub use circuit::CircuitState;
 pub use durability::Durability;

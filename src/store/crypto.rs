@@ -11,7 +11,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
 use super::records::EndpointRecord;
-use crate::endpoint::spec::Auth;
+use crate::model::spec::Auth;
 
 /// Prefix of a sealed value.
 const SEALED: &str = "enc:v1:";
@@ -166,7 +166,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::spec::EndpointSpec;
+    use crate::model::spec::EndpointSpec;
 
     fn record(id: &str) -> EndpointRecord {
         let mut spec = EndpointSpec::new("a", "http://h/", &[]);

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::spec::EndpointSpec;
 use crate::event::Event;
 use crate::model::PublishReceipt;
+use crate::model::spec::EndpointSpec;
 
 /// An endpoint as stored: the user's spec plus what hookbus assigns.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use rhai::Engine;
 
 use super::TransformError;
 use super::script::{Compiled, compile};
-use crate::endpoint::spec::{EndpointSpec, Format};
+use crate::model::spec::{EndpointSpec, Format};
 
 /// `scripts/slack.rhai`.
 pub const SLACK: &str = include_str!("../../scripts/slack.rhai");

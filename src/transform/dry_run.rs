@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::run::{self, Rendered};
 use super::{Compiled, convert};
-use crate::endpoint::spec::EndpointSpec;
 use crate::event::Event;
+use crate::model::spec::EndpointSpec;
 
 /// The result of a dry run.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]

@@ -6,7 +6,7 @@ use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
 use super::TransformError;
 use super::convert;
 use super::script::{Compiled, Contract};
-use crate::endpoint::spec::{EndpointSpec, Method, check_header, check_url};
+use crate::model::spec::{EndpointSpec, Method, check_header, check_url};
 
 /// What a transform decided for one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::path::Path;
 
 /// Mutual imports that exist today, each waiting for its fix.
 const KNOWN: &[(&str, &str)] = &[
-    // `EndpointSpec` lives in `endpoint`; store records and built-in formats need it.
-    ("endpoint", "store"),
+    // The transform pool takes `endpoint::queue::EventInfo` and dry runs use
+    // `endpoint::redact`, while endpoint actors use the pool.
     ("endpoint", "transform"),
 ];
 
@@ -89,8 +89,8 @@ fn no_new_pair_of_top_level_modules_imports_each_other() {
 #[test]
 fn the_ground_floor_imports_nothing_above_it() {
     let g = graph();
-    // Values: `event` (publish request, event, grammar), `model`, `ids`.
-    let ground = ["model", "ids", "event"];
+    // Values and leaves: `model`, `event` (publish request, event, grammar), `ids`, `sign`.
+    let ground = ["model", "ids", "event", "sign"];
     for floor in ground {
         let above: Vec<_> = g
             .get(floor)
