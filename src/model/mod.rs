@@ -9,6 +9,7 @@ pub mod duration;
 pub mod pattern;
 pub mod policy;
 pub mod receipt;
+pub mod redact;
 pub mod spec;
 pub mod transform;
 

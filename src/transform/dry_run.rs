@@ -37,7 +37,7 @@ pub fn dry_run(
     max_output: usize,
 ) -> DryRun {
     let mut value = serde_json::to_value(event).unwrap_or_default();
-    crate::endpoint::redact::apply(&mut value, &spec.redact);
+    crate::model::redact::apply(&mut value, &spec.redact);
     let started = Instant::now();
     let result = match compiled {
         None => Ok(Rendered::Send(run::Request {

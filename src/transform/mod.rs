@@ -11,6 +11,7 @@ pub mod builtin;
 pub mod convert;
 pub mod dry_run;
 pub mod engine;
+pub mod event_info;
 pub mod limits;
 pub mod pool;
 pub mod run;

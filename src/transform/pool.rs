@@ -10,9 +10,9 @@ use std::time::Instant;
 use actix::prelude::*;
 use rhai::Engine;
 
+use super::event_info::EventInfo;
 use super::run::{self, Rendered};
 use super::{Compiled, TransformError};
-use crate::endpoint::queue::EventInfo;
 use crate::store::records::EndpointRecord;
 use crate::telemetry::TransformRan;
 
