@@ -7,9 +7,7 @@
 //! cannot express from the types (a flattened, open response object).
 
 use serde_json::{Map, Value, json};
-use utoipa::OpenApi;
 
-use super::openapi::ApiDoc;
 use crate::config::Config;
 use crate::endpoint::spec::{MAX_URL_LEN, URL_PATTERN};
 use crate::event::{MAX_ID_LEN, MAX_TYPE_LEN};
@@ -42,9 +40,9 @@ fn set(doc: &mut Value, pointer: &str, patch: Value) {
     }
 }
 
-/// The document for a server running with `config`.
-pub fn document(config: &Config) -> Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+/// The generated document (`ApiDoc`, as JSON) completed for a server running with `config`.
+pub fn document(generated: Value, config: &Config) -> Value {
+    let mut doc = generated;
     bounds(&mut doc, config);
     endpoint_view(&mut doc);
     statuses(&mut doc, config.server.api_token.is_some());

@@ -22,7 +22,6 @@ use crate::store::records::EndpointRecord;
 use crate::store::{Cf, Op, Store, keys};
 use crate::telemetry::{CircuitChanged, EndpointGauges};
 use crate::transform::pool::TransformWorker;
-use crate::transform::{Compiled, TransformError};
 
 /// Owns one endpoint's deliveries.
 pub struct EndpointActor {
@@ -89,8 +88,7 @@ pub struct Deps {
     pub board: Option<Arc<crate::telemetry::board::Board>>,
 }
 
-/// An endpoint's compiled transform, or the error that makes every delivery fail.
-pub type TransformSlot = Option<Result<Arc<Compiled>, TransformError>>;
+pub use super::messages::TransformSlot;
 
 impl EndpointActor {
     /// An actor for `record`; it pages its queue from `store` when started.

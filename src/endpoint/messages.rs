@@ -5,7 +5,10 @@ use std::sync::Arc;
 use actix::Message;
 use serde::Serialize;
 
-use super::actor::TransformSlot;
+/// An endpoint's compiled transform, or the error that makes every delivery
+/// fail; none for plain JSON.
+pub type TransformSlot =
+    Option<Result<Arc<crate::transform::Compiled>, crate::transform::TransformError>>;
 use super::breaker::State as BreakerState;
 use super::queue::Item;
 use super::stats::StatsView;

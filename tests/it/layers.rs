@@ -97,3 +97,106 @@ fn the_ground_floor_imports_nothing_above_it() {
         assert!(above.is_empty(), "`{floor}` imports {above:?}");
     }
 }
+
+/// Every module (file) path, `a::b` for `src/a/b.rs` or `src/a/b/mod.rs`, with its non-test code.
+fn module_sources() -> BTreeMap<String, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let rel = p.strip_prefix(&src).unwrap().with_extension("");
+            let mut parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if matches!(
+                parts.last().map(String::as_str),
+                Some("mod" | "lib" | "main")
+            ) {
+                parts.pop();
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("").to_string();
+            out.insert(parts.join("::"), code);
+        }
+    }
+    out
+}
+
+/// The longest module among `known` that `segments` starts with.
+fn resolve(segments: &[String], known: &BTreeMap<String, String>) -> Option<String> {
+    (1..=segments.len())
+        .rev()
+        .map(|i| segments[..i].join("::"))
+        .find(|c| known.contains_key(c))
+}
+
+fn paths_after(code: &str, prefix: &str) -> Vec<Vec<String>> {
+    code.match_indices(prefix)
+        .map(|(i, _)| {
+            code[i + prefix.len()..]
+                .split("::")
+                .map(|s| {
+                    s.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect::<String>()
+                })
+                .take_while(|s| {
+                    !s.is_empty() && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn no_file_imports_a_file_that_imports_it_back() {
+    let mods = module_sources();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (m, code) in &mods {
+        let here: Vec<String> = if m.is_empty() {
+            vec![]
+        } else {
+            m.split("::").map(str::to_string).collect()
+        };
+        let mut targets = Vec::new();
+        for p in paths_after(code, "crate::") {
+            targets.extend(resolve(&p, &mods));
+        }
+        for p in paths_after(code, "super::") {
+            let mut full: Vec<String> = here[..here.len().saturating_sub(1)].to_vec();
+            full.extend(p);
+            targets.extend(resolve(&full, &mods));
+        }
+        for t in targets {
+            if &t != m {
+                edges.entry(m.clone()).or_default().insert(t);
+            }
+        }
+    }
+    // Any cycle shows up as a module reachable from itself.
+    let mut cycles = Vec::new();
+    for start in edges.keys() {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = edges[start].iter().cloned().collect();
+        while let Some(n) = stack.pop() {
+            if &n == start {
+                cycles.push(start.clone());
+                break;
+            }
+            if seen.insert(n.clone()) {
+                stack.extend(edges.get(&n).into_iter().flatten().cloned());
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "modules on an import cycle: {cycles:?}");
+}
