@@ -67,7 +67,12 @@ pub struct EndpointActor {
     pub(super) outcomes: Option<crate::outcomes::Sender>,
     /// Gauges for `/metrics`.
     pub(super) board: Option<Arc<crate::telemetry::board::Board>>,
+    /// What the board last got (depth, in flight, dead letters, circuit, status, version).
+    last_gauges: std::cell::Cell<Option<GaugeKey>>,
 }
+
+/// The values the gauges show, to skip writes that would change nothing.
+type GaugeKey = (usize, usize, u64, u8, u8, u64);
 
 /// What every endpoint actor shares with the engine.
 #[derive(Clone)]
@@ -140,6 +145,7 @@ impl EndpointActor {
             failing_since: None,
             outcomes,
             board,
+            last_gauges: std::cell::Cell::new(None),
         }
     }
 
@@ -153,6 +159,20 @@ impl EndpointActor {
             Status::Paused => 1,
             Status::Disabled => 2,
         };
+        let circuit = self.breaker.state(Instant::now());
+        // Called on every pump: skip the board when nothing it shows changed.
+        let shown = (
+            self.depth,
+            self.queue.in_flight(),
+            self.dead_letters,
+            circuit.as_gauge() as u8,
+            status,
+            self.record.version,
+        );
+        if self.last_gauges.get() == Some(shown) {
+            return;
+        }
+        self.last_gauges.set(Some(shown));
         EndpointGauges {
             board: self.board.as_deref(),
             endpoint_id: &self.record.id,
@@ -160,7 +180,7 @@ impl EndpointActor {
             queue_depth: self.depth,
             in_flight: self.queue.in_flight(),
             dead_letters: self.dead_letters,
-            circuit: self.breaker.state(Instant::now()),
+            circuit,
             status,
         }
         .emit();
