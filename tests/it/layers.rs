@@ -11,44 +11,22 @@ const KNOWN: &[(&str, &str)] = &[];
 
 /// Top-level module → the top-level modules its non-test code names as `crate::x`.
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut modules: BTreeSet<String> = BTreeSet::new();
-    let mut files = Vec::new();
-    let mut stack = vec![src.clone()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                files.push(p);
-            }
-        }
-    }
-    let top_of = |p: &Path| -> String {
-        let rel = p.strip_prefix(&src).unwrap();
-        let first = rel
-            .components()
+    let mods = module_sources();
+    let top = |m: &str| {
+        m.split("::")
             .next()
-            .unwrap()
-            .as_os_str()
-            .to_string_lossy()
-            .into_owned();
-        first.trim_end_matches(".rs").to_string()
+            .filter(|t| !t.is_empty())
+            .unwrap_or("lib")
+            .to_string()
     };
-    for f in &files {
-        modules.insert(top_of(f));
-    }
+    let modules: BTreeSet<String> = mods.keys().map(|m| top(m)).collect();
     let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for f in &files {
-        let me = top_of(f);
-        let text = std::fs::read_to_string(f).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        for (i, _) in code.match_indices("crate::") {
-            let name: String = code[i + 7..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+    for (m, code) in &mods {
+        let me = top(m);
+        for name in paths_after(code, "crate::")
+            .into_iter()
+            .filter_map(|p| p.into_iter().next())
+        {
             if name != me && modules.contains(&name) {
                 g.entry(me.clone()).or_default().insert(name);
             }
@@ -98,7 +76,8 @@ fn the_ground_floor_imports_nothing_above_it() {
     }
 }
 
-/// Every module (file) path, `a::b` for `src/a/b.rs` or `src/a/b/mod.rs`, with its non-test code.
+/// Every module (file) path, `a::b` for `src/a/b.rs` or `src/a/b/mod.rs`
+/// (the crate root is ""), with its non-test code.
 fn module_sources() -> BTreeMap<String, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut out = BTreeMap::new();
