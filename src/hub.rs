@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigError};
 use crate::endpoint::messages::{GetSnapshot, Snapshot};
 use crate::endpoint::spec::EndpointSpec;
 use crate::endpoint::ssrf;
+use crate::endpoint::test_send::{SendTest, TestReport};
 use crate::event::PublishRequest;
 use crate::store::records::{DeadLetter, EndpointRecord};
 use crate::store::{Store, StoreError};
@@ -269,7 +270,9 @@ impl Hookbus {
         &self.inner.config
     }
 
-    /// The store (read access for inspection and tests).
+    /// The store, to read records (deliveries, attempts, events, dead
+    /// letters). Writing is the engine's own: its bus and endpoint actors
+    /// keep their in-memory state in step with every row they write.
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -416,19 +419,30 @@ impl Hookbus {
         &self,
         id_or_name: &str,
     ) -> Result<(Arc<EndpointRecord>, Snapshot), BusError> {
-        let found = self
-            .inner
-            .bus
-            .send(GetEndpoint(id_or_name.to_string()))
-            .await
-            .map_err(|_| BusError::Unavailable)?;
-        let (record, addr) =
-            found.ok_or_else(|| BusError::NotFound(format!("endpoint `{id_or_name}`")))?;
+        let (record, addr) = self.endpoint_actor(id_or_name).await?;
         let snap = addr
             .send(GetSnapshot)
             .await
             .map_err(|_| BusError::Unavailable)?;
         Ok((record, snap))
+    }
+
+    /// Send a `hookbus.test` event to one endpoint now, through its real
+    /// pipeline (format or transform, redaction, every secret still
+    /// signing), once: no retry, no dead letter, no effect on its breaker or
+    /// stats. Kept in its history as a delivery marked `test`.
+    pub async fn test_endpoint(&self, id_or_name: &str) -> Result<TestReport, BusError> {
+        let (_, addr) = self.endpoint_actor(id_or_name).await?;
+        addr.send(SendTest).await.map_err(|_| BusError::Unavailable)
+    }
+
+    async fn endpoint_actor(
+        &self,
+        id_or_name: &str,
+    ) -> Result<(Arc<EndpointRecord>, Addr<crate::endpoint::EndpointActor>), BusError> {
+        self.ask(GetEndpoint(id_or_name.to_string()))
+            .await?
+            .ok_or_else(|| BusError::NotFound(format!("endpoint `{id_or_name}`")))
     }
 
     /// Use `handle` to serve `GET /metrics` (the host or [`run`] installs the recorder).

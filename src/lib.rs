@@ -19,27 +19,32 @@
 //! actor. After a crash, every actor pages its pending rows back from the store.
 //!
 //! # Layout
-//! - [`model`]: the ground floor — plain values that import nothing above them
-//!   (`event`, `ids` and `sign` aside): durations, durability, receipts,
-//!   subscription patterns, circuit states, the endpoint schema and its
-//!   policies' settings. The logic acting on them lives higher up.
-//! - [`config`]: `hookbus.toml` serde types, env overrides, `validate()`.
-//! - [`event`]: the publish request, event-type grammar, the delivered body.
-//! - [`bus`]: the bus actor, subscription trie ([`bus::matcher`]) and its messages.
-//! - [`endpoint`]: the endpoint actor and its pure parts (retry, breaker, classify, queue, deliver, spec).
-//! - [`sign`]: Standard Webhooks and `sha256=` signatures.
-//! - [`store`]: RocksDB column families, records, and the group committer.
-//! - [`api`]: actix-web routes by resource (`events`, `endpoints/{read,write,actions}`,
-//!   `deliveries`, `dead_letters`, `transforms`), the browser guard, the error
-//!   format and the served OpenAPI document; mountable with [`api::configure`].
-//! - `server.rs`: [`run`], the `hookbus serve` server around an engine.
-//! - [`transform`]: the Rhai engine, script contracts, built-in formats and the worker pool.
-//! - [`telemetry`]: metric names, telemetry events and the opt-in Prometheus recorder.
-//! - [`cli`]: the command-line front end used by the `hookbus` binary.
-//! - [`ids`]: prefixed, monotonic ULIDs and the one RFC 3339 time format.
-//! - [`bridge`]: publish from a host's broadcast/mpsc channels.
-//! - [`outcomes`]: delivery outcomes for the host, in-process ([`Hookbus::outcomes`]).
-//! - [`HookbusBuilder`]: configure and start an embedded engine.
+//! Floors, each importing only the ones below it (checked by `tests/it/layers.rs`):
+//!
+//! 1. **Values** — [`model`] (durations, durability, receipts, subscription
+//!    patterns, circuit states, the endpoint schema and its policies'
+//!    settings, redaction rules), [`event`], [`ids`], [`sign`]. Plain data and
+//!    pure functions; nothing above them.
+//! 2. **Pure decisions** — in [`endpoint`]: [`endpoint::retry`],
+//!    [`endpoint::breaker`], [`endpoint::classify`], [`endpoint::rate`],
+//!    [`endpoint::queue`], [`endpoint::ssrf`] and [`endpoint::verdict`] (what
+//!    an attempt's outcome does to a delivery: deliver, retry at T, dead,
+//!    expire, disable, which operational event), plus the request an attempt
+//!    sends (`endpoint/outgoing.rs`); in [`bus::matcher`] the subscription
+//!    trie. Injected time, unit-tested without actors.
+//! 3. **State and I/O** — [`store`] owns every row: callers describe changes
+//!    ([`store::Changes`]: enqueue, attempt, dead letter…) and only the store
+//!    builds keys; its public handle reads. [`transform`] runs Rhai on a pool.
+//!    [`telemetry`] names every metric and event.
+//! 4. **Actors** — [`endpoint::EndpointActor`] (`actor.rs` wiring, `attempt.rs`
+//!    carrying out a verdict, [`endpoint::test_send`]) reports up through a
+//!    `Recipient<ToBus>` only; [`bus::Bus`] creates and owns the endpoint
+//!    actors, commits publishes, replays and endpoint changes.
+//! 5. **Front ends** — [`Hookbus`] (the handle; one `ask` helper for actor
+//!    calls), [`HookbusBuilder`], [`config`], [`api`] by resource
+//!    (`events`, `endpoints/{read,write,actions}`, `deliveries`,
+//!    `dead_letters`, `transforms`; mountable with [`api::configure`]),
+//!    `server.rs` ([`run`], `hookbus serve`), [`cli`], [`bridge`], [`outcomes`].
 
 #![warn(missing_docs)]
 

@@ -30,6 +30,9 @@ pub struct DeliveryView {
     pub next_attempt_at: Option<String>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// True for an endpoint test send (`POST /v1/endpoints/{id}/test`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
     /// Every attempt (only on `GET /v1/deliveries/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_history: Option<Vec<AttemptView>>,
@@ -80,6 +83,7 @@ impl From<DeliveryRecord> for DeliveryView {
             updated_at: rfc3339(d.updated_at),
             next_attempt_at: d.next_attempt_at.map(rfc3339),
             last_error: d.last_error,
+            test: d.test,
             attempt_history: None,
         }
     }

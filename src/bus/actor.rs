@@ -18,10 +18,8 @@ use crate::endpoint::queue::{EventInfo, Item};
 use crate::endpoint::spec::Status;
 use crate::event::Event;
 use crate::ids::{self, now_ms};
-use crate::store::records::{
-    DeliveryRecord, DeliveryRef, DeliveryStatus, EndpointRecord, IdempotencyRecord, StoredEvent,
-};
-use crate::store::{Cf, Op, Store, StoreError, keys, retention};
+use crate::store::records::{DeliveryRecord, DeliveryStatus, EndpointRecord, IdempotencyRecord};
+use crate::store::{Changes, Store, StoreError, retention};
 use crate::telemetry::EventsPublished;
 use crate::transform::builtin;
 use crate::transform::pool::TransformWorker;
@@ -191,9 +189,9 @@ impl Bus {
         &mut self,
         events: Vec<(Event, Trace)>,
         about: Option<&str>,
-    ) -> (Vec<Op>, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
+    ) -> (Changes, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
         let now = now_ms();
-        let mut ops = Vec::new();
+        let mut changes = Changes::new();
         let mut receipts = Vec::with_capacity(events.len());
         let mut fanout: HashMap<String, Vec<Item>> = HashMap::new();
         for (event, (traceparent, span)) in events {
@@ -215,11 +213,13 @@ impl Bus {
             if let Some(s) = &span {
                 s.record("matched", targets.len());
             }
+            // Encoded once: the stored row and every delivery reuse these bytes.
+            let body = event.body();
             let info = Arc::new(
                 EventInfo::new(
                     event.id.clone(),
                     event.event_type.clone(),
-                    event.body(),
+                    body.clone(),
                     now,
                 )
                 .with_trace(traceparent.clone(), span),
@@ -242,18 +242,9 @@ impl Bus {
                     ticket,
                     budget_start: 0,
                     queued_at: now,
+                    test: false,
                 };
-                ops.push(Op::put_json(Cf::Deliveries, id.as_bytes(), &rec));
-                ops.push(Op::Put(
-                    Cf::Queue,
-                    keys::queue(ep, ticket),
-                    id.clone().into_bytes(),
-                ));
-                ops.push(Op::Put(
-                    Cf::EndpointDeliveries,
-                    keys::endpoint_delivery(ep, &id),
-                    Vec::new(),
-                ));
+                changes.enqueue(&rec);
                 fanout.entry(ep.to_string()).or_default().push(Item {
                     delivery_id: id.clone(),
                     ticket,
@@ -265,33 +256,18 @@ impl Bus {
                     budget_start: 0,
                     queued_ms: now,
                 });
-                refs.push(DeliveryRef {
+                refs.push(ReceiptDelivery {
                     id,
                     endpoint_id: ep.to_string(),
                 });
             }
+            changes.event(&event.id, &body, &refs, traceparent.as_deref());
             receipts.push(PublishReceipt {
-                id: event.id.clone(),
-                deliveries: refs
-                    .iter()
-                    .map(|r| ReceiptDelivery {
-                        id: r.id.clone(),
-                        endpoint_id: r.endpoint_id.clone(),
-                    })
-                    .collect(),
+                id: event.id,
+                deliveries: refs,
             });
-            let key = event.id.clone().into_bytes();
-            ops.push(Op::put_json(
-                Cf::Events,
-                key,
-                &StoredEvent {
-                    event,
-                    deliveries: refs,
-                    traceparent,
-                },
-            ));
         }
-        (ops, receipts, fanout)
+        (changes, receipts, fanout)
     }
 }
 
@@ -368,11 +344,7 @@ impl Handler<Publish> for Bus {
             if let Some(id) = &req.id {
                 let taken = self.committing.contains(id)
                     || !ids_seen.insert(id.clone())
-                    || self
-                        .w
-                        .store
-                        .exists(Cf::Events, id.as_bytes())
-                        .unwrap_or(false);
+                    || self.w.store.has_event(id).unwrap_or(false);
                 if taken {
                     return fail(BusError::Conflict(format!("event `{id}` already exists")));
                 }
@@ -397,28 +369,27 @@ impl Handler<Publish> for Bus {
         self.committing.extend(claimed.iter().cloned());
         let count = fresh.len() as u64;
         let order: Vec<usize> = fresh.iter().map(|(i, _)| *i).collect();
-        let (mut ops, receipts, fanout) = self.plan(
+        let (mut changes, receipts, fanout) = self.plan(
             fresh.into_iter().map(|(_, e)| e).collect(),
             about.as_deref(),
         );
         let now = now_ms();
         for (key, receipt) in keys_of_fresh.iter().zip(&receipts) {
             if let Some(key) = key {
-                ops.push(Op::put_json(
-                    Cf::Idempotency,
-                    key.as_bytes(),
+                changes.idempotency(
+                    key,
                     &IdempotencyRecord {
                         at: now,
                         receipt: receipt.clone(),
                     },
-                ));
+                );
             }
         }
         let store = self.w.store.clone();
         // The handler returns at once so the bus keeps planning other
         // publishes while this batch waits for its group commit.
         Box::pin(
-            async move { store.commit(ops).await }
+            async move { store.commit(changes).await }
                 .into_actor(self)
                 .map(move |res, act, _| {
                     for id in &claimed {

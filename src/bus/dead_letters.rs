@@ -11,7 +11,7 @@ use crate::endpoint::messages::{DeadLettersPurged, Enqueue};
 use crate::endpoint::queue::Item;
 use crate::ids::{self, now_ms};
 use crate::store::records::{DeadLetter, DeliveryStatus};
-use crate::store::{Cf, Op, Store, StoreError, keys};
+use crate::store::{Changes, Store, StoreError};
 
 /// Which dead letters an operation applies to; every given condition must hold.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -108,27 +108,27 @@ impl Handler<Replay> for Bus {
                 .filter(|d| self.has_endpoint(&d.endpoint_id))
                 .collect();
             if msg.dry_run {
-                return Ok((found, Vec::new(), HashMap::new()));
+                return Ok((found, Changes::new(), HashMap::new()));
             }
-            let mut ops = Vec::new();
+            let mut changes = Changes::new();
             let mut items: HashMap<String, Vec<Item>> = HashMap::new();
             for dl in &found {
                 let Some(d) = self.store().delivery(&dl.delivery_id)? else {
                     continue;
                 };
-                let item = reopen(d, &mut ops);
+                let item = reopen(d, &mut changes);
                 items.entry(dl.endpoint_id.clone()).or_default().push(item);
             }
-            Ok::<_, BusError>((found, ops, items))
+            Ok::<_, BusError>((found, changes, items))
         })();
-        let (found, ops, items) = match prepared {
+        let (found, changes, items) = match prepared {
             Ok(p) => p,
             Err(e) => return fail(e),
         };
-        if msg.dry_run || ops.is_empty() {
+        if msg.dry_run || changes.is_empty() {
             return Box::pin(fut::ready(Ok(found)));
         }
-        commit_then(self, ops, move |act| {
+        commit_then(self, changes, move |act| {
             for (ep, items) in items {
                 let replayed = items.len() as u64;
                 act.send_to(&ep, Enqueue { items, replayed });
@@ -150,11 +150,11 @@ impl Handler<Purge> for Bus {
             Ok(f) => f,
             Err(e) => return fail(e),
         };
-        let ops: Vec<Op> = found
-            .iter()
-            .map(|d| Op::Delete(Cf::DeadLetters, d.delivery_id.clone().into_bytes()))
-            .collect();
-        commit_then(self, ops, move |act| {
+        let mut changes = Changes::new();
+        for d in &found {
+            changes.forget_dead_letter(&d.delivery_id);
+        }
+        commit_then(self, changes, move |act| {
             let mut per: HashMap<&str, u64> = HashMap::new();
             for d in &found {
                 *per.entry(d.endpoint_id.as_str()).or_default() += 1;
@@ -169,7 +169,7 @@ impl Handler<Purge> for Bus {
 
 /// Put a finished delivery back in its endpoint's queue: new ticket, a fresh
 /// `max_attempts` budget, same id (so `webhook-id` stays the event's id).
-pub(super) fn reopen(mut d: crate::store::records::DeliveryRecord, ops: &mut Vec<Op>) -> Item {
+pub(super) fn reopen(mut d: crate::store::records::DeliveryRecord, changes: &mut Changes) -> Item {
     let ticket = u128::from(ids::next_ulid());
     d.status = DeliveryStatus::Pending;
     d.budget_start = d.attempts;
@@ -178,13 +178,7 @@ pub(super) fn reopen(mut d: crate::store::records::DeliveryRecord, ops: &mut Vec
     d.last_delay_ms = None;
     d.ticket = ticket;
     d.updated_at = now_ms();
-    ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
-    ops.push(Op::Put(
-        Cf::Queue,
-        keys::queue(&d.endpoint_id, ticket),
-        d.id.clone().into_bytes(),
-    ));
-    ops.push(Op::Delete(Cf::DeadLetters, d.id.clone().into_bytes()));
+    changes.requeue(&d).forget_dead_letter(&d.id);
     Item {
         delivery_id: d.id,
         ticket,
@@ -229,10 +223,10 @@ impl Handler<RetryDelivery> for Bus {
             .dead_letter(&d.id)
             .map(|x| x.is_some())
             .unwrap_or(false);
-        let mut ops = Vec::new();
+        let mut changes = Changes::new();
         let endpoint = d.endpoint_id.clone();
-        let item = reopen(d, &mut ops);
-        commit_then(self, ops, move |act| {
+        let item = reopen(d, &mut changes);
+        commit_then(self, changes, move |act| {
             act.send_to(
                 &endpoint,
                 Enqueue {

@@ -12,8 +12,8 @@ use crate::endpoint::messages::Stop;
 use crate::endpoint::spec::EndpointSpec;
 use crate::ids::{self, now_ms};
 use crate::sign;
+use crate::store::Changes;
 use crate::store::records::{DeliveryStatus, EndpointRecord, RetiringSecret};
-use crate::store::{Cf, Op, keys};
 use crate::transform::builtin;
 
 type Reply<T> = ResponseActFuture<Bus, Result<T, BusError>>;
@@ -66,8 +66,9 @@ impl Bus {
         compiled: TransformSlot,
         created: bool,
     ) -> Reply<Upserted> {
-        let ops = vec![self.store().endpoint_put(&record)];
-        commit_then(self, ops, move |act| {
+        let mut changes = Changes::new();
+        self.store().save_endpoint(&mut changes, &record);
+        commit_then(self, changes, move |act| {
             if let Some(old) = act.endpoints.get(&record.id) {
                 if old.record.spec.name != record.spec.name {
                     act.names.remove(&old.record.spec.name);
@@ -251,22 +252,19 @@ impl Handler<DeleteEndpoint> for Bus {
         let Some(old) = self.existing(&msg.0) else {
             return fail(BusError::NotFound(format!("endpoint `{}`", msg.0)));
         };
-        let rows = match self
-            .store()
-            .scan(Cf::Queue, &keys::prefix(&old.id), None, usize::MAX)
-        {
-            Ok(r) => r,
+        let queued = match self.store().queue_page(&old.id, None, usize::MAX) {
+            Ok(q) => q,
             Err(e) => return fail(e.into()),
         };
-        let mut ops = vec![Op::Delete(Cf::Endpoints, old.id.clone().into_bytes())];
-        for (key, dlv) in rows {
-            ops.push(Op::Delete(Cf::Queue, key));
-            let dlv = String::from_utf8_lossy(&dlv).into_owned();
+        let mut changes = Changes::new();
+        changes.delete_endpoint(&old.id);
+        for (ticket, dlv) in queued {
+            changes.dequeue(&old.id, ticket);
             if let Ok(Some(mut d)) = self.store().delivery(&dlv) {
                 d.status = DeliveryStatus::Dead;
                 d.last_error = Some("endpoint deleted".into());
                 d.updated_at = now_ms();
-                ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
+                changes.delivery(&d);
             }
         }
         if let Some(reg) = self.endpoints.remove(&old.id) {
@@ -276,6 +274,6 @@ impl Handler<DeleteEndpoint> for Bus {
         self.w.board.remove(&old.id);
         self.subs.remove(&old.id);
         self.names.remove(&old.spec.name);
-        commit_then(self, ops, |_| Ok(()))
+        commit_then(self, changes, |_| Ok(()))
     }
 }

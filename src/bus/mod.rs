@@ -12,24 +12,24 @@ pub use actor::Bus;
 
 use actix::prelude::*;
 
-use crate::store::{Op, StoreError};
+use crate::store::{Changes, StoreError};
 
 /// A handler's immediate error answer (the async handlers return futures).
 pub(crate) fn fail<T: 'static>(e: BusError) -> actix::ResponseActFuture<Bus, Result<T, BusError>> {
     Box::pin(actix::fut::ready(Err(e)))
 }
 
-/// Commit `ops` through the group committer without blocking the bus, then,
+/// Commit `changes` through the group committer without blocking the bus, then,
 /// once they are durable, run `then` on the bus (a store error answers
 /// instead and `then` never runs).
 pub(crate) fn commit_then<T: 'static>(
     bus: &Bus,
-    ops: Vec<Op>,
+    changes: Changes,
     then: impl FnOnce(&mut Bus) -> Result<T, BusError> + 'static,
 ) -> actix::ResponseActFuture<Bus, Result<T, BusError>> {
     let store = bus.store().clone();
     Box::pin(
-        async move { store.commit(ops).await }
+        async move { store.commit(changes).await }
             .into_actor(bus)
             .map(move |res, act, _| {
                 res?;

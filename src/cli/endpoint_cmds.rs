@@ -164,7 +164,12 @@ async fn test_send(remote: &super::Remote, id: &str) -> ExitCode {
             .as_u64()
             .map_or_else(|| "no response".to_string(), |s| format!("HTTP {s}"));
         let ms = v["latency_ms"].as_f64().unwrap_or(0.0);
-        if ok {
+        if v["filtered"].as_bool() == Some(true) {
+            println!(
+                "Test event {} to {id}: the endpoint's transform skipped it, nothing was sent",
+                text(&v["event_id"])
+            );
+        } else if ok {
             println!(
                 "Test event {} delivered to {id}: {status} in {ms:.1} ms",
                 text(&v["event_id"])
@@ -181,6 +186,9 @@ async fn test_send(remote: &super::Remote, id: &str) -> ExitCode {
         if let Some(body) = v["response_body"].as_str().filter(|b| !b.is_empty()) {
             let shown: String = body.chars().take(200).collect();
             println!("  response: {shown}");
+        }
+        if let Some(dlv) = v["delivery_id"].as_str() {
+            println!("  in history as delivery {dlv} (marked test)");
         }
     }
     if ok {

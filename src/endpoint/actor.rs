@@ -19,7 +19,7 @@ use super::ssrf::Guard;
 use super::stats::Stats;
 use crate::ids::now_ms;
 use crate::store::records::EndpointRecord;
-use crate::store::{Cf, Op, Store, keys};
+use crate::store::{Changes, Store};
 use crate::telemetry::{CircuitChanged, EndpointGauges};
 use crate::transform::pool::TransformWorker;
 
@@ -257,7 +257,7 @@ impl EndpointActor {
         let now = Instant::now();
         let now_ms = now_ms();
         let mut items = Vec::with_capacity(rows.len());
-        let mut stale = Vec::new();
+        let mut stale = Changes::new();
         for (ticket, dlv_id) in rows {
             match self.store.delivery(&dlv_id) {
                 Ok(Some(d)) if d.status.is_open() => {
@@ -283,14 +283,17 @@ impl EndpointActor {
                     items.push((item, due));
                 }
                 // Finished (or vanished) deliveries whose queue row outlived them.
-                Ok(_) => stale.push(Op::Delete(Cf::Queue, keys::queue(&self.record.id, ticket))),
+                Ok(_) => {
+                    stale.dequeue(&self.record.id, ticket);
+                }
                 Err(e) => {
                     tracing::error!(endpoint = self.name(), delivery = %dlv_id, error = %e, "Cannot read delivery.")
                 }
             }
         }
-        if !stale.is_empty() {
-            let _ = self.store.write_buffered(&stale);
+        if let Err(e) = self.store.write_now(&stale) {
+            // Harmless: the next page read finds the same rows and tries again.
+            tracing::warn!(endpoint = self.name(), error = %e, "Cannot drop finished queue rows.");
         }
         self.queue.add_page(items, last, exhausted);
     }
@@ -384,8 +387,11 @@ impl Handler<Enqueue> for EndpointActor {
             // A page read that ran after the commit may have loaded (or even
             // finished) it already: only the queue row says it is still open.
             if self.queue.is_paged_range(item.ticket) {
-                let row = keys::queue(&self.record.id, item.ticket);
-                if !self.store.exists(Cf::Queue, &row).unwrap_or(true) {
+                if !self
+                    .store
+                    .is_queued(&self.record.id, item.ticket)
+                    .unwrap_or(true)
+                {
                     continue;
                 }
                 if !self.queue.offer(item, None) {

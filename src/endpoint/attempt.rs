@@ -1,6 +1,6 @@
 //! One delivery's way through the endpoint actor: transform (on the pool),
-//! HTTP attempt (on this thread), classification, and settling the outcome
-//! in the store, the queue, the breaker and the telemetry.
+//! HTTP attempt (on this thread), classification, the breaker and the pure
+//! verdict; `settle.rs` carries the verdict out.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,15 +11,14 @@ use rand::Rng;
 use super::actor::EndpointActor;
 use super::breaker::{State as BreakerState, Transition};
 use super::classify::{self, Decision};
-use super::deliver::{self, AttemptInput, AttemptResult};
-use super::messages::ToBus;
+use super::deliver::{self, AttemptResult};
+use super::outgoing::{self, Outgoing};
 use super::queue::{EventInfo, Item};
+use super::settle::{Settle, dead, filtered};
 use super::verdict;
-use crate::endpoint::spec::Status;
 use crate::ids::now_ms;
-use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus};
-use crate::store::{Cf, Op, keys};
-use crate::telemetry::{AttemptFinished, CircuitChanged, DeliveryFinished, DeliveryOutcome};
+use crate::store::records::{AttemptRecord, DeliveryStatus};
+use crate::telemetry::{AttemptFinished, CircuitChanged, DeliveryOutcome};
 use crate::transform::pool::RunTransform;
 use crate::transform::{Rendered, TransformError};
 
@@ -29,13 +28,16 @@ const MAX_TRANSFORM_BATCH: usize = 64;
 /// When the transform pool cannot take work (shutting down), try again after this.
 const POOL_RETRY: Duration = Duration::from_secs(1);
 
-/// How a delivery ends up after one step.
-struct Settle {
-    status: DeliveryStatus,
-    outcome: DeliveryOutcome,
-    reason: Option<String>,
-    retry_at: Option<Instant>,
-    attempt: Option<AttemptRecord>,
+/// How a delivery's body is made (see [`EndpointActor::render_plan`]).
+pub(super) enum Render {
+    /// The event as published.
+    AsIs,
+    /// Made here (redaction without a script).
+    Ready(Rendered),
+    /// The script cannot run: every delivery fails this way.
+    Failed(TransformError),
+    /// By this script, on the transform pool (redaction happens inside).
+    Script(Arc<crate::transform::Compiled>),
 }
 
 impl EndpointActor {
@@ -70,29 +72,39 @@ impl EndpointActor {
             return self.settle(item, dead(reason, None), ctx);
         }
         if item.rendered.is_none() {
-            match &self.transform {
-                None if !self.record.spec.redact.is_empty() => {
-                    // Rendered once, so every retry sends (and signs) identical bytes.
-                    let body = serde_json::to_vec(&event.redacted(&self.record.spec.redact))
-                        .unwrap_or_default();
-                    item.rendered =
-                        Some(Arc::new(Rendered::Send(crate::transform::run::Request {
-                            body: body.into(),
-                            content_type: "application/json".into(),
-                            headers: Vec::new(),
-                            method: None,
-                            url: None,
-                        })));
-                }
-                None => {}
-                Some(Err(e)) => return self.transform_failed(item, e.clone(), ctx),
-                Some(Ok(_)) => {
+            match self.render_plan(&event) {
+                Render::AsIs => {}
+                // Rendered once, so every retry sends (and signs) identical bytes.
+                Render::Ready(r) => item.rendered = Some(Arc::new(r)),
+                Render::Failed(e) => return self.transform_failed(item, e, ctx),
+                Render::Script(_) => {
                     self.transform_waiting.push_back(item);
                     return self.run_transforms(ctx);
                 }
             }
         }
         self.send_attempt(item, event, ctx);
+    }
+
+    /// How `event`'s body is made for this endpoint: as is, redacted here,
+    /// by its script on the pool, or not at all (the script does not compile).
+    pub(super) fn render_plan(&self, event: &EventInfo) -> Render {
+        match &self.transform {
+            None if !self.record.spec.redact.is_empty() => {
+                let body = serde_json::to_vec(&event.redacted(&self.record.spec.redact))
+                    .unwrap_or_default();
+                Render::Ready(Rendered::Send(crate::transform::run::Request {
+                    body: body.into(),
+                    content_type: "application/json".into(),
+                    headers: Vec::new(),
+                    method: None,
+                    url: None,
+                }))
+            }
+            None => Render::AsIs,
+            Some(Err(e)) => Render::Failed(e.clone()),
+            Some(Ok(compiled)) => Render::Script(compiled.clone()),
+        }
     }
 
     /// Send every delivery waiting for the script to the pool as one batch.
@@ -147,20 +159,13 @@ impl EndpointActor {
     }
 
     /// Current secrets plus rotated-out ones still in their grace period.
-    fn active_keys(&self, now_ms: u64) -> std::borrow::Cow<'_, [Vec<u8>]> {
-        let retiring = &self.record.retiring_secrets;
-        if retiring.iter().all(|s| s.expires_at <= now_ms) {
-            return std::borrow::Cow::Borrowed(&self.keys);
-        }
-        let scheme = self.record.spec.signing.scheme;
-        let mut keys = self.keys.clone();
-        keys.extend(
-            retiring
-                .iter()
-                .filter(|s| s.expires_at > now_ms)
-                .filter_map(|s| crate::sign::key_bytes(scheme, &s.secret).ok()),
-        );
-        std::borrow::Cow::Owned(keys)
+    pub(super) fn active_keys(&self, now_ms: u64) -> std::borrow::Cow<'_, [Vec<u8>]> {
+        outgoing::active_keys(
+            &self.record.spec,
+            &self.keys,
+            &self.record.retiring_secrets,
+            now_ms,
+        )
     }
 
     fn transform_failed(&mut self, item: Item, e: TransformError, ctx: &mut Context<Self>) {
@@ -173,43 +178,21 @@ impl EndpointActor {
 
     fn send_attempt(&mut self, item: Item, event: Arc<EventInfo>, ctx: &mut Context<Self>) {
         let spec = &self.record.spec;
-        let (mut method, mut url) = (spec.method, spec.url.clone());
-        let (mut body, mut content_type, mut extra) = (
-            event.body.clone(),
-            "application/json".to_string(),
-            Vec::new(),
-        );
-        if let Some(Rendered::Send(req)) = item.rendered.as_deref() {
-            body = req.body.clone();
-            content_type = req.content_type.clone();
-            extra = req.headers.clone();
-            method = req.method.unwrap_or(method);
-            url = req.url.clone().unwrap_or(url);
-        }
         let attempt = item.attempts + 1;
         let started_ms = now_ms();
-        let keys = self.active_keys(started_ms);
-        let mut headers = deliver::headers(
+        let Outgoing {
+            method,
+            url,
+            headers,
+            body,
+        } = outgoing::build(
             spec,
-            &keys,
-            &AttemptInput {
-                event_id: &event.id,
-                event_type: &event.event_type,
-                attempt,
-                timestamp: (started_ms / 1000) as i64,
-                body: &body,
-                content_type: &content_type,
-            },
+            &self.active_keys(started_ms),
+            &event,
+            item.rendered.as_deref(),
+            attempt,
+            started_ms,
         );
-        // A handler script's headers replace the endpoint's of the same name.
-        for (k, v) in extra {
-            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&k));
-            headers.push((k, v));
-        }
-        if let (Some(tp), true) = (&event.traceparent, spec.propagate_trace) {
-            headers.retain(|(n, _)| !n.eq_ignore_ascii_case("traceparent"));
-            headers.push(("traceparent".into(), tp.clone()));
-        }
         // A child of the publish span when it lives in this process (not after a restart).
         let span = tracing::info_span!(
             parent: event.span.as_ref().and_then(tracing::Span::id),
@@ -254,7 +237,9 @@ impl EndpointActor {
         let now = Instant::now();
         let attempt = item.attempts + 1;
         item.attempts = attempt;
-        let spec = self.record.spec.clone();
+        // An Arc, not the spec: attempts are a hot path and the spec is large.
+        let record = self.record.clone();
+        let spec = &record.spec;
         let decision = classify::classify(&result.outcome, &spec.success_codes, SystemTime::now());
         let transition = if classify::is_receiver_failure(&decision) {
             self.breaker.on_failure(now)
@@ -345,218 +330,5 @@ impl EndpointActor {
             verdict::Fate::Dead { reason } => dead(reason, Some(record)),
         };
         self.settle(item, settle, ctx);
-    }
-
-    /// Write the outcome (one atomic, unsynced batch), update stats and
-    /// telemetry, return the item to the queue if it will be retried, pump.
-    fn settle(&mut self, item: Item, s: Settle, ctx: &mut Context<Self>) {
-        let now = Instant::now();
-        let mut ops = Vec::new();
-        if let Some(a) = &s.attempt {
-            ops.push(Op::put_json(
-                Cf::Attempts,
-                keys::attempt(&item.delivery_id, a.attempt),
-                a,
-            ));
-            self.stats.attempt(
-                a.attempt,
-                a.latency_ms,
-                s.status == DeliveryStatus::Delivered,
-                now_ms(),
-            );
-        }
-        let next_attempt_at = s
-            .retry_at
-            .map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
-        match self.store.delivery(&item.delivery_id) {
-            Ok(Some(mut d)) => {
-                d.status = s.status;
-                d.attempts = item.attempts;
-                d.updated_at = now_ms();
-                d.last_error = s.reason.clone();
-                d.next_attempt_at = next_attempt_at;
-                d.last_delay_ms = item.last_delay.map(|l| l.as_millis() as u64);
-                ops.push(Op::put_json(Cf::Deliveries, d.id.as_bytes(), &d));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(delivery = %item.delivery_id, error = %e, "Cannot read delivery.")
-            }
-        }
-        match s.status {
-            DeliveryStatus::Delivered => self.stats.delivered(),
-            DeliveryStatus::Failed => self.stats.failed(),
-            DeliveryStatus::Dead => {
-                self.stats.dead();
-                self.dead_letters += 1;
-            }
-            DeliveryStatus::Filtered => self.stats.filtered(),
-            DeliveryStatus::Pending => {}
-        }
-        if s.status != DeliveryStatus::Failed {
-            ops.push(Op::Delete(
-                Cf::Queue,
-                keys::queue(&self.record.id, item.ticket),
-            ));
-            self.depth = self.depth.saturating_sub(1);
-        }
-        if s.status == DeliveryStatus::Dead {
-            let dl = DeadLetter {
-                delivery_id: item.delivery_id.clone(),
-                endpoint_id: self.record.id.clone(),
-                event_id: item.event_id.clone(),
-                reason: s.reason.clone().unwrap_or_default(),
-                attempts: item.attempts,
-                dead_at: now_ms(),
-            };
-            ops.push(Op::put_json(
-                Cf::DeadLetters,
-                item.delivery_id.as_bytes(),
-                &dl,
-            ));
-        }
-        if let Err(e) = self.store.write_buffered(&ops) {
-            // The queue row stays, so the delivery is attempted again after a restart.
-            tracing::error!(endpoint = %self.record.spec.name, delivery = %item.delivery_id, error = %e,
-                "Cannot record the outcome; the delivery will be retried.");
-        }
-        let end_to_end = (s.outcome == DeliveryOutcome::Success)
-            .then(|| {
-                item.event
-                    .as_ref()
-                    .map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms)))
-            })
-            .flatten();
-        // Operational events about operational deliveries would feed on themselves.
-        let operational_delivery = item
-            .event
-            .as_ref()
-            .is_some_and(|e| crate::event::is_reserved_type(&e.event_type));
-        let fate = match s.status {
-            DeliveryStatus::Dead => Some(verdict::Fate::Dead {
-                reason: s.reason.clone().unwrap_or_default(),
-            }),
-            DeliveryStatus::Delivered => Some(verdict::Fate::Delivered),
-            _ => None,
-        };
-        let announced = fate.as_ref().and_then(|f| {
-            verdict::announcement(f, item.attempts, item.budget_start, operational_delivery)
-        });
-        if let Some(event_type) = announced {
-            let mut data =
-                serde_json::json!({"delivery_id": item.delivery_id, "event_id": item.event_id});
-            if s.status == DeliveryStatus::Dead {
-                data["reason"] = serde_json::json!(s.reason);
-            } else {
-                data["attempts"] = serde_json::json!(item.attempts);
-            }
-            self.operational(event_type, data);
-        }
-        DeliveryFinished {
-            endpoint: &self.record.spec.name,
-            outcome: s.outcome,
-            end_to_end,
-            delivery_id: &item.delivery_id,
-            attempt: item.attempts,
-            reason: s.reason.as_deref(),
-            next_attempt_at,
-        }
-        .emit();
-        self.tell_host(&item, &s, next_attempt_at);
-        self.queue.finish(item, s.retry_at);
-        self.gauges();
-        self.pump(ctx);
-    }
-
-    /// Hand the outcome to the host's subscribers; never waits (broadcast).
-    fn tell_host(&self, item: &Item, s: &Settle, next_attempt_at: Option<u64>) {
-        use crate::outcomes::{Outcome, OutcomeKind};
-        let Some(tx) = &self.outcomes else { return };
-        // Nobody listening is the common case: skip building the value.
-        if tx.receiver_count() == 0 {
-            return;
-        }
-        let kind = match s.status {
-            DeliveryStatus::Delivered => OutcomeKind::Delivered,
-            DeliveryStatus::Failed => OutcomeKind::RetryScheduled,
-            DeliveryStatus::Dead => OutcomeKind::DeadLettered,
-            DeliveryStatus::Filtered => OutcomeKind::Filtered,
-            DeliveryStatus::Pending => return,
-        };
-        let _ = tx.send(Outcome {
-            kind,
-            endpoint: self.record.spec.name.clone(),
-            endpoint_id: self.record.id.clone(),
-            delivery_id: item.delivery_id.clone(),
-            event_id: item.event_id.clone(),
-            event_type: item.event.as_ref().map(|e| e.event_type.clone()),
-            attempt: item.attempts,
-            status: s.attempt.as_ref().and_then(|a| a.status_code),
-            error: s.reason.clone(),
-            latency: s
-                .attempt
-                .as_ref()
-                .map(|a| Duration::from_secs_f64(a.latency_ms / 1000.0)),
-            next_attempt_at,
-        });
-    }
-}
-
-impl EndpointActor {
-    /// Publish an operational event about this endpoint (never delivered to it).
-    fn operational(&self, event_type: &str, mut data: serde_json::Value) {
-        let Some(bus) = &self.bus else { return };
-        data["endpoint_id"] = serde_json::json!(self.record.id);
-        data["endpoint"] = serde_json::json!(self.record.spec.name);
-        let event = crate::PublishRequest::new(event_type, data);
-        // do_send: fire and forget; the bus commits it like any publish.
-        bus.do_send(ToBus::Announce {
-            event,
-            about: self.record.id.clone(),
-        });
-    }
-
-    /// Disable this endpoint: stop attempting now, persist through the bus, announce it.
-    fn disable(&mut self, reason: String) {
-        if self.record.spec.status == Status::Disabled {
-            return;
-        }
-        tracing::warn!(endpoint = %self.record.spec.name, %reason, "Endpoint disabled.");
-        let mut record = (*self.record).clone();
-        record.spec.status = Status::Disabled;
-        let spec = record.spec.clone();
-        // Effective at once here; the bus's Reconfigure (next version) confirms it.
-        self.record = Arc::new(record);
-        if let Some(bus) = &self.bus {
-            bus.do_send(ToBus::Save {
-                endpoint_id: self.record.id.clone(),
-                spec: Box::new(spec),
-            });
-        }
-        self.operational(
-            "hookbus.endpoint.disabled",
-            serde_json::json!({"reason": reason}),
-        );
-        self.gauges();
-    }
-}
-
-fn dead(reason: String, attempt: Option<AttemptRecord>) -> Settle {
-    Settle {
-        status: DeliveryStatus::Dead,
-        outcome: DeliveryOutcome::Dead,
-        reason: Some(reason),
-        retry_at: None,
-        attempt,
-    }
-}
-
-fn filtered() -> Settle {
-    Settle {
-        status: DeliveryStatus::Filtered,
-        outcome: DeliveryOutcome::Filtered,
-        reason: None,
-        retry_at: None,
-        attempt: None,
     }
 }

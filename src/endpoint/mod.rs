@@ -7,13 +7,16 @@ pub mod breaker;
 pub mod classify;
 pub mod deliver;
 pub mod messages;
+mod outgoing;
 pub mod queue;
 pub mod rate;
 pub mod redact;
 pub mod retry;
+mod settle;
 pub mod spec;
 pub mod ssrf;
 pub mod stats;
+pub mod test_send;
 pub mod verdict;
 
 pub use actor::EndpointActor;

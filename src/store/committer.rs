@@ -16,7 +16,7 @@ use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::oneshot;
 
 use super::StoreError;
-use super::db::Op;
+use super::op::Op;
 use crate::telemetry;
 
 /// Upper bound on requests merged into one group, so one huge group cannot
@@ -30,7 +30,7 @@ struct Request {
 
 /// Handle to the committer thread; cloning shares the thread.
 #[derive(Clone)]
-pub struct Committer {
+pub(crate) struct Committer {
     tx: mpsc::Sender<Request>,
     /// Whether the latest write succeeded: after an I/O error (disk full)
     /// RocksDB refuses writes, and `/readyz` should say so.
@@ -55,7 +55,7 @@ impl Committer {
     }
 
     /// Did the latest write succeed?
-    pub fn writable(&self) -> bool {
+    pub(crate) fn writable(&self) -> bool {
         self.writable.load(Ordering::Relaxed)
     }
 
@@ -66,7 +66,7 @@ impl Committer {
 
     /// Write `ops` atomically and durably (per the configured durability);
     /// resolves once they are on disk.
-    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+    pub(crate) async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Request { ops, done })

@@ -4,56 +4,22 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
-    WriteOptions,
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::committer::Committer;
 use super::crypto::MasterKey;
+use super::op::{Op, cf};
 use super::records::{
     AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, IdempotencyRecord, StoredEvent,
 };
-use super::{Cf, Committer, StoreError, keys};
+use super::{Cf, Changes, StoreError, keys};
 use crate::model::Durability;
 use crate::model::PublishReceipt;
 
 /// A raw (key, value) row.
-pub type Row = (Vec<u8>, Vec<u8>);
-
-/// One write in a batch.
-#[derive(Debug, Clone)]
-pub enum Op {
-    /// Set `key` to `value`.
-    Put(Cf, Vec<u8>, Vec<u8>),
-    /// Remove `key`.
-    Delete(Cf, Vec<u8>),
-}
-
-impl Op {
-    /// A put of a JSON-encoded record.
-    pub fn put_json<T: Serialize>(cf: Cf, key: impl Into<Vec<u8>>, value: &T) -> Op {
-        // Records are plain data; serialising them cannot fail.
-        Op::Put(
-            cf,
-            key.into(),
-            serde_json::to_vec(value).unwrap_or_default(),
-        )
-    }
-
-    pub(super) fn apply(&self, db: &DB, batch: &mut WriteBatch) {
-        match self {
-            Op::Put(c, k, v) => batch.put_cf(cf(db, *c), k, v),
-            Op::Delete(c, k) => batch.delete_cf(cf(db, *c), k),
-        }
-    }
-}
-
-/// Column-family handle; every family is created at open, so it exists.
-pub(super) fn cf(db: &DB, c: Cf) -> &ColumnFamily {
-    db.cf_handle(c.name())
-        .expect("column families are created at open")
-}
+pub(super) type Row = (Vec<u8>, Vec<u8>);
 
 /// Memtable bytes across all column families before RocksDB flushes.
 const MEMTABLE_BUDGET: usize = 64 << 20;
@@ -97,17 +63,21 @@ impl Store {
         Ok(Self { db, committer, key })
     }
 
-    /// Write `ops` in one atomic batch through the group committer (durable per config).
-    pub async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
-        self.committer.commit(ops).await
+    /// Write `changes` in one atomic batch through the group committer
+    /// (durable per config); resolves once they are.
+    pub(crate) async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
+        self.committer.commit(changes.ops).await
     }
 
-    /// Write `ops` atomically now, without fsync. For state changes after
+    /// Write `changes` atomically now, without fsync. For state changes after
     /// publish: losing one in a crash only means the delivery is attempted
     /// again (at-least-once), never lost, because the batch is atomic.
-    pub fn write_buffered(&self, ops: &[Op]) -> Result<(), StoreError> {
+    pub(crate) fn write_now(&self, changes: &Changes) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         let mut batch = WriteBatch::default();
-        for op in ops {
+        for op in &changes.ops {
             op.apply(&self.db, &mut batch);
         }
         let mut wo = WriteOptions::new();
@@ -139,13 +109,23 @@ impl Store {
         }
     }
 
-    /// Whether `key` exists in `c`.
-    pub fn exists(&self, c: Cf, key: &[u8]) -> Result<bool, StoreError> {
+    fn exists(&self, c: Cf, key: &[u8]) -> Result<bool, StoreError> {
         Ok(self.db.get_pinned_cf(cf(&self.db, c), key)?.is_some())
     }
 
+    /// Whether the endpoint's delivery with `ticket` is still in its queue
+    /// (open), i.e. no attempt has finished it since it was paged.
+    pub fn is_queued(&self, endpoint_id: &str, ticket: u128) -> Result<bool, StoreError> {
+        self.exists(Cf::Queue, &keys::queue(endpoint_id, ticket))
+    }
+
+    /// Whether an event with this id was accepted.
+    pub fn has_event(&self, id: &str) -> Result<bool, StoreError> {
+        self.exists(Cf::Events, id.as_bytes())
+    }
+
     /// Rows of `c` whose key starts with `prefix`, from `start` (inclusive, defaults to the prefix), at most `limit`.
-    pub fn scan(
+    pub(super) fn scan(
         &self,
         c: Cf,
         prefix: &[u8],
@@ -198,13 +178,14 @@ impl Store {
             .transpose()
     }
 
-    /// The write of an endpoint record, its secrets sealed under the master key.
-    pub fn endpoint_put(&self, record: &EndpointRecord) -> Op {
-        Op::put_json(
+    /// The write of an endpoint record, its secrets sealed under the master
+    /// key (so only the store, which holds the key, can build it).
+    pub(crate) fn save_endpoint(&self, changes: &mut Changes, record: &EndpointRecord) {
+        changes.push(Op::put_json(
             Cf::Endpoints,
             record.id.as_bytes(),
             &self.key.seal_record(record),
-        )
+        ));
     }
 
     /// Every endpoint, by id order.

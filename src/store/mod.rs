@@ -1,7 +1,13 @@
 //! Durable state in RocksDB: endpoints, events, deliveries, the per-endpoint
 //! queue, attempts and dead letters, written through a group committer.
 //!
-//! Column families (keys in [`keys`]):
+//! Writes go through [`Changes`]: the callers say what happened (a delivery
+//! enqueued, an attempt recorded, a dead letter), and only this module turns
+//! that into keys and column families. [`Store`]'s public methods read;
+//! writing is for the crate's own bus and endpoint actors, so an embedder
+//! cannot put rows behind their back.
+//!
+//! Column families (keys in `keys.rs`):
 //! - `endpoints`: endpoint id → [`records::EndpointRecord`]
 //! - `events`: event id → [`records::StoredEvent`] (event + its deliveries)
 //! - `deliveries`: delivery id → [`records::DeliveryRecord`]
@@ -12,15 +18,17 @@
 //! - `dead_letters`: delivery id → [`records::DeadLetter`]
 //! - `idempotency`, `meta`: reserved for idempotency keys and store metadata.
 
+mod changes;
 mod committer;
 pub mod crypto;
 mod db;
-pub mod keys;
+mod keys;
+mod op;
 pub mod records;
 pub mod retention;
 
-pub use committer::Committer;
-pub use db::{Op, Store};
+pub use changes::Changes;
+pub use db::Store;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +58,7 @@ pub enum StoreError {
 
 /// The column families, in creation order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cf {
+pub(crate) enum Cf {
     /// Endpoint records.
     Endpoints,
     /// Events with their delivery list.

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
-use crate::model::PublishReceipt;
 use crate::model::spec::EndpointSpec;
+use crate::model::{PublishReceipt, ReceiptDelivery};
 
 /// An endpoint as stored: the user's spec plus what hookbus assigns.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,22 +41,13 @@ pub struct RetiringSecret {
     pub expires_at: u64,
 }
 
-/// One (delivery id, endpoint id) pair of an event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryRef {
-    /// `dlv_<ULID>`.
-    pub id: String,
-    /// The endpoint it goes to.
-    pub endpoint_id: String,
-}
-
 /// An accepted event and the deliveries it fanned out to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
     /// The event as delivered.
     pub event: Event,
     /// One per matched endpoint.
-    pub deliveries: Vec<DeliveryRef>,
+    pub deliveries: Vec<ReceiptDelivery>,
     /// The publisher's W3C `traceparent`, sent on with every attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
@@ -72,7 +63,7 @@ pub enum DeliveryStatus {
     Failed,
     /// A receiver accepted it.
     Delivered,
-    /// Gave up: in the dead-letter queue.
+    /// Gave up: in the dead-letter queue (a failed test send is dead but not listed there).
     Dead,
     /// A transform chose to skip it.
     Filtered,
@@ -116,6 +107,10 @@ pub struct DeliveryRecord {
     /// When it last entered the queue (publish or replay), Unix ms; `expire_after` counts from here.
     #[serde(default)]
     pub queued_at: u64,
+    /// An endpoint test send (`POST /v1/endpoints/{id}/test`): one attempt,
+    /// never retried, never dead-lettered, outside the endpoint's stats.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// One HTTP attempt.

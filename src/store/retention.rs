@@ -5,7 +5,7 @@
 //! retention can never drop work that has not finished.
 
 use super::records::StoredEvent;
-use super::{Cf, Op, Store, StoreError, keys};
+use super::{Cf, Changes, Store, StoreError};
 
 /// Delete every finished event accepted before `cutoff_ms` (Unix ms); returns how many.
 pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
@@ -17,8 +17,8 @@ pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
         let mut next = last.clone();
         next.push(0);
         let full = page.len() == 512;
-        let mut ops = Vec::new();
-        for (key, value) in page {
+        let mut changes = Changes::new();
+        for (_, value) in page {
             let Ok(stored) = serde_json::from_slice::<StoredEvent>(&value) else {
                 continue;
             };
@@ -39,21 +39,13 @@ pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
             if open {
                 continue;
             }
-            for rec in doomed {
-                for n in 1..=rec.attempts {
-                    ops.push(Op::Delete(Cf::Attempts, keys::attempt(&rec.id, n)));
-                }
-                ops.push(Op::Delete(
-                    Cf::EndpointDeliveries,
-                    keys::endpoint_delivery(&rec.endpoint_id, &rec.id),
-                ));
-                ops.push(Op::Delete(Cf::DeadLetters, rec.id.clone().into_bytes()));
-                ops.push(Op::Delete(Cf::Deliveries, rec.id.into_bytes()));
+            for rec in &doomed {
+                changes.forget_delivery(rec);
             }
-            ops.push(Op::Delete(Cf::Events, key));
+            changes.forget_event(&stored.event.id);
             removed += 1;
         }
-        store.write_buffered(&ops)?;
+        store.write_now(&changes)?;
         if !full {
             break;
         }

@@ -17,5 +17,6 @@ mod monitoring;
 mod policy;
 mod props;
 mod telemetry;
+mod test_send;
 mod transforms;
 mod utils;

@@ -7,53 +7,13 @@ use serde_json::{Value, json};
 
 use crate::utils::*;
 
-struct Api {
-    base: String,
-    client: awc::Client,
-}
-
-impl Api {
-    fn new(base: String) -> Self {
-        Self {
-            base,
-            client: awc::Client::new(),
-        }
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        let req = match method {
-            "GET" => self.client.get(url),
-            "POST" => self.client.post(url),
-            "PATCH" => self.client.patch(url),
-            "DELETE" => self.client.delete(url),
-            _ => unreachable!(),
-        };
-        let mut resp = match body {
-            Some(b) => req.send_json(&b).await.unwrap(),
-            None => req.send().await.unwrap(),
-        };
-        let bytes = resp.body().limit(1 << 20).await.unwrap();
-        (
-            resp.status().as_u16(),
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-}
-
-async fn setup() -> (hookbus::Hookbus, tempfile::TempDir, Api) {
-    let (hub, dir) = start_hookbus(vec![]).await;
-    let api = Api::new(serve_api(&hub));
-    (hub, dir, api)
-}
-
 fn fast_retry() -> Value {
     json!({"strategy": "fixed", "initial_delay": "50ms", "jitter": "none", "max_attempts": 3})
 }
 
 #[actix_web::test]
 async fn create_shows_secrets_once_and_reads_redact_them() {
-    let (hub, _dir, api) = setup().await;
+    let (hub, _dir, api) = start_with_api().await;
     let (s, created) = api
         .call(
             "POST",
@@ -95,7 +55,7 @@ async fn create_shows_secrets_once_and_reads_redact_them() {
 
 #[actix_web::test]
 async fn invalid_endpoints_get_422_with_field_paths() {
-    let (hub, _dir, api) = setup().await;
+    let (hub, _dir, api) = start_with_api().await;
     let (s, body) = api
         .call(
             "POST",
@@ -147,7 +107,7 @@ async fn invalid_endpoints_get_422_with_field_paths() {
 #[actix_web::test]
 async fn patch_updates_renames_and_keeps_redacted_secrets() {
     let rx = TestReceiver::start(200);
-    let (hub, _dir, api) = setup().await;
+    let (hub, _dir, api) = start_with_api().await;
     let (_, created) = api
         .call(
             "POST",
@@ -213,7 +173,7 @@ async fn patch_updates_renames_and_keeps_redacted_secrets() {
 #[actix_web::test]
 async fn delete_removes_the_endpoint_and_pause_resume_gate_deliveries() {
     let rx = TestReceiver::start(200);
-    let (hub, _dir, api) = setup().await;
+    let (hub, _dir, api) = start_with_api().await;
     api.call(
         "POST",
         "/v1/endpoints",
@@ -248,7 +208,7 @@ async fn delete_removes_the_endpoint_and_pause_resume_gate_deliveries() {
 #[actix_web::test]
 async fn test_send_returns_the_attempt() {
     let rx = TestReceiver::start(202);
-    let (hub, _dir, api) = setup().await;
+    let (hub, _dir, api) = start_with_api().await;
     api.call(
         "POST",
         "/v1/endpoints",
@@ -288,7 +248,7 @@ async fn test_send_returns_the_attempt() {
 #[actix_web::test]
 async fn rotation_signs_with_both_secrets_during_grace_then_only_the_new() {
     let rx = TestReceiver::start(200);
-    let (hub, _dir, api) = setup().await;
+    let (hub, _dir, api) = start_with_api().await;
     let (_, created) = api
         .call(
             "POST",
@@ -354,7 +314,7 @@ async fn rotation_signs_with_both_secrets_during_grace_then_only_the_new() {
 #[actix_web::test]
 async fn deliveries_list_filter_page_get_and_retry() {
     let rx = TestReceiver::start(200);
-    let (hub, _dir, api) = setup().await;
+    let (hub, _dir, api) = start_with_api().await;
     api.call(
         "POST",
         "/v1/endpoints",
@@ -437,7 +397,7 @@ async fn deliveries_list_filter_page_get_and_retry() {
 #[actix_web::test]
 async fn dead_letters_list_filters_and_purge() {
     let rx = TestReceiver::start(400);
-    let (hub, _dir, api) = setup().await;
+    let (hub, _dir, api) = start_with_api().await;
     api.call(
         "POST",
         "/v1/endpoints",

@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::view::EndpointView;
 use crate::Hookbus;
 use crate::api::ApiError;
-use crate::endpoint::deliver;
 use crate::endpoint::spec::Status;
-use crate::event::{Event, PublishRequest};
 use crate::model::Dur;
 
 async fn set_status(hub: &Hookbus, id: &str, status: Status) -> Result<HttpResponse, ApiError> {
@@ -66,20 +64,32 @@ pub(crate) async fn resume(
 /// The attempt a test send made.
 #[derive(Serialize, utoipa::ToSchema)]
 struct TestAttempt {
+    /// The `hookbus.test` event (its `webhook-id`).
     event_id: String,
+    /// Its delivery in the endpoint's history (`test: true`), with the attempt.
+    delivery_id: String,
+    /// The receiver accepted it.
     success: bool,
+    /// The endpoint's transform skipped the event, so nothing was sent.
+    filtered: bool,
+    /// The receiver's status, if it answered.
     status_code: Option<u16>,
+    /// Time until the response, ms (0 when nothing was sent).
     latency_ms: f64,
+    /// Why it failed: transport error, refused status or transform error.
     error: Option<String>,
+    /// The first 4 KiB of the response.
     response_body: String,
 }
 
-/// `POST /v1/endpoints/{id}/test`: send a signed `hookbus.test` event now (not queued, not retried).
+/// `POST /v1/endpoints/{id}/test`: send a `hookbus.test` event now through
+/// the endpoint's real pipeline (format or transform, redaction, every
+/// secret still signing); attempted once, never retried or dead-lettered.
 #[utoipa::path(
     post,
     path = "/v1/endpoints/{id}/test",
     tag = "endpoints",
-    summary = "Send a signed hookbus.test event now",
+    summary = "Send a hookbus.test event now through the endpoint's pipeline",
     params(("id" = String, Path, description = "Id or name")),
     responses(
         (status = 200, description = "The attempt", body = TestAttempt),
@@ -93,49 +103,16 @@ pub(crate) async fn test(
     id: web::Path<String>,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
-    let (record, _) = hub.endpoint_status(&id).await?;
-    let spec = &record.spec;
-    let event = Event::accept(PublishRequest::new(
-        "hookbus.test",
-        serde_json::json!({"endpoint_id": record.id, "message": "Test event from hookbus."}),
-    ));
-    let body = event.body();
-    let keys = deliver::signing_keys(spec);
-    let headers = deliver::headers(
-        spec,
-        &keys,
-        &deliver::AttemptInput {
-            event_id: &event.id,
-            event_type: &event.event_type,
-            attempt: 1,
-            timestamp: (crate::ids::now_ms() / 1000) as i64,
-            body: &body,
-            content_type: "application/json",
-        },
-    );
-    let result = deliver::send(
-        &deliver::client(hub.guard()),
-        hub.guard(),
-        spec.method,
-        &spec.url,
-        &headers,
-        body,
-        spec.timeout.get(),
-    )
-    .await;
-    let decision = crate::endpoint::classify::classify(
-        &result.outcome,
-        &spec.success_codes,
-        std::time::SystemTime::now(),
-    );
-    let (status_code, error) = result.outcome.status_and_error();
+    let r = hub.test_endpoint(&id).await?;
     Ok(HttpResponse::Ok().json(TestAttempt {
-        event_id: event.id,
-        success: decision == crate::endpoint::classify::Decision::Success,
-        status_code,
-        latency_ms: result.latency.as_secs_f64() * 1000.0,
-        error,
-        response_body: result.body,
+        event_id: r.event_id,
+        delivery_id: r.delivery_id,
+        success: r.success,
+        filtered: r.filtered,
+        status_code: r.status_code,
+        latency_ms: r.latency_ms,
+        error: r.error,
+        response_body: r.response_body,
     }))
 }
 

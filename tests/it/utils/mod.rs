@@ -1,8 +1,10 @@
 //! Test helpers: a scriptable loopback receiver, an engine on a temp dir, polling,
 //! and the real binary as a child process (`server`).
 
+mod api;
 mod faulty;
 mod server;
+pub use api::Api;
 pub use faulty::*;
 pub use server::*;
 
@@ -236,6 +238,13 @@ pub async fn start_hookbus(endpoints: Vec<EndpointSpec>) -> (Hookbus, tempfile::
 }
 
 /// Serve the API of `hub` on 127.0.0.1:0; returns the base URL.
+/// An engine without endpoints and a client for its API.
+pub async fn start_with_api() -> (Hookbus, tempfile::TempDir, Api) {
+    let (hub, dir) = start_hookbus(vec![]).await;
+    let api = Api::new(serve_api(&hub));
+    (hub, dir, api)
+}
+
 pub fn serve_api(hub: &Hookbus) -> String {
     let h = hub.clone();
     let srv = HttpServer::new(move || App::new().configure(hookbus::api::configure(h.clone())))

@@ -1,0 +1,232 @@
+//! Carrying out what an attempt (or a step before one) decided: the outcome
+//! written in one atomic batch, the stats, the queue, telemetry, the host's
+//! outcome stream, operational events and auto-disable. The decision itself
+//! is [`verdict`](super::verdict)'s; this file only acts on it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::actor::EndpointActor;
+use super::messages::ToBus;
+use super::queue::Item;
+use super::verdict;
+use crate::endpoint::spec::Status;
+use crate::ids::now_ms;
+use crate::store::Changes;
+use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus};
+use crate::telemetry::{DeliveryFinished, DeliveryOutcome};
+
+/// How a delivery ends up after one step.
+pub(super) struct Settle {
+    pub(super) status: DeliveryStatus,
+    pub(super) outcome: DeliveryOutcome,
+    pub(super) reason: Option<String>,
+    pub(super) retry_at: Option<Instant>,
+    pub(super) attempt: Option<AttemptRecord>,
+}
+
+impl EndpointActor {
+    /// Write the outcome (one atomic, unsynced batch), update stats and
+    /// telemetry, return the item to the queue if it will be retried, pump.
+    pub(super) fn settle(&mut self, item: Item, s: Settle, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let mut changes = Changes::new();
+        if let Some(a) = &s.attempt {
+            changes.attempt(&item.delivery_id, a);
+            self.stats.attempt(
+                a.attempt,
+                a.latency_ms,
+                s.status == DeliveryStatus::Delivered,
+                now_ms(),
+            );
+        }
+        let next_attempt_at = s
+            .retry_at
+            .map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
+        match self.store.delivery(&item.delivery_id) {
+            Ok(Some(mut d)) => {
+                d.status = s.status;
+                d.attempts = item.attempts;
+                d.updated_at = now_ms();
+                d.last_error = s.reason.clone();
+                d.next_attempt_at = next_attempt_at;
+                d.last_delay_ms = item.last_delay.map(|l| l.as_millis() as u64);
+                changes.delivery(&d);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(delivery = %item.delivery_id, error = %e, "Cannot read delivery.")
+            }
+        }
+        match s.status {
+            DeliveryStatus::Delivered => self.stats.delivered(),
+            DeliveryStatus::Failed => self.stats.failed(),
+            DeliveryStatus::Dead => {
+                self.stats.dead();
+                self.dead_letters += 1;
+            }
+            DeliveryStatus::Filtered => self.stats.filtered(),
+            DeliveryStatus::Pending => {}
+        }
+        if s.status != DeliveryStatus::Failed {
+            changes.dequeue(&self.record.id, item.ticket);
+            self.depth = self.depth.saturating_sub(1);
+        }
+        if s.status == DeliveryStatus::Dead {
+            let dl = DeadLetter {
+                delivery_id: item.delivery_id.clone(),
+                endpoint_id: self.record.id.clone(),
+                event_id: item.event_id.clone(),
+                reason: s.reason.clone().unwrap_or_default(),
+                attempts: item.attempts,
+                dead_at: now_ms(),
+            };
+            changes.dead_letter(&dl);
+        }
+        if let Err(e) = self.store.write_now(&changes) {
+            // The queue row stays, so the delivery is attempted again after a restart.
+            tracing::error!(endpoint = %self.record.spec.name, delivery = %item.delivery_id, error = %e,
+                "Cannot record the outcome; the delivery will be retried.");
+        }
+        let end_to_end = (s.outcome == DeliveryOutcome::Success)
+            .then(|| {
+                item.event
+                    .as_ref()
+                    .map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms)))
+            })
+            .flatten();
+        // Operational events about operational deliveries would feed on themselves.
+        let operational_delivery = item
+            .event
+            .as_ref()
+            .is_some_and(|e| crate::event::is_reserved_type(&e.event_type));
+        let fate = match s.status {
+            DeliveryStatus::Dead => Some(verdict::Fate::Dead {
+                reason: s.reason.clone().unwrap_or_default(),
+            }),
+            DeliveryStatus::Delivered => Some(verdict::Fate::Delivered),
+            _ => None,
+        };
+        let announced = fate.as_ref().and_then(|f| {
+            verdict::announcement(f, item.attempts, item.budget_start, operational_delivery)
+        });
+        if let Some(event_type) = announced {
+            let mut data =
+                serde_json::json!({"delivery_id": item.delivery_id, "event_id": item.event_id});
+            if s.status == DeliveryStatus::Dead {
+                data["reason"] = serde_json::json!(s.reason);
+            } else {
+                data["attempts"] = serde_json::json!(item.attempts);
+            }
+            self.operational(event_type, data);
+        }
+        DeliveryFinished {
+            endpoint: &self.record.spec.name,
+            outcome: s.outcome,
+            end_to_end,
+            delivery_id: &item.delivery_id,
+            attempt: item.attempts,
+            reason: s.reason.as_deref(),
+            next_attempt_at,
+        }
+        .emit();
+        self.tell_host(&item, &s, next_attempt_at);
+        self.queue.finish(item, s.retry_at);
+        self.gauges();
+        self.pump(ctx);
+    }
+
+    /// Hand the outcome to the host's subscribers; never waits (broadcast).
+    fn tell_host(&self, item: &Item, s: &Settle, next_attempt_at: Option<u64>) {
+        use crate::outcomes::{Outcome, OutcomeKind};
+        let Some(tx) = &self.outcomes else { return };
+        // Nobody listening is the common case: skip building the value.
+        if tx.receiver_count() == 0 {
+            return;
+        }
+        let kind = match s.status {
+            DeliveryStatus::Delivered => OutcomeKind::Delivered,
+            DeliveryStatus::Failed => OutcomeKind::RetryScheduled,
+            DeliveryStatus::Dead => OutcomeKind::DeadLettered,
+            DeliveryStatus::Filtered => OutcomeKind::Filtered,
+            DeliveryStatus::Pending => return,
+        };
+        let _ = tx.send(Outcome {
+            kind,
+            endpoint: self.record.spec.name.clone(),
+            endpoint_id: self.record.id.clone(),
+            delivery_id: item.delivery_id.clone(),
+            event_id: item.event_id.clone(),
+            event_type: item.event.as_ref().map(|e| e.event_type.clone()),
+            attempt: item.attempts,
+            status: s.attempt.as_ref().and_then(|a| a.status_code),
+            error: s.reason.clone(),
+            latency: s
+                .attempt
+                .as_ref()
+                .map(|a| Duration::from_secs_f64(a.latency_ms / 1000.0)),
+            next_attempt_at,
+        });
+    }
+}
+
+impl EndpointActor {
+    /// Publish an operational event about this endpoint (never delivered to it).
+    pub(super) fn operational(&self, event_type: &str, mut data: serde_json::Value) {
+        let Some(bus) = &self.bus else { return };
+        data["endpoint_id"] = serde_json::json!(self.record.id);
+        data["endpoint"] = serde_json::json!(self.record.spec.name);
+        let event = crate::PublishRequest::new(event_type, data);
+        // do_send: fire and forget; the bus commits it like any publish.
+        bus.do_send(ToBus::Announce {
+            event,
+            about: self.record.id.clone(),
+        });
+    }
+
+    /// Disable this endpoint: stop attempting now, persist through the bus, announce it.
+    pub(super) fn disable(&mut self, reason: String) {
+        if self.record.spec.status == Status::Disabled {
+            return;
+        }
+        tracing::warn!(endpoint = %self.record.spec.name, %reason, "Endpoint disabled.");
+        let mut record = (*self.record).clone();
+        record.spec.status = Status::Disabled;
+        let spec = record.spec.clone();
+        // Effective at once here; the bus's Reconfigure (next version) confirms it.
+        self.record = Arc::new(record);
+        if let Some(bus) = &self.bus {
+            bus.do_send(ToBus::Save {
+                endpoint_id: self.record.id.clone(),
+                spec: Box::new(spec),
+            });
+        }
+        self.operational(
+            "hookbus.endpoint.disabled",
+            serde_json::json!({"reason": reason}),
+        );
+        self.gauges();
+    }
+}
+
+pub(super) fn dead(reason: String, attempt: Option<AttemptRecord>) -> Settle {
+    Settle {
+        status: DeliveryStatus::Dead,
+        outcome: DeliveryOutcome::Dead,
+        reason: Some(reason),
+        retry_at: None,
+        attempt,
+    }
+}
+
+pub(super) fn filtered() -> Settle {
+    Settle {
+        status: DeliveryStatus::Filtered,
+        outcome: DeliveryOutcome::Filtered,
+        reason: None,
+        retry_at: None,
+        attempt: None,
+    }
+}

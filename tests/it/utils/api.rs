@@ -1,0 +1,42 @@
+//! A small management-API client for tests.
+
+/// A JSON client for the management API (no token).
+pub struct Api {
+    base: String,
+    client: awc::Client,
+}
+
+impl Api {
+    pub fn new(base: String) -> Self {
+        Self {
+            base,
+            client: awc::Client::new(),
+        }
+    }
+
+    /// `method path [body]` → (status, JSON body or null).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("{}{path}", self.base);
+        let req = match method {
+            "GET" => self.client.get(url),
+            "POST" => self.client.post(url),
+            "PATCH" => self.client.patch(url),
+            "DELETE" => self.client.delete(url),
+            _ => unreachable!(),
+        };
+        let mut resp = match body {
+            Some(b) => req.send_json(&b).await.unwrap(),
+            None => req.send().await.unwrap(),
+        };
+        let bytes = resp.body().limit(1 << 20).await.unwrap();
+        (
+            resp.status().as_u16(),
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
