@@ -59,8 +59,6 @@ pub struct EndpointActor {
     pub(super) rate_wait: Option<Instant>,
     /// The bus, for operational events and auto-disable.
     pub(super) bus: Option<Recipient<super::messages::ToBus>>,
-    /// Unix ms of the first failure since the last success (`disable_after`).
-    pub(super) failing_since: Option<u64>,
     /// Shutting down: no new attempts; these wait for the in-flight ones to finish.
     pub(super) draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
     /// Outcomes for the host.
@@ -142,7 +140,6 @@ impl EndpointActor {
             bucket: record_bucket,
             rate_wait: None,
             bus,
-            failing_since: None,
             outcomes,
             board,
             last_gauges: std::cell::Cell::new(None),
@@ -340,6 +337,12 @@ impl Actor for EndpointActor {
         ctx.set_mailbox_capacity(1024);
         self.client = Some(deliver::client(&self.guard));
         self.depth = self.store.queue_len(&self.record.id).unwrap_or(0);
+        // Totals since creation and the `disable_after` clock survive restarts.
+        match self.store.endpoint_totals(&self.record.id) {
+            Ok(totals) => self.stats = Stats::resume(totals),
+            Err(e) => tracing::error!(endpoint = self.name(), error = %e,
+                "Cannot read the endpoint's totals; counting from zero."),
+        }
         crate::telemetry::EndpointSeries {
             endpoint: self.name(),
         }
@@ -431,7 +434,19 @@ impl Handler<Reconfigure> for EndpointActor {
         self.queue
             .set_fifo(msg.record.spec.ordering == Ordering::Fifo);
         let renamed = msg.record.spec.name != self.record.spec.name;
+        let resumed =
+            self.record.spec.status == Status::Disabled && msg.record.spec.status == Status::Active;
         self.record = msg.record;
+        if resumed && self.stats.failing_since().is_some() {
+            // Re-enabled by an operator: `disable_after` gets a whole new window.
+            self.stats.set_failing_since(None);
+            let mut changes = Changes::new();
+            changes.totals(&self.record.id, self.stats.totals());
+            if let Err(e) = self.store.write_now(&changes) {
+                tracing::error!(endpoint = self.name(), error = %e,
+                    "Cannot reset the disable_after clock in the store.");
+            }
+        }
         if renamed {
             crate::telemetry::EndpointSeries {
                 endpoint: self.name(),

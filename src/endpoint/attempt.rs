@@ -274,13 +274,13 @@ impl EndpointActor {
             attempt,
             budget_start: item.budget_start,
             last_delay: item.last_delay,
-            failing_since: self.failing_since,
+            failing_since: self.stats.failing_since(),
             started_ms,
             now_ms: now_ms(),
             now: SystemTime::now(),
             rand01: rand::rng().random::<f64>(),
         });
-        self.failing_since = verdict.failing_since;
+        self.stats.set_failing_since(verdict.failing_since);
         if let Some(reason) = verdict.disable {
             self.disable(reason);
         }

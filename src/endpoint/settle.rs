@@ -70,6 +70,9 @@ impl EndpointActor {
             DeliveryStatus::Filtered => self.stats.filtered(),
             DeliveryStatus::Pending => {}
         }
+        // In the outcome's own batch: the totals never count an outcome the
+        // store does not have, and survive restarts with it.
+        changes.totals(&self.record.id, self.stats.totals());
         if s.status != DeliveryStatus::Failed {
             changes.dequeue(&self.record.id, item.ticket);
             self.depth = self.depth.saturating_sub(1);

@@ -1,9 +1,13 @@
-//! Per-endpoint delivery statistics kept by the actor (since process start):
-//! counts, success rate, latency percentiles over recent attempts, last outcomes.
+//! Per-endpoint delivery statistics kept by the actor: counts, mean latency
+//! and last outcomes since the endpoint's creation (persisted as
+//! [`EndpointTotals`] with every outcome), latency percentiles over the
+//! attempts since this process started.
 
 use std::collections::VecDeque;
 
 use serde::Serialize;
+
+use crate::store::records::EndpointTotals;
 
 /// Recent attempt latencies kept for percentiles.
 const LATENCY_WINDOW: usize = 1024;
@@ -11,19 +15,12 @@ const LATENCY_WINDOW: usize = 1024;
 /// Running statistics of one endpoint.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
-    delivered: u64,
-    failed: u64,
-    dead: u64,
-    filtered: u64,
-    retries: u64,
-    attempts: u64,
-    latency_sum_ms: f64,
+    totals: EndpointTotals,
     recent_ms: VecDeque<f64>,
-    last_success_at: Option<u64>,
-    last_failure_at: Option<u64>,
 }
 
-/// Latency summary in milliseconds.
+/// Latency summary in milliseconds: the mean over every attempt since the
+/// endpoint's creation, percentiles over recent attempts of this process.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Latency {
     /// Mean over every attempt.
@@ -39,7 +36,7 @@ pub struct Latency {
 /// What the API and dashboard show.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct StatsView {
-    /// Deliveries a receiver accepted.
+    /// Deliveries a receiver accepted (totals since the endpoint's creation, kept across restarts).
     pub delivered: u64,
     /// Failed attempts that were retried.
     pub failed: u64,
@@ -62,69 +59,94 @@ pub struct StatsView {
 }
 
 impl Stats {
+    /// Continue from the totals kept in the store.
+    pub fn resume(totals: EndpointTotals) -> Self {
+        Self {
+            totals,
+            recent_ms: VecDeque::new(),
+        }
+    }
+
+    /// The totals to persist with the outcome just counted.
+    pub fn totals(&self) -> &EndpointTotals {
+        &self.totals
+    }
+
+    /// Unix ms of the first failure since the last success.
+    pub fn failing_since(&self) -> Option<u64> {
+        self.totals.failing_since
+    }
+
+    /// Move the `disable_after` clock (the verdict decides where to).
+    pub fn set_failing_since(&mut self, at: Option<u64>) {
+        self.totals.failing_since = at;
+    }
+
     /// Record one attempt: its number, latency, and whether it succeeded.
     pub fn attempt(&mut self, n: u32, latency_ms: f64, success: bool, now_ms: u64) {
-        self.attempts += 1;
+        let t = &mut self.totals;
+        t.attempts += 1;
         if n > 1 {
-            self.retries += 1;
+            t.retries += 1;
         }
-        self.latency_sum_ms += latency_ms;
+        t.latency_sum_ms += latency_ms;
         if self.recent_ms.len() == LATENCY_WINDOW {
             self.recent_ms.pop_front();
         }
         self.recent_ms.push_back(latency_ms);
         if success {
-            self.last_success_at = Some(now_ms);
+            self.totals.last_success_at = Some(now_ms);
         } else {
-            self.last_failure_at = Some(now_ms);
+            self.totals.last_failure_at = Some(now_ms);
         }
     }
 
     /// A delivery succeeded.
     pub fn delivered(&mut self) {
-        self.delivered += 1;
+        self.totals.delivered += 1;
     }
 
     /// An attempt failed and will be retried.
     pub fn failed(&mut self) {
-        self.failed += 1;
+        self.totals.failed += 1;
     }
 
     /// A delivery was dead-lettered.
     pub fn dead(&mut self) {
-        self.dead += 1;
+        self.totals.dead += 1;
     }
 
     /// A delivery was filtered.
     pub fn filtered(&mut self) {
-        self.filtered += 1;
+        self.totals.filtered += 1;
     }
 
     /// The summary.
     pub fn view(&self) -> StatsView {
         let mut sorted: Vec<f64> = self.recent_ms.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
-        let finished = self.delivered + self.dead;
+        let t = &self.totals;
+        let finished = t.delivered + t.dead;
         StatsView {
-            delivered: self.delivered,
-            failed: self.failed,
-            dead: self.dead,
-            filtered: self.filtered,
-            retries: self.retries,
-            attempts: self.attempts,
-            success_rate: (finished > 0).then(|| self.delivered as f64 / finished as f64),
+            delivered: t.delivered,
+            failed: t.failed,
+            dead: t.dead,
+            filtered: t.filtered,
+            retries: t.retries,
+            attempts: t.attempts,
+            success_rate: (finished > 0).then(|| t.delivered as f64 / finished as f64),
             latency_ms: Latency {
-                avg: if self.attempts == 0 {
+                avg: if t.attempts == 0 {
                     0.0
                 } else {
-                    self.latency_sum_ms / self.attempts as f64
+                    t.latency_sum_ms / t.attempts as f64
                 },
                 p50: percentile(&sorted, 0.50),
                 p95: percentile(&sorted, 0.95),
                 p99: percentile(&sorted, 0.99),
             },
-            last_success_at: self.last_success_at,
-            last_failure_at: self.last_failure_at,
+            last_success_at: t.last_success_at,
+            last_failure_at: t.last_failure_at,
         }
     }
 }
@@ -158,6 +180,23 @@ mod tests {
         assert_eq!(v.retries, 1);
         assert_eq!(v.success_rate, Some(2.0 / 3.0));
         assert_eq!((v.last_success_at, v.last_failure_at), (Some(5), Some(9)));
+    }
+
+    #[test]
+    fn resumed_totals_keep_counting_from_the_stored_values() {
+        let mut s = Stats::default();
+        s.attempt(1, 10.0, false, 7);
+        s.failed();
+        s.set_failing_since(Some(7));
+        let mut again = Stats::resume(s.totals().clone());
+        again.attempt(2, 30.0, true, 9);
+        again.delivered();
+        let v = again.view();
+        assert_eq!((v.attempts, v.failed, v.delivered, v.retries), (2, 1, 1, 1));
+        assert_eq!(v.latency_ms.avg, 20.0);
+        assert_eq!(again.failing_since(), Some(7));
+        // Percentiles only know this process's attempts.
+        assert_eq!(v.latency_ms.p50, 30.0);
     }
 
     #[test]

@@ -11,7 +11,9 @@
 use super::op::Op;
 #[cfg(doc)]
 use super::records::StoredEvent;
-use super::records::{AttemptRecord, DeadLetter, DeliveryRecord, IdempotencyRecord};
+use super::records::{
+    AttemptRecord, DeadLetter, DeliveryRecord, EndpointTotals, IdempotencyRecord,
+};
 use super::{Cf, keys};
 use crate::model::ReceiptDelivery;
 
@@ -136,11 +138,18 @@ impl Changes {
         self.put(Cf::Idempotency, key.as_bytes(), rec)
     }
 
-    /// The endpoint record goes (its deliveries' rows stay, for history).
+    /// The endpoint record and its totals go (its deliveries' rows stay, for history).
     pub fn delete_endpoint(&mut self, id: &str) -> &mut Self {
         self.ops
             .push(Op::Delete(Cf::Endpoints, id.as_bytes().to_vec()));
+        self.ops
+            .push(Op::Delete(Cf::EndpointTotals, id.as_bytes().to_vec()));
         self
+    }
+
+    /// The endpoint's totals as they are after this batch's outcome.
+    pub fn totals(&mut self, endpoint_id: &str, totals: &EndpointTotals) -> &mut Self {
+        self.put(Cf::EndpointTotals, endpoint_id.as_bytes(), totals)
     }
 
     /// A finished delivery and everything about it (retention): its attempts,

@@ -12,7 +12,8 @@ use super::committer::Committer;
 use super::crypto::MasterKey;
 use super::op::{Op, cf};
 use super::records::{
-    AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, IdempotencyRecord, StoredEvent,
+    AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, EndpointTotals, IdempotencyRecord,
+    StoredEvent,
 };
 use super::{Cf, Changes, StoreError, keys};
 use crate::model::Durability;
@@ -194,6 +195,13 @@ impl Store {
             .iter()
             .map(|r| self.key.open_record(r).map_err(StoreError::Secret))
             .collect()
+    }
+
+    /// An endpoint's totals since creation (zero for one that has done nothing yet).
+    pub fn endpoint_totals(&self, id: &str) -> Result<EndpointTotals, StoreError> {
+        Ok(self
+            .get_json(Cf::EndpointTotals, id.as_bytes(), "endpoint totals")?
+            .unwrap_or_default())
     }
 
     /// One event with its deliveries.

@@ -16,6 +16,8 @@
 //! - `attempts`: delivery id ‖ 0 ‖ attempt number → [`records::AttemptRecord`]
 //! - `endpoint_deliveries`: endpoint id ‖ 0 ‖ delivery id → empty (history index)
 //! - `dead_letters`: delivery id → [`records::DeadLetter`]
+//! - `endpoint_totals`: endpoint id → [`records::EndpointTotals`] (counts since
+//!   creation, the `disable_after` clock)
 //! - `idempotency`, `meta`: reserved for idempotency keys and store metadata.
 
 mod changes;
@@ -77,11 +79,13 @@ pub(crate) enum Cf {
     Idempotency,
     /// Store metadata.
     Meta,
+    /// Per-endpoint totals and failure clock.
+    EndpointTotals,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 9] = [
+    pub const ALL: [Cf; 10] = [
         Cf::Endpoints,
         Cf::Events,
         Cf::Deliveries,
@@ -91,6 +95,7 @@ impl Cf {
         Cf::DeadLetters,
         Cf::Idempotency,
         Cf::Meta,
+        Cf::EndpointTotals,
     ];
 
     /// RocksDB name.
@@ -105,6 +110,7 @@ impl Cf {
             Cf::DeadLetters => "dead_letters",
             Cf::Idempotency => "idempotency",
             Cf::Meta => "meta",
+            Cf::EndpointTotals => "endpoint_totals",
         }
     }
 }

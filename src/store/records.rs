@@ -157,3 +157,32 @@ pub struct IdempotencyRecord {
     /// What that publish answered.
     pub receipt: PublishReceipt,
 }
+
+/// What an endpoint has done since it was created, and since when it has
+/// been failing: kept in the store so restarts neither reset the counts nor
+/// restart the `disable_after` clock. Written by the endpoint's actor in the
+/// same batch as each outcome it counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointTotals {
+    /// Deliveries a receiver accepted.
+    pub delivered: u64,
+    /// Failed attempts that were retried.
+    pub failed: u64,
+    /// Deliveries dead-lettered.
+    pub dead: u64,
+    /// Deliveries skipped by a transform.
+    pub filtered: u64,
+    /// Attempts beyond the first.
+    pub retries: u64,
+    /// Attempts made.
+    pub attempts: u64,
+    /// Sum of every attempt's latency, ms (for the mean).
+    pub latency_sum_ms: f64,
+    /// Last successful attempt, Unix ms.
+    pub last_success_at: Option<u64>,
+    /// Last failed attempt, Unix ms.
+    pub last_failure_at: Option<u64>,
+    /// Unix ms of the first failure since the last success (`disable_after`).
+    pub failing_since: Option<u64>,
+}

@@ -10,6 +10,7 @@ mod durability;
 mod embedding;
 mod faults;
 mod first_hour;
+mod guarantees;
 mod host;
 mod layers;
 mod manage;

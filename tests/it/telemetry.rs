@@ -250,6 +250,9 @@ async fn dashboard_renders_endpoints_in_headless_chromium() {
     let (status, html) = get(&format!("{base}/")).await;
     assert_eq!(status, 200);
     assert!(html.contains("<title>hookbus"));
+    // The API token stays in the tab's session, never in long-lived storage.
+    assert!(html.contains("sessionStorage.setItem(\"hookbus_token\""));
+    assert!(!html.contains("localStorage"));
     let Some(chromium) = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|c| which(c))

@@ -109,7 +109,8 @@ pub struct EndpointStats {
     pub in_flight: usize,
     /// Dead letters held.
     pub dead_letters: u64,
-    /// Counts, rates and latency since start.
+    /// Counts and mean latency since the endpoint's creation (kept across
+    /// restarts); percentiles over the running process's recent attempts.
     #[serde(flatten)]
     pub stats: StatsView,
 }

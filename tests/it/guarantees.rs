@@ -1,0 +1,104 @@
+//! Promises that must hold across restarts: the `disable_after` clock and
+//! the per-endpoint totals live in the store, not in the process.
+
+use std::time::{Duration, Instant};
+
+use hookbus::endpoint::spec::Status;
+use hookbus::{Hookbus, PublishRequest};
+use serde_json::json;
+
+use crate::utils::*;
+
+#[actix_web::test]
+async fn disable_after_counts_from_the_first_failure_even_across_a_restart() {
+    let down = TestReceiver::start(503);
+    let (mut cfg, _dir) = test_config();
+    let mut spec = endpoint("down", &down.url, &[]);
+    spec.retry = quick_retry(100);
+    spec.retry.initial_delay = "100ms".parse().unwrap();
+    spec.circuit_breaker.failure_threshold = 100_000;
+    spec.disable_after = "2s".parse().unwrap();
+    cfg.endpoints = vec![spec];
+    let hub = Hookbus::start(cfg.clone()).await.unwrap();
+    hub.publish(PublishRequest::new("a.b", json!({})))
+        .await
+        .unwrap();
+    down.wait_for(1, Duration::from_secs(5)).await;
+    let first_failure = Instant::now();
+    actix_rt::time::sleep(Duration::from_millis(1200)).await;
+    hub.shutdown().await;
+    drop(hub);
+
+    // A clock that restarted with the process would disable 2 s after this
+    // start, i.e. ≥ 3.2 s after the first failure; the persisted one at ~2 s.
+    let hub = Hookbus::start(cfg).await.unwrap();
+    let disabled = eventually_async(Duration::from_secs(6), || async {
+        hub.endpoint_status("down").await.unwrap().0.spec.status == Status::Disabled
+    })
+    .await;
+    let after = first_failure.elapsed();
+    assert!(disabled, "never disabled");
+    assert!(
+        after < Duration::from_millis(3000),
+        "disabled {after:?} after the first failure: the clock restarted"
+    );
+    // Re-enabled by hand, it gets a whole new window, not the old clock.
+    let (record, _) = hub.endpoint_status("down").await.unwrap();
+    let mut spec = record.spec.clone();
+    spec.status = Status::Active;
+    hub.update_endpoint("down", spec).await.unwrap();
+    hub.publish(PublishRequest::new("a.b", json!({})))
+        .await
+        .unwrap();
+    let failures = down.count();
+    down.wait_for(failures + 3, Duration::from_secs(5)).await;
+    assert_eq!(
+        hub.endpoint_status("down").await.unwrap().0.spec.status,
+        Status::Active,
+        "resumed endpoints start a fresh disable_after window"
+    );
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn endpoint_totals_survive_a_restart() {
+    let rx = TestReceiver::start(200);
+    let (mut cfg, _dir) = test_config();
+    cfg.endpoints = vec![endpoint("ok", &rx.url, &[])];
+    let hub = Hookbus::start(cfg.clone()).await.unwrap();
+    for _ in 0..3 {
+        hub.publish(PublishRequest::new("a.b", json!({})))
+            .await
+            .unwrap();
+    }
+    rx.wait_for(3, Duration::from_secs(5)).await;
+    let delivered = |hub: Hookbus| async move {
+        let (_, snap) = hub.endpoint_status("ok").await.unwrap();
+        (snap.stats.delivered, snap.stats.attempts)
+    };
+    assert!(
+        eventually_async(Duration::from_secs(2), || {
+            let hub = hub.clone();
+            async move { delivered(hub).await == (3, 3) }
+        })
+        .await
+    );
+    hub.shutdown().await;
+    drop(hub);
+
+    let hub = Hookbus::start(cfg).await.unwrap();
+    assert_eq!(delivered(hub.clone()).await, (3, 3), "totals kept");
+    hub.publish(PublishRequest::new("a.b", json!({})))
+        .await
+        .unwrap();
+    rx.wait_for(4, Duration::from_secs(5)).await;
+    assert!(
+        eventually_async(Duration::from_secs(2), || {
+            let hub = hub.clone();
+            async move { delivered(hub).await == (4, 4) }
+        })
+        .await,
+        "and counting on"
+    );
+    hub.shutdown().await;
+}
