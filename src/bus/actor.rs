@@ -385,40 +385,36 @@ impl Handler<Publish> for Bus {
                 );
             }
         }
-        let store = self.w.store.clone();
-        // The handler returns at once so the bus keeps planning other
-        // publishes while this batch waits for its group commit.
-        Box::pin(
-            async move { store.commit(changes).await }
-                .into_actor(self)
-                .map(move |res, act, _| {
-                    for id in &claimed {
-                        act.committing.remove(id);
-                    }
-                    res?;
-                    EventsPublished {
-                        count,
-                        kind: if is_operational {
-                            "operational"
-                        } else {
-                            "user"
-                        },
-                    }
-                    .emit();
-                    for (ep, items) in fanout {
-                        if let Some(reg) = act.endpoints.get(&ep) {
-                            // do_send: the rows are durable, and the actor must see them
-                            // (or know to page them) even when its mailbox is busy.
-                            reg.addr.do_send(Enqueue { items, replayed: 0 });
-                        }
-                    }
-                    let mut all: Vec<(usize, PublishReceipt)> =
-                        order.into_iter().zip(receipts).collect();
-                    all.extend(replayed);
-                    all.sort_by_key(|(i, _)| *i);
-                    Ok(all.into_iter().map(|(_, r)| r).collect())
-                }),
-        )
+        // Queued with the committer now, in ticket order; the handler returns
+        // at once so the bus keeps planning other publishes while this batch
+        // waits for its group commit.
+        let committed = self.w.store.commit(changes);
+        Box::pin(committed.into_actor(self).map(move |res, act, _| {
+            for id in &claimed {
+                act.committing.remove(id);
+            }
+            res?;
+            EventsPublished {
+                count,
+                kind: if is_operational {
+                    "operational"
+                } else {
+                    "user"
+                },
+            }
+            .emit();
+            for (ep, items) in fanout {
+                if let Some(reg) = act.endpoints.get(&ep) {
+                    // do_send: the rows are durable, and the actor must see them
+                    // (or know to page them) even when its mailbox is busy.
+                    reg.addr.do_send(Enqueue { items, replayed: 0 });
+                }
+            }
+            let mut all: Vec<(usize, PublishReceipt)> = order.into_iter().zip(receipts).collect();
+            all.extend(replayed);
+            all.sort_by_key(|(i, _)| *i);
+            Ok(all.into_iter().map(|(_, r)| r).collect())
+        }))
     }
 }
 

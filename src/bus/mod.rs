@@ -27,15 +27,12 @@ pub(crate) fn commit_then<T: 'static>(
     changes: Changes,
     then: impl FnOnce(&mut Bus) -> Result<T, BusError> + 'static,
 ) -> actix::ResponseActFuture<Bus, Result<T, BusError>> {
-    let store = bus.store().clone();
-    Box::pin(
-        async move { store.commit(changes).await }
-            .into_actor(bus)
-            .map(move |res, act, _| {
-                res?;
-                then(act)
-            }),
-    )
+    // Queued now, in handler order: commit order is ticket order.
+    let committed = bus.store().commit(changes);
+    Box::pin(committed.into_actor(bus).map(move |res, act, _| {
+        res?;
+        then(act)
+    }))
 }
 
 /// Errors from the bus.

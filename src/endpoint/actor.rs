@@ -9,6 +9,7 @@ use actix::prelude::*;
 
 use super::breaker::{Breaker, State as BreakerState};
 use super::deliver;
+use super::depth::Depth;
 use super::messages::{
     DeadLettersPurged, Drain, Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop,
 };
@@ -36,8 +37,8 @@ pub struct EndpointActor {
     pub(super) breaker: Breaker,
     /// The one pending wake-up and its deadline, so it can be re-armed earlier.
     timer: Option<(Instant, SpawnHandle)>,
-    /// Open deliveries, memory and store (the queue-depth gauge).
-    pub(super) depth: usize,
+    /// Open deliveries, memory and store (the queue-depth gauge), each queue row counted once.
+    pub(super) depth: Depth,
     /// Dead letters of this endpoint in the store (the dead-letters gauge).
     pub(super) dead_letters: u64,
     /// Counts and latencies since start.
@@ -128,7 +129,7 @@ impl EndpointActor {
                 q
             },
             timer: None,
-            depth: 0,
+            depth: Depth::default(),
             dead_letters,
             stats: Stats::default(),
             transform,
@@ -159,7 +160,7 @@ impl EndpointActor {
         let circuit = self.breaker.state(Instant::now());
         // Called on every pump: skip the board when nothing it shows changed.
         let shown = (
-            self.depth,
+            self.depth.get(),
             self.queue.in_flight(),
             self.dead_letters,
             circuit.as_gauge() as u8,
@@ -174,7 +175,7 @@ impl EndpointActor {
             board: self.board.as_deref(),
             endpoint_id: &self.record.id,
             endpoint: self.name(),
-            queue_depth: self.depth,
+            queue_depth: self.depth.get(),
             in_flight: self.queue.in_flight(),
             dead_letters: self.dead_letters,
             circuit,
@@ -255,6 +256,7 @@ impl EndpointActor {
         let now_ms = now_ms();
         let mut items = Vec::with_capacity(rows.len());
         let mut stale = Changes::new();
+        let mut stale_rows = 0;
         for (ticket, dlv_id) in rows {
             match self.store.delivery(&dlv_id) {
                 Ok(Some(d)) if d.status.is_open() => {
@@ -282,15 +284,19 @@ impl EndpointActor {
                 // Finished (or vanished) deliveries whose queue row outlived them.
                 Ok(_) => {
                     stale.dequeue(&self.record.id, ticket);
+                    stale_rows += 1;
                 }
                 Err(e) => {
                     tracing::error!(endpoint = self.name(), delivery = %dlv_id, error = %e, "Cannot read delivery.")
                 }
             }
         }
-        if let Err(e) = self.store.write_now(&stale) {
+        match self.store.write_now(&stale) {
+            Ok(()) => (0..stale_rows).for_each(|_| self.depth.dequeued()),
             // Harmless: the next page read finds the same rows and tries again.
-            tracing::warn!(endpoint = self.name(), error = %e, "Cannot drop finished queue rows.");
+            Err(e) => {
+                tracing::warn!(endpoint = self.name(), error = %e, "Cannot drop finished queue rows.")
+            }
         }
         self.queue.add_page(items, last, exhausted);
     }
@@ -336,7 +342,13 @@ impl Actor for EndpointActor {
         // `do_send` from the bus ignores capacity; this only bounds `try_send`.
         ctx.set_mailbox_capacity(1024);
         self.client = Some(deliver::client(&self.guard));
-        self.depth = self.store.queue_len(&self.record.id).unwrap_or(0);
+        self.depth = match self.store.queue_count(&self.record.id) {
+            Ok((rows, last)) => Depth::scanned(rows, last),
+            Err(e) => {
+                tracing::error!(endpoint = self.name(), error = %e, "Cannot count the queue.");
+                Depth::default()
+            }
+        };
         // Totals since creation and the `disable_after` clock survive restarts.
         match self.store.endpoint_totals(&self.record.id) {
             Ok(totals) => self.stats = Stats::resume(totals),
@@ -349,7 +361,7 @@ impl Actor for EndpointActor {
         .emit();
         self.gauges();
         self.pump(ctx);
-        if self.depth > 0 {
+        if self.depth.get() > 0 {
             self.log_resumed();
         }
     }
@@ -372,10 +384,10 @@ impl EndpointActor {
         };
         tracing::info!(
             endpoint = self.name(),
-            pending = self.depth,
+            pending = self.depth.get(),
             next_attempt_at = %next,
             "{} pending deliveries resumed, next attempt at {next}.",
-            self.depth
+            self.depth.get()
         );
     }
 }
@@ -387,23 +399,19 @@ impl Handler<Enqueue> for EndpointActor {
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
         self.dead_letters = self.dead_letters.saturating_sub(msg.replayed);
         for item in msg.items {
+            // Counted once per queue row, however the rest of this goes.
+            self.depth.enqueued(item.ticket);
             // A page read that ran after the commit may have loaded (or even
             // finished) it already: only the queue row says it is still open.
-            if self.queue.is_paged_range(item.ticket) {
-                if !self
+            if self.queue.is_paged_range(item.ticket)
+                && !self
                     .store
                     .is_queued(&self.record.id, item.ticket)
                     .unwrap_or(true)
-                {
-                    continue;
-                }
-                if !self.queue.offer(item, None) {
-                    continue;
-                }
-            } else {
-                self.queue.offer(item, None);
+            {
+                continue;
             }
-            self.depth += 1;
+            self.queue.offer(item, None);
         }
         self.gauges();
         self.pump(ctx);
@@ -491,7 +499,7 @@ impl Handler<GetSnapshot> for EndpointActor {
     /// Report live state.
     fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Self::Result {
         MessageResult(Snapshot {
-            queue_depth: self.depth,
+            queue_depth: self.depth.get(),
             in_flight: self.queue.in_flight(),
             breaker: self.breaker.state(Instant::now()),
             dead_letters: self.dead_letters,

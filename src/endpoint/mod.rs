@@ -6,6 +6,7 @@ mod attempt;
 pub mod breaker;
 pub mod classify;
 pub mod deliver;
+pub mod depth;
 pub mod messages;
 mod outgoing;
 pub mod queue;

@@ -75,7 +75,7 @@ impl EndpointActor {
         changes.totals(&self.record.id, self.stats.totals());
         if s.status != DeliveryStatus::Failed {
             changes.dequeue(&self.record.id, item.ticket);
-            self.depth = self.depth.saturating_sub(1);
+            self.depth.dequeued();
         }
         if s.status == DeliveryStatus::Dead {
             let dl = DeadLetter {

@@ -64,17 +64,26 @@ impl Committer {
         self.writable.store(ok, Ordering::Relaxed);
     }
 
-    /// Write `ops` atomically and durably (per the configured durability);
-    /// resolves once they are on disk.
-    pub(crate) async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+    /// Write `ops` atomically and durably (per the configured durability).
+    /// The request is queued *now*, so groups are written in the order of
+    /// these calls (the bus relies on it: tickets are handed out in commit
+    /// order); the returned future resolves once they are on disk.
+    pub(crate) fn commit(
+        &self,
+        ops: Vec<Op>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
         let (done, wait) = oneshot::channel();
-        self.tx
+        let queued = self
+            .tx
             .send(Request { ops, done })
-            .map_err(|_| StoreError::Closed)?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(msg)) => Err(StoreError::Write(msg)),
-            Err(_) => Err(StoreError::Closed),
+            .map_err(|_| StoreError::Closed);
+        async move {
+            queued?;
+            match wait.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(msg)) => Err(StoreError::Write(msg)),
+                Err(_) => Err(StoreError::Closed),
+            }
         }
     }
 }

@@ -65,9 +65,13 @@ impl Store {
     }
 
     /// Write `changes` in one atomic batch through the group committer
-    /// (durable per config); resolves once they are.
-    pub(crate) async fn commit(&self, changes: Changes) -> Result<(), StoreError> {
-        self.committer.commit(changes.ops).await
+    /// (durable per config). Queued at the call, so batches land in call
+    /// order; the future resolves once they are durable.
+    pub(crate) fn commit(
+        &self,
+        changes: Changes,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
+        self.committer.commit(changes.ops)
     }
 
     /// Write `changes` atomically now, without fsync. For state changes after
@@ -254,9 +258,27 @@ impl Store {
 
     /// Number of queued deliveries of an endpoint (a scan; for stats, not hot paths).
     pub fn queue_len(&self, endpoint_id: &str) -> Result<usize, StoreError> {
-        Ok(self
-            .scan(Cf::Queue, &keys::prefix(endpoint_id), None, usize::MAX)?
-            .len())
+        Ok(self.queue_count(endpoint_id)?.0)
+    }
+
+    /// The rows in an endpoint's queue and the highest ticket among them,
+    /// from one consistent scan (an endpoint actor's starting depth).
+    pub fn queue_count(&self, endpoint_id: &str) -> Result<(usize, Option<u128>), StoreError> {
+        let prefix = keys::prefix(endpoint_id);
+        let mut count = 0;
+        let mut last = None;
+        for item in self.db.iterator_cf(
+            cf(&self.db, Cf::Queue),
+            IteratorMode::From(&prefix, Direction::Forward),
+        ) {
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            count += 1;
+            last = keys::queue_ticket(&k).or(last);
+        }
+        Ok((count, last))
     }
 
     /// The receipt of an earlier publish with `key`, if it was within `window_ms`.

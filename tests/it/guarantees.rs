@@ -102,3 +102,55 @@ async fn endpoint_totals_survive_a_restart() {
     );
     hub.shutdown().await;
 }
+
+#[actix_web::test]
+async fn queue_depth_counts_each_delivery_once_when_its_actor_starts_mid_publish() {
+    let (hub, _dir, api) = start_with_api().await;
+    // Publishers run while the endpoint (paused: nothing leaves the queue)
+    // is created, so its actor's start-up count races their commits.
+    let publishers: Vec<_> = (0..8)
+        .map(|_| {
+            let hub = hub.clone();
+            actix_rt::spawn(async move {
+                let mut receipts = Vec::new();
+                for _ in 0..60 {
+                    receipts.push(
+                        hub.publish(PublishRequest::new("a.b", json!({})))
+                            .await
+                            .unwrap(),
+                    );
+                }
+                receipts
+            })
+        })
+        .collect();
+    actix_rt::time::sleep(Duration::from_millis(5)).await;
+    let (s, created) = api
+        .call(
+            "POST",
+            "/v1/endpoints",
+            Some(json!({"name": "late", "url": "http://127.0.0.1:9/", "status": "paused"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut matched = 0;
+    for p in publishers {
+        for r in p.await.unwrap() {
+            matched += r.deliveries.iter().filter(|d| d.endpoint_id == id).count();
+        }
+    }
+    assert!(matched > 0, "the endpoint was created after every publish");
+    let exact = eventually_async(Duration::from_secs(2), || async {
+        hub.endpoint_status("late").await.unwrap().1.queue_depth == matched
+    })
+    .await;
+    let (_, snap) = hub.endpoint_status("late").await.unwrap();
+    assert!(
+        exact,
+        "queue depth {} for {matched} queued deliveries",
+        snap.queue_depth
+    );
+    assert_eq!(hub.store().queue_len(&id).unwrap(), matched);
+    hub.shutdown().await;
+}
