@@ -280,6 +280,16 @@ impl Actor for Bus {
         if let Err(e) = self.load() {
             tracing::error!(error = %e, "Cannot load endpoints from the store.");
         }
+        // Operational events whose publish had not committed when the last
+        // process stopped (or failed): publish them now.
+        match self.w.store.outbox() {
+            Ok(entries) => {
+                for entry in entries {
+                    self.announce(entry, ctx);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "Cannot read the operational-event outbox."),
+        }
         ctx.run_interval(SWEEP_EVERY, |act, _| {
             let store = act.w.store.clone();
             let cutoff = now_ms().saturating_sub(act.w.retention.as_millis() as u64);
@@ -298,6 +308,18 @@ impl Handler<Publish> for Bus {
 
     /// Validate, plan one batch, commit it (group-committed), then fan out.
     fn handle(&mut self, msg: Publish, _: &mut Context<Self>) -> Self::Result {
+        self.publish(msg, None)
+    }
+}
+
+impl Bus {
+    /// A publish; `outbox` names the outbox entry it publishes, removed in
+    /// the same commit.
+    pub(super) fn publish(
+        &mut self,
+        msg: Publish,
+        outbox: Option<String>,
+    ) -> ResponseActFuture<Self, Result<Vec<PublishReceipt>, BusError>> {
         let reqs = msg.events;
         let about = msg.about;
         let spans = msg.spans;
@@ -384,6 +406,9 @@ impl Handler<Publish> for Bus {
                     },
                 );
             }
+        }
+        if let Some(id) = &outbox {
+            changes.forget_outbox(id);
         }
         // Queued with the committer now, in ticket order; the handler returns
         // at once so the bus keeps planning other publishes while this batch

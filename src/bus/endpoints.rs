@@ -231,11 +231,7 @@ impl Handler<crate::endpoint::messages::ToBus> for Bus {
     fn handle(&mut self, msg: crate::endpoint::messages::ToBus, ctx: &mut Context<Self>) {
         use crate::endpoint::messages::ToBus;
         match msg {
-            ToBus::Announce { event, about } => ctx.notify(super::messages::Publish {
-                events: vec![event],
-                about: Some(about),
-                spans: Vec::new(),
-            }),
+            ToBus::Announce(entry) => self.announce(entry, ctx),
             ToBus::Save { endpoint_id, spec } => ctx.notify(SaveEndpoint {
                 spec: *spec,
                 target: Target::Update(endpoint_id),

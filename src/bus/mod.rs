@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod last_applied;
 pub mod matcher;
 pub mod messages;
+mod outbox;
 
 pub use actor::Bus;
 

@@ -62,6 +62,8 @@ pub struct EndpointActor {
     pub(super) bus: Option<Recipient<super::messages::ToBus>>,
     /// Shutting down: no new attempts; these wait for the in-flight ones to finish.
     pub(super) draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
+    /// Operational events raised but not yet written with an outcome.
+    pub(super) outbox: Vec<crate::store::records::OutboxEntry>,
     /// Outcomes for the host.
     pub(super) outcomes: Option<crate::outcomes::Sender>,
     /// Gauges for `/metrics`.
@@ -141,6 +143,7 @@ impl EndpointActor {
             bucket: record_bucket,
             rate_wait: None,
             bus,
+            outbox: Vec::new(),
             outcomes,
             board,
             last_gauges: std::cell::Cell::new(None),

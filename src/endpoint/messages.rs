@@ -19,13 +19,9 @@ use crate::store::records::EndpointRecord;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub enum ToBus {
-    /// Publish an operational `hookbus.*` event about an endpoint (never delivered to it).
-    Announce {
-        /// The event.
-        event: crate::event::PublishRequest,
-        /// The endpoint it is about.
-        about: String,
-    },
+    /// Publish an operational `hookbus.*` event about an endpoint (never
+    /// delivered to it), already in the outbox; the publish clears it.
+    Announce(crate::store::records::OutboxEntry),
     /// Persist an endpoint's new spec (auto-disable).
     Save {
         /// The endpoint.

@@ -15,7 +15,7 @@ use super::verdict;
 use crate::endpoint::spec::Status;
 use crate::ids::now_ms;
 use crate::store::Changes;
-use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus};
+use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus, OutboxEntry};
 use crate::telemetry::{DeliveryFinished, DeliveryOutcome};
 
 /// How a delivery ends up after one step.
@@ -88,18 +88,6 @@ impl EndpointActor {
             };
             changes.dead_letter(&dl);
         }
-        if let Err(e) = self.store.write_now(&changes) {
-            // The queue row stays, so the delivery is attempted again after a restart.
-            tracing::error!(endpoint = %self.record.spec.name, delivery = %item.delivery_id, error = %e,
-                "Cannot record the outcome; the delivery will be retried.");
-        }
-        let end_to_end = (s.outcome == DeliveryOutcome::Success)
-            .then(|| {
-                item.event
-                    .as_ref()
-                    .map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms)))
-            })
-            .flatten();
         // Operational events about operational deliveries would feed on themselves.
         let operational_delivery = item
             .event
@@ -125,6 +113,27 @@ impl EndpointActor {
             }
             self.operational(event_type, data);
         }
+        // Operational events this outcome (or the attempt before it) raised
+        // go in the outcome's own batch: kept exactly when the outcome is.
+        for entry in &self.outbox {
+            changes.outbox(entry);
+        }
+        match self.store.write_now(&changes) {
+            Ok(()) => self.announce(),
+            // The queue row stays, so the delivery is attempted again after a
+            // restart; the pending events go with the next outcome written.
+            Err(e) => {
+                tracing::error!(endpoint = %self.record.spec.name, delivery = %item.delivery_id, error = %e,
+                "Cannot record the outcome; the delivery will be retried.")
+            }
+        }
+        let end_to_end = (s.outcome == DeliveryOutcome::Success)
+            .then(|| {
+                item.event
+                    .as_ref()
+                    .map(|e| Duration::from_millis(now_ms().saturating_sub(e.accepted_ms)))
+            })
+            .flatten();
         DeliveryFinished {
             endpoint: &self.record.spec.name,
             outcome: s.outcome,
@@ -176,17 +185,30 @@ impl EndpointActor {
 }
 
 impl EndpointActor {
-    /// Publish an operational event about this endpoint (never delivered to it).
-    pub(super) fn operational(&self, event_type: &str, mut data: serde_json::Value) {
-        let Some(bus) = &self.bus else { return };
+    /// Raise an operational event about this endpoint (never delivered to
+    /// it). It is written to the outbox with the next outcome, then handed
+    /// to the bus, which publishes it and clears the entry in one commit.
+    pub(super) fn operational(&mut self, event_type: &str, mut data: serde_json::Value) {
+        if self.bus.is_none() {
+            return;
+        }
         data["endpoint_id"] = serde_json::json!(self.record.id);
         data["endpoint"] = serde_json::json!(self.record.spec.name);
-        let event = crate::PublishRequest::new(event_type, data);
-        // do_send: fire and forget; the bus commits it like any publish.
-        bus.do_send(ToBus::Announce {
+        let mut event = crate::PublishRequest::new(event_type, data);
+        // Chosen now, so a publish tried again is the same event.
+        event.id = Some(crate::ids::event_id());
+        self.outbox.push(OutboxEntry {
             event,
             about: self.record.id.clone(),
         });
+    }
+
+    /// Hand the events now in the outbox to the bus.
+    fn announce(&mut self) {
+        let Some(bus) = &self.bus else { return };
+        for entry in self.outbox.drain(..) {
+            bus.do_send(ToBus::Announce(entry));
+        }
     }
 
     /// Disable this endpoint: stop attempting now, persist through the bus, announce it.

@@ -12,7 +12,7 @@ use super::op::Op;
 #[cfg(doc)]
 use super::records::StoredEvent;
 use super::records::{
-    AttemptRecord, DeadLetter, DeliveryRecord, EndpointTotals, IdempotencyRecord,
+    AttemptRecord, DeadLetter, DeliveryRecord, EndpointTotals, IdempotencyRecord, OutboxEntry,
 };
 use super::{Cf, keys};
 use crate::model::ReceiptDelivery;
@@ -144,6 +144,18 @@ impl Changes {
             .push(Op::Delete(Cf::Endpoints, id.as_bytes().to_vec()));
         self.ops
             .push(Op::Delete(Cf::EndpointTotals, id.as_bytes().to_vec()));
+        self
+    }
+
+    /// An operational event to publish, kept until its publish commits.
+    pub fn outbox(&mut self, entry: &OutboxEntry) -> &mut Self {
+        self.put(Cf::Outbox, entry.id().as_bytes(), entry)
+    }
+
+    /// The operational event is published (in the same batch as its publish).
+    pub fn forget_outbox(&mut self, id: &str) -> &mut Self {
+        self.ops
+            .push(Op::Delete(Cf::Outbox, id.as_bytes().to_vec()));
         self
     }
 

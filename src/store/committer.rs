@@ -6,7 +6,7 @@
 //! is being synced, new requests pile up in the channel and form the next
 //! group, so the fsync cost is shared by everyone who published meanwhile.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -35,6 +35,8 @@ pub(crate) struct Committer {
     /// Whether the latest write succeeded: after an I/O error (disk full)
     /// RocksDB refuses writes, and `/readyz` should say so.
     writable: Arc<AtomicBool>,
+    /// Groups still to fail on purpose (tests; see `Store::fail_next_commits`).
+    fail_next: Arc<AtomicUsize>,
 }
 
 impl Committer {
@@ -47,16 +49,26 @@ impl Committer {
         let (tx, rx) = mpsc::channel::<Request>();
         let db = Arc::downgrade(db);
         let writable = Arc::new(AtomicBool::new(true));
-        let flag = writable.clone();
+        let fail_next = Arc::new(AtomicUsize::new(0));
+        let (flag, failing) = (writable.clone(), fail_next.clone());
         thread::Builder::new()
             .name("hookbus-commit".into())
-            .spawn(move || run(&db, &rx, sync, &flag))?;
-        Ok(Self { tx, writable })
+            .spawn(move || run(&db, &rx, sync, &flag, &failing))?;
+        Ok(Self {
+            tx,
+            writable,
+            fail_next,
+        })
     }
 
     /// Did the latest write succeed?
     pub(crate) fn writable(&self) -> bool {
         self.writable.load(Ordering::Relaxed)
+    }
+
+    /// Fail the next `n` groups without writing them.
+    pub(crate) fn fail_next(&self, n: usize) {
+        self.fail_next.store(n, Ordering::Relaxed);
     }
 
     /// Record the outcome of a write made outside the committer thread.
@@ -88,7 +100,13 @@ impl Committer {
     }
 }
 
-fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool, writable: &AtomicBool) {
+fn run(
+    db: &Weak<DB>,
+    rx: &mpsc::Receiver<Request>,
+    sync: bool,
+    writable: &AtomicBool,
+    fail_next: &AtomicUsize,
+) {
     let mut opts = WriteOptions::new();
     opts.set_sync(sync);
     let mut group = Vec::with_capacity(64);
@@ -101,7 +119,11 @@ fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool, writable: &Atomi
             }
         }
         let started = Instant::now();
+        let injected = fail_next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
         let result = match db.upgrade() {
+            _ if injected => Err("injected failure (fail_next_commits)".to_string()),
             Some(db) => {
                 let mut batch = WriteBatch::default();
                 for req in &group {

@@ -13,7 +13,7 @@ use super::crypto::MasterKey;
 use super::op::{Op, cf};
 use super::records::{
     AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, EndpointTotals, IdempotencyRecord,
-    StoredEvent,
+    OutboxEntry, StoredEvent,
 };
 use super::{Cf, Changes, StoreError, keys};
 use crate::model::Durability;
@@ -206,6 +206,18 @@ impl Store {
         Ok(self
             .get_json(Cf::EndpointTotals, id.as_bytes(), "endpoint totals")?
             .unwrap_or_default())
+    }
+
+    /// Operational events written but not yet published, oldest first.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.scan_json(Cf::Outbox, b"", None, usize::MAX, "outbox entry")
+    }
+
+    /// Make the next `n` group commits fail as a full disk would (tests of
+    /// what survives a failed commit; nothing else calls it).
+    #[doc(hidden)]
+    pub fn fail_next_commits(&self, n: usize) {
+        self.committer.fail_next(n);
     }
 
     /// One event with its deliveries.

@@ -18,6 +18,7 @@
 //! - `dead_letters`: delivery id → [`records::DeadLetter`]
 //! - `endpoint_totals`: endpoint id → [`records::EndpointTotals`] (counts since
 //!   creation, the `disable_after` clock)
+//! - `outbox`: event id → [`records::OutboxEntry`] (operational events not yet published)
 //! - `idempotency`, `meta`: reserved for idempotency keys and store metadata.
 
 mod changes;
@@ -81,11 +82,13 @@ pub(crate) enum Cf {
     Meta,
     /// Per-endpoint totals and failure clock.
     EndpointTotals,
+    /// Operational events not yet published.
+    Outbox,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 11] = [
         Cf::Endpoints,
         Cf::Events,
         Cf::Deliveries,
@@ -96,6 +99,7 @@ impl Cf {
         Cf::Idempotency,
         Cf::Meta,
         Cf::EndpointTotals,
+        Cf::Outbox,
     ];
 
     /// RocksDB name.
@@ -111,6 +115,7 @@ impl Cf {
             Cf::Idempotency => "idempotency",
             Cf::Meta => "meta",
             Cf::EndpointTotals => "endpoint_totals",
+            Cf::Outbox => "outbox",
         }
     }
 }

@@ -186,3 +186,22 @@ pub struct EndpointTotals {
     /// Unix ms of the first failure since the last success (`disable_after`).
     pub failing_since: Option<u64>,
 }
+
+/// An operational `hookbus.*` event waiting to be published: written in the
+/// same batch as the outcome that caused it, removed in the same batch as its
+/// publish, and published again after a failed commit or a restart, so none
+/// is lost while its cause is kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The event, its id already chosen (retries publish the same event).
+    pub event: crate::event::PublishRequest,
+    /// The endpoint it is about (which never receives it).
+    pub about: String,
+}
+
+impl OutboxEntry {
+    /// The event id, which is also the entry's key.
+    pub fn id(&self) -> &str {
+        self.event.id.as_deref().unwrap_or_default()
+    }
+}

@@ -154,3 +154,82 @@ async fn queue_depth_counts_each_delivery_once_when_its_actor_starts_mid_publish
     assert_eq!(hub.store().queue_len(&id).unwrap(), matched);
     hub.shutdown().await;
 }
+
+fn slow_refusal() -> Reply {
+    // Answers after a pause, so a test can arm a failing commit in between.
+    Reply {
+        delay: Duration::from_millis(300),
+        ..Reply::status(400)
+    }
+}
+
+#[actix_web::test]
+async fn an_operational_event_whose_first_commit_fails_still_arrives() {
+    let down = TestReceiver::start_with(slow_refusal());
+    let ops = TestReceiver::start(200);
+    let mut failing = endpoint("failing", &down.url, &["order.*"]);
+    failing.retry = quick_retry(1);
+    let (hub, _dir) =
+        start_hookbus(vec![failing, endpoint("ops", &ops.url, &["hookbus.**"])]).await;
+    let r = hub
+        .publish(PublishRequest::new("order.created", json!({})))
+        .await
+        .unwrap();
+    // The next group commit is the dead_lettered event's publish: it fails.
+    hub.store().fail_next_commits(1);
+    let dlv = r.deliveries[0].id.clone();
+    wait_dead_letter(&hub, &dlv, 5).await;
+    let got = ops.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1, "the event arrived after its commit failed");
+    assert_eq!(got[0].json()["type"], "hookbus.delivery.dead_lettered");
+    assert_eq!(got[0].json()["data"]["delivery_id"], dlv.as_str());
+    assert!(hub.store().outbox().unwrap().is_empty(), "outbox cleared");
+    actix_rt::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(ops.count(), 1, "published once");
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
+async fn operational_events_left_unpublished_at_shutdown_are_published_at_the_next_start() {
+    let down = TestReceiver::start_with(slow_refusal());
+    let ops = TestReceiver::start(200);
+    let (mut cfg, _dir) = test_config();
+    let mut failing = endpoint("failing", &down.url, &["order.*"]);
+    failing.retry = quick_retry(1);
+    cfg.endpoints = vec![failing, endpoint("ops", &ops.url, &["hookbus.**"])];
+    let hub = Hookbus::start(cfg.clone()).await.unwrap();
+    let r = hub
+        .publish(PublishRequest::new("order.created", json!({})))
+        .await
+        .unwrap();
+    // Every commit fails from here on, as on a full disk.
+    hub.store().fail_next_commits(usize::MAX);
+    wait_dead_letter(&hub, &r.deliveries[0].id, 5).await;
+    assert!(
+        eventually(Duration::from_secs(2), || hub
+            .store()
+            .outbox()
+            .unwrap()
+            .len()
+            == 1)
+        .await,
+        "the event waits in the outbox"
+    );
+    hub.shutdown().await;
+    drop(hub);
+    assert_eq!(ops.count(), 0);
+
+    let hub = Hookbus::start(cfg).await.unwrap();
+    let got = ops.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1, "published at start");
+    assert_eq!(got[0].json()["type"], "hookbus.delivery.dead_lettered");
+    assert!(
+        eventually(Duration::from_secs(2), || hub
+            .store()
+            .outbox()
+            .unwrap()
+            .is_empty())
+        .await
+    );
+    hub.shutdown().await;
+}
