@@ -16,6 +16,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 #[derive(Default)]
 pub struct SinkState {
     pub count: AtomicU64,
+    /// The status every request gets (200 unless started otherwise).
+    pub status: std::sync::atomic::AtomicU16,
     /// Record arrival times by `webhook-id` (latency runs only).
     pub record: AtomicBool,
     pub arrivals: Mutex<HashMap<String, Instant>>,
@@ -29,7 +31,13 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Self {
+        Self::answering(200)
+    }
+
+    /// A sink that answers `status` to everything (400: a refusing receiver).
+    pub fn answering(status: u16) -> Self {
         let state = Arc::new(SinkState::default());
+        state.status.store(status, Ordering::SeqCst);
         let st = state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -81,7 +89,8 @@ async fn receive(req: HttpRequest, _body: web::Bytes, st: web::Data<SinkState>) 
         }
     }
     st.count.fetch_add(1, Ordering::Relaxed);
-    HttpResponse::Ok().finish()
+    let status = st.status.load(Ordering::Relaxed);
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).finish()
 }
 
 /// Accepts connections and never answers (a black-holed receiver).

@@ -123,12 +123,17 @@ impl Filter {
     }
 }
 
-/// Dead letters matching `filter`, its endpoint name resolved to an id (404 if unknown).
-async fn matching(hub: &Hookbus, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, ApiError> {
-    let endpoint = match &filter.endpoint {
+/// The filter's endpoint (id or name) as an id; 404 if unknown.
+async fn resolve(hub: &Hookbus, filter: &DeadLetterFilter) -> Result<Option<String>, ApiError> {
+    Ok(match &filter.endpoint {
         Some(e) => Some(hub.endpoint_status(e).await?.0.id.clone()),
         None => None,
-    };
+    })
+}
+
+/// Dead letters matching `filter`, its endpoint name resolved to an id (404 if unknown).
+async fn matching(hub: &Hookbus, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, ApiError> {
+    let endpoint = resolve(hub, filter).await?;
     Ok(
         dead_letters::matching(hub.store(), filter, endpoint.as_deref())
             .map_err(crate::bus::BusError::from)?,
@@ -157,16 +162,16 @@ pub(super) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let filter = q.to_filter()?;
     let limit = super::endpoints::page_limit(q.limit)?;
-    let all = matching(&hub, &filter).await?;
-    let data: Vec<DeadLetter> = all
-        .into_iter()
-        .filter(|d| {
-            q.cursor
-                .as_ref()
-                .is_none_or(|c| d.delivery_id.as_str() > c.as_str())
-        })
-        .take(limit + 1)
-        .collect();
+    let endpoint = resolve(&hub, &filter).await?;
+    // One page (plus one to know whether another follows), read through the indexes.
+    let data: Vec<DeadLetter> = dead_letters::page(
+        hub.store(),
+        &filter,
+        endpoint.as_deref(),
+        q.cursor.as_deref(),
+        limit + 1,
+    )
+    .map_err(crate::bus::BusError::from)?;
     Ok(HttpResponse::Ok().json(Page::from_overfetch(
         data,
         limit,
@@ -235,13 +240,7 @@ pub(super) async fn purge(
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
     let found = if q.dry_run {
-        let filter = q.to_filter()?;
-        let endpoint = match &filter.endpoint {
-            Some(e) => Some(hub.endpoint_status(e).await?.0.id.clone()),
-            None => None,
-        };
-        dead_letters::matching(hub.store(), &filter, endpoint.as_deref())
-            .map_err(crate::bus::BusError::from)?
+        matching(&hub, &q.to_filter()?).await?
     } else {
         hub.purge_dead_letters(q.to_filter()?).await?
     };

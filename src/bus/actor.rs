@@ -261,7 +261,13 @@ impl Bus {
                     endpoint_id: ep.to_string(),
                 });
             }
-            changes.event(&event.id, &body, &refs, traceparent.as_deref());
+            changes.event(
+                &event.id,
+                event.accepted_ms().unwrap_or(now),
+                &body,
+                &refs,
+                traceparent.as_deref(),
+            );
             receipts.push(PublishReceipt {
                 id: event.id,
                 deliveries: refs,

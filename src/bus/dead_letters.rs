@@ -11,7 +11,7 @@ use crate::endpoint::messages::{DeadLettersPurged, Enqueue};
 use crate::endpoint::queue::Item;
 use crate::ids::{self, now_ms};
 use crate::store::records::{DeadLetter, DeliveryStatus};
-use crate::store::{Changes, Store, StoreError};
+use crate::store::{Changes, DeadLetterQuery, Store, StoreError};
 
 /// Which dead letters an operation applies to; every given condition must hold.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -43,15 +43,29 @@ impl DeadLetterFilter {
     }
 }
 
-/// Every dead letter matching `filter` (endpoint already resolved to an id).
-pub fn matching(
+/// Dead letters matching `filter` (endpoint already resolved to an id),
+/// after delivery id `after`, at most `limit`, in delivery-id order. Through
+/// the store's indexes: an endpoint's page or a time range costs what it
+/// returns, not the total.
+pub fn page(
     store: &Store,
     filter: &DeadLetterFilter,
     endpoint_id: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
 ) -> Result<Vec<DeadLetter>, StoreError> {
-    let mut out = Vec::new();
     if let Some(ids) = &filter.ids {
+        let mut ids: Vec<&String> = ids
+            .iter()
+            .filter(|i| after.is_none_or(|a| i.as_str() > a))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::new();
         for id in ids {
+            if out.len() == limit {
+                break;
+            }
             if let Some(dl) = store.dead_letter(id)? {
                 if filter.admits(&dl, endpoint_id) {
                     out.push(dl);
@@ -60,11 +74,22 @@ pub fn matching(
         }
         return Ok(out);
     }
-    Ok(store
-        .dead_letters(usize::MAX)?
-        .into_iter()
-        .filter(|dl| filter.admits(dl, endpoint_id))
-        .collect())
+    store.dead_letters_where(&DeadLetterQuery {
+        endpoint_id,
+        since: filter.since,
+        until: filter.until,
+        after,
+        limit,
+    })
+}
+
+/// Every dead letter matching `filter` (endpoint already resolved to an id).
+pub fn matching(
+    store: &Store,
+    filter: &DeadLetterFilter,
+    endpoint_id: Option<&str>,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    page(store, filter, endpoint_id, None, usize::MAX)
 }
 
 /// Replay (or with `dry_run`, list) matching dead letters.
@@ -116,7 +141,7 @@ impl Handler<Replay> for Bus {
                 let Some(d) = self.store().delivery(&dl.delivery_id)? else {
                     continue;
                 };
-                let item = reopen(d, &mut changes);
+                let item = reopen(d, Some(dl), &mut changes);
                 items.entry(dl.endpoint_id.clone()).or_default().push(item);
             }
             Ok::<_, BusError>((found, changes, items))
@@ -152,7 +177,7 @@ impl Handler<Purge> for Bus {
         };
         let mut changes = Changes::new();
         for d in &found {
-            changes.forget_dead_letter(&d.delivery_id);
+            changes.forget_dead_letter(d);
         }
         commit_then(self, changes, move |act| {
             let mut per: HashMap<&str, u64> = HashMap::new();
@@ -169,7 +194,11 @@ impl Handler<Purge> for Bus {
 
 /// Put a finished delivery back in its endpoint's queue: new ticket, a fresh
 /// `max_attempts` budget, same id (so `webhook-id` stays the event's id).
-pub(super) fn reopen(mut d: crate::store::records::DeliveryRecord, changes: &mut Changes) -> Item {
+pub(super) fn reopen(
+    mut d: crate::store::records::DeliveryRecord,
+    dead: Option<&DeadLetter>,
+    changes: &mut Changes,
+) -> Item {
     let ticket = u128::from(ids::next_ulid());
     d.status = DeliveryStatus::Pending;
     d.budget_start = d.attempts;
@@ -178,7 +207,10 @@ pub(super) fn reopen(mut d: crate::store::records::DeliveryRecord, changes: &mut
     d.last_delay_ms = None;
     d.ticket = ticket;
     d.updated_at = now_ms();
-    changes.requeue(&d).forget_dead_letter(&d.id);
+    changes.requeue(&d);
+    if let Some(dl) = dead {
+        changes.forget_dead_letter(dl);
+    }
     Item {
         delivery_id: d.id,
         ticket,
@@ -218,14 +250,14 @@ impl Handler<RetryDelivery> for Bus {
         if !self.has_endpoint(&d.endpoint_id) {
             return fail(BusError::Conflict("its endpoint was deleted".into()));
         }
-        let was_dead = self
-            .store()
-            .dead_letter(&d.id)
-            .map(|x| x.is_some())
-            .unwrap_or(false);
+        let dead = match self.store().dead_letter(&d.id) {
+            Ok(dl) => dl,
+            Err(e) => return fail(e.into()),
+        };
+        let was_dead = dead.is_some();
         let mut changes = Changes::new();
         let endpoint = d.endpoint_id.clone();
-        let item = reopen(d, &mut changes);
+        let item = reopen(d, dead.as_ref(), &mut changes);
         commit_then(self, changes, move |act| {
             act.send_to(
                 &endpoint,

@@ -228,6 +228,7 @@ impl EndpointActor {
         let mut changes = Changes::new();
         changes.event(
             &info.id,
+            info.accepted_ms,
             &info.body,
             &[ReceiptDelivery {
                 id: delivery_id,

@@ -47,10 +47,16 @@ impl Changes {
     pub fn event(
         &mut self,
         id: &str,
+        accepted_ms: u64,
         body: &[u8],
         deliveries: &[ReceiptDelivery],
         traceparent: Option<&str>,
     ) -> &mut Self {
+        self.ops.push(Op::Put(
+            Cf::EventsByTime,
+            keys::event_by_time(accepted_ms, id),
+            Vec::new(),
+        ));
         // Plain values: serialising them cannot fail.
         let deliveries = serde_json::to_vec(deliveries).unwrap_or_default();
         let trace = traceparent.map(|t| serde_json::to_vec(t).unwrap_or_default());
@@ -121,15 +127,37 @@ impl Changes {
         self.put(Cf::Attempts, keys::attempt(delivery_id, a.attempt), a)
     }
 
-    /// The delivery is dead: listed for replay.
+    /// The delivery is dead: listed for replay, and in the indexes by
+    /// endpoint and by time.
     pub fn dead_letter(&mut self, dl: &DeadLetter) -> &mut Self {
-        self.put(Cf::DeadLetters, dl.delivery_id.as_bytes(), dl)
+        self.put(Cf::DeadLetters, dl.delivery_id.as_bytes(), dl);
+        self.ops.push(Op::Put(
+            Cf::DeadByEndpoint,
+            keys::dead_by_endpoint(&dl.endpoint_id, &dl.delivery_id),
+            dl.dead_at.to_be_bytes().to_vec(),
+        ));
+        self.ops.push(Op::Put(
+            Cf::DeadByTime,
+            keys::dead_by_time(dl.dead_at, &dl.delivery_id),
+            dl.endpoint_id.as_bytes().to_vec(),
+        ));
+        self
     }
 
     /// The delivery is no longer listed as dead (replayed or purged).
-    pub fn forget_dead_letter(&mut self, delivery_id: &str) -> &mut Self {
-        self.ops
-            .push(Op::Delete(Cf::DeadLetters, delivery_id.as_bytes().to_vec()));
+    pub fn forget_dead_letter(&mut self, dl: &DeadLetter) -> &mut Self {
+        self.ops.push(Op::Delete(
+            Cf::DeadLetters,
+            dl.delivery_id.as_bytes().to_vec(),
+        ));
+        self.ops.push(Op::Delete(
+            Cf::DeadByEndpoint,
+            keys::dead_by_endpoint(&dl.endpoint_id, &dl.delivery_id),
+        ));
+        self.ops.push(Op::Delete(
+            Cf::DeadByTime,
+            keys::dead_by_time(dl.dead_at, &dl.delivery_id),
+        ));
         self
     }
 
@@ -165,8 +193,8 @@ impl Changes {
     }
 
     /// A finished delivery and everything about it (retention): its attempts,
-    /// index row, dead letter and the row itself.
-    pub fn forget_delivery(&mut self, d: &DeliveryRecord) -> &mut Self {
+    /// index row, dead letter (`dead`, if it has one) and the row itself.
+    pub fn forget_delivery(&mut self, d: &DeliveryRecord, dead: Option<&DeadLetter>) -> &mut Self {
         for n in 1..=d.attempts {
             self.ops
                 .push(Op::Delete(Cf::Attempts, keys::attempt(&d.id, n)));
@@ -175,16 +203,22 @@ impl Changes {
             Cf::EndpointDeliveries,
             keys::endpoint_delivery(&d.endpoint_id, &d.id),
         ));
-        self.forget_dead_letter(&d.id);
+        if let Some(dl) = dead {
+            self.forget_dead_letter(dl);
+        }
         self.ops
             .push(Op::Delete(Cf::Deliveries, d.id.as_bytes().to_vec()));
         self
     }
 
-    /// The event row itself (retention, once its deliveries are forgotten).
-    pub fn forget_event(&mut self, id: &str) -> &mut Self {
+    /// The event row and its time index (retention, once its deliveries are forgotten).
+    pub fn forget_event(&mut self, id: &str, accepted_ms: u64) -> &mut Self {
         self.ops
             .push(Op::Delete(Cf::Events, id.as_bytes().to_vec()));
+        self.ops.push(Op::Delete(
+            Cf::EventsByTime,
+            keys::event_by_time(accepted_ms, id),
+        ));
         self
     }
 
@@ -273,8 +307,8 @@ mod tests {
             Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
         ] {
             let mut c = Changes::new();
-            c.event(&event.id, &event.body(), &deliveries, trace);
-            let Op::Put(Cf::Events, key, row) = &c.ops[0] else {
+            c.event(&event.id, 1, &event.body(), &deliveries, trace);
+            let Op::Put(Cf::Events, key, row) = &c.ops[1] else {
                 unreachable!()
             };
             assert_eq!(key, event.id.as_bytes());
@@ -295,7 +329,15 @@ mod tests {
         let mut d = pending("dlv_1", 7);
         d.attempts = 3;
         let mut c = Changes::new();
-        c.forget_delivery(&d);
+        let dl = DeadLetter {
+            delivery_id: "dlv_1".into(),
+            endpoint_id: "ep_1".into(),
+            event_id: "evt_1".into(),
+            reason: "gone".into(),
+            attempts: 3,
+            dead_at: 5,
+        };
+        c.forget_delivery(&d, Some(&dl));
         let attempts = families(&c)
             .iter()
             .filter(|f| **f == (Cf::Attempts, false))

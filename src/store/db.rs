@@ -30,7 +30,7 @@ const BLOCK_CACHE: usize = 32 << 20;
 /// Shared handle to the embedded store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<DB>,
+    pub(super) db: Arc<DB>,
     committer: Committer,
     /// Seals endpoint secrets on write, opens them on read.
     key: MasterKey,
@@ -59,6 +59,7 @@ impl Store {
             ColumnFamilyDescriptor::new(c.name(), o)
         });
         let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?);
+        super::migrate::build_indexes(&db)?;
         let committer = Committer::start(&db, durability == Durability::Fsync)
             .map_err(|e| StoreError::Write(format!("cannot start committer thread: {e}")))?;
         Ok(Self { db, committer, key })
@@ -100,7 +101,7 @@ impl Store {
         self.committer.writable()
     }
 
-    fn get_json<T: DeserializeOwned>(
+    pub(super) fn get_json<T: DeserializeOwned>(
         &self,
         c: Cf,
         key: &[u8],
@@ -304,17 +305,6 @@ impl Store {
         Ok(rec
             .filter(|r| crate::ids::now_ms().saturating_sub(r.at) < window_ms)
             .map(|r| r.receipt))
-    }
-
-    /// Dead letters per endpoint id (one scan, at start-up).
-    pub fn dead_letter_counts(&self) -> Result<std::collections::HashMap<String, u64>, StoreError> {
-        let mut counts = std::collections::HashMap::new();
-        for dl in
-            self.scan_json::<DeadLetter>(Cf::DeadLetters, b"", None, usize::MAX, "dead letter")?
-        {
-            *counts.entry(dl.endpoint_id).or_insert(0) += 1;
-        }
-        Ok(counts)
     }
 
     /// An endpoint's deliveries in id (creation) order after `after` —

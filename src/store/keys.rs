@@ -35,6 +35,34 @@ pub fn endpoint_delivery(endpoint_id: &str, delivery_id: &str) -> Vec<u8> {
     k
 }
 
+/// `dead_by_endpoint` key: endpoint id ‖ 0 ‖ delivery id (value: dead_at, big-endian).
+pub fn dead_by_endpoint(endpoint_id: &str, delivery_id: &str) -> Vec<u8> {
+    endpoint_delivery(endpoint_id, delivery_id)
+}
+
+/// `dead_by_time` key: dead_at (big-endian ms) ‖ delivery id (value: endpoint id).
+pub fn dead_by_time(dead_at: u64, delivery_id: &str) -> Vec<u8> {
+    timed(dead_at, delivery_id)
+}
+
+/// `events_by_time` key: accepted_ms (big-endian) ‖ event id.
+pub fn event_by_time(accepted_ms: u64, event_id: &str) -> Vec<u8> {
+    timed(accepted_ms, event_id)
+}
+
+/// The time and id inside a `dead_by_time` or `events_by_time` key.
+pub fn split_timed(key: &[u8]) -> Option<(u64, &str)> {
+    let at = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
+    Some((at, std::str::from_utf8(key.get(8..)?).ok()?))
+}
+
+fn timed(at: u64, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + id.len());
+    k.extend_from_slice(&at.to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +75,13 @@ mod tests {
         assert!(a.starts_with(&prefix("ep_1")));
         assert!(!queue("ep_10", 0).starts_with(&prefix("ep_1")));
         assert_eq!(queue_ticket(&b), Some(1 << 70));
+    }
+
+    #[test]
+    fn timed_keys_sort_by_time_then_id_and_split_back() {
+        assert!(dead_by_time(9, "dlv_b") < dead_by_time(10, "dlv_a"));
+        assert!(event_by_time(10, "evt_a") < event_by_time(10, "evt_b"));
+        assert_eq!(split_timed(&dead_by_time(42, "dlv_x")), Some((42, "dlv_x")));
     }
 
     #[test]

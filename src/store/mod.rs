@@ -19,19 +19,27 @@
 //! - `endpoint_totals`: endpoint id → [`records::EndpointTotals`] (counts since
 //!   creation, the `disable_after` clock)
 //! - `outbox`: event id → [`records::OutboxEntry`] (operational events not yet published)
+//! - indexes, so a page or a time range costs what it returns, not the total:
+//!   `dead_by_endpoint` (endpoint id ‖ 0 ‖ delivery id → dead_at),
+//!   `dead_by_time` (dead_at ‖ delivery id → endpoint id), `events_by_time`
+//!   (accepted ms ‖ event id → empty, for the retention sweep). Built once
+//!   from the rows when a store written by an older version is opened.
 //! - `idempotency`, `meta`: reserved for idempotency keys and store metadata.
 
 mod changes;
 mod committer;
 pub mod crypto;
 mod db;
+mod dead_index;
 mod keys;
+mod migrate;
 mod op;
 pub mod records;
 pub mod retention;
 
 pub use changes::Changes;
 pub use db::Store;
+pub use dead_index::DeadLetterQuery;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -84,11 +92,17 @@ pub(crate) enum Cf {
     EndpointTotals,
     /// Operational events not yet published.
     Outbox,
+    /// Dead letters by endpoint, in delivery-id order.
+    DeadByEndpoint,
+    /// Dead letters by time of death.
+    DeadByTime,
+    /// Events by acceptance time.
+    EventsByTime,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 11] = [
+    pub const ALL: [Cf; 14] = [
         Cf::Endpoints,
         Cf::Events,
         Cf::Deliveries,
@@ -100,6 +114,9 @@ impl Cf {
         Cf::Meta,
         Cf::EndpointTotals,
         Cf::Outbox,
+        Cf::DeadByEndpoint,
+        Cf::DeadByTime,
+        Cf::EventsByTime,
     ];
 
     /// RocksDB name.
@@ -116,6 +133,9 @@ impl Cf {
             Cf::Meta => "meta",
             Cf::EndpointTotals => "endpoint_totals",
             Cf::Outbox => "outbox",
+            Cf::DeadByEndpoint => "dead_by_endpoint",
+            Cf::DeadByTime => "dead_by_time",
+            Cf::EventsByTime => "events_by_time",
         }
     }
 }

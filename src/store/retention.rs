@@ -2,31 +2,48 @@
 //! rows and dead letters) once they are older than `storage.retention`.
 //!
 //! An event is only removed when none of its deliveries is still open, so
-//! retention can never drop work that has not finished.
+//! retention can never drop work that has not finished. The sweep walks the
+//! `events_by_time` index up to the cutoff, so it reads the old events only,
+//! never the whole store.
 
-use super::records::StoredEvent;
-use super::{Cf, Changes, Store, StoreError};
+use rocksdb::{Direction, IteratorMode};
+
+use super::op::cf;
+use super::{Cf, Changes, Store, StoreError, keys};
+
+/// Events examined per batch.
+const PAGE: usize = 512;
 
 /// Delete every finished event accepted before `cutoff_ms` (Unix ms); returns how many.
 pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
     let mut removed = 0;
-    let mut start: Option<Vec<u8>> = None;
+    let mut start = Vec::new();
     loop {
-        let page = store.scan(Cf::Events, b"", start.as_deref(), 512)?;
-        let Some((last, _)) = page.last() else { break };
-        let mut next = last.clone();
-        next.push(0);
-        let full = page.len() == 512;
-        let mut changes = Changes::new();
-        for (_, value) in page {
-            let Ok(stored) = serde_json::from_slice::<StoredEvent>(&value) else {
+        let mut page = Vec::with_capacity(PAGE);
+        for item in store.db.iterator_cf(
+            cf(&store.db, Cf::EventsByTime),
+            IteratorMode::From(&start, Direction::Forward),
+        ) {
+            let (k, _) = item?;
+            let Some((at, id)) = keys::split_timed(&k) else {
                 continue;
             };
-            // An unreadable timestamp never counts as old.
-            let accepted = stored.event.accepted_ms().unwrap_or(u64::MAX);
-            if accepted >= cutoff_ms {
-                continue;
+            if at >= cutoff_ms || page.len() == PAGE {
+                break;
             }
+            page.push((at, id.to_string()));
+        }
+        let Some((last_at, last_id)) = page.last().cloned() else {
+            break;
+        };
+        let full = page.len() == PAGE;
+        let mut changes = Changes::new();
+        for (at, id) in page {
+            let Some(stored) = store.event(&id)? else {
+                // An index row whose event is gone: drop it too.
+                changes.forget_event(&id, at);
+                continue;
+            };
             let mut doomed = Vec::new();
             let mut open = false;
             for d in &stored.deliveries {
@@ -40,16 +57,18 @@ pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
                 continue;
             }
             for rec in &doomed {
-                changes.forget_delivery(rec);
+                let dead = store.dead_letter(&rec.id)?;
+                changes.forget_delivery(rec, dead.as_ref());
             }
-            changes.forget_event(&stored.event.id);
+            changes.forget_event(&id, at);
             removed += 1;
         }
         store.write_now(&changes)?;
         if !full {
             break;
         }
-        start = Some(next);
+        start = keys::event_by_time(last_at, &last_id);
+        start.push(0);
     }
     Ok(removed)
 }
