@@ -10,22 +10,46 @@
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use ulid::{Generator, Ulid};
+use ulid::Ulid;
 
-/// Process-wide monotonic generator; a std mutex because the critical section
-/// is a few nanoseconds and never awaits.
-static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
+/// The greatest ULID handed out (or declared taken by [`advance_past`]); a
+/// std mutex because the critical section is a few nanoseconds and never awaits.
+static LAST: Mutex<u128> = Mutex::new(0);
 
-/// A fresh ULID, strictly greater than every ULID returned before in this process.
+/// A fresh ULID, strictly greater than every ULID returned before in this
+/// process and than every one passed to [`advance_past`] — even when the
+/// clock steps back (then it counts up from the last one).
 pub fn next_ulid() -> Ulid {
-    let mut guard = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
-    let generator = guard.get_or_insert_with(Generator::new);
-    // `generate` only fails when 80 random bits overflow within one
-    // millisecond; fall back to a fresh random ULID in that practically
-    // impossible case rather than panic.
-    generator
-        .generate_from_datetime(SystemTime::now())
-        .unwrap_or_else(|_| Ulid::new())
+    let fresh = Ulid::from_datetime(SystemTime::now()).0;
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    *last = if fresh > *last {
+        fresh
+    } else {
+        last.saturating_add(1)
+    };
+    Ulid(*last)
+}
+
+/// Every later ULID sorts after `taken` (queue tickets left by an earlier
+/// process, whose clock may have been ahead of this one's).
+pub fn advance_past(taken: u128) {
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    *last = (*last).max(taken);
+}
+
+#[cfg(test)]
+mod ulid_tests {
+    use super::*;
+
+    #[test]
+    fn ulids_stay_above_a_ticket_from_the_future() {
+        let future =
+            Ulid::from_datetime(SystemTime::now() + std::time::Duration::from_secs(3600)).0;
+        advance_past(future);
+        let a = next_ulid().0;
+        let b = next_ulid().0;
+        assert!(future < a && a < b);
+    }
 }
 
 /// A new event id, `evt_<ULID>`.

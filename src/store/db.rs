@@ -22,6 +22,16 @@ use crate::model::PublishReceipt;
 /// A raw (key, value) row.
 pub(super) type Row = (Vec<u8>, Vec<u8>);
 
+/// The greatest ticket among every endpoint's queue rows (one pass at open).
+fn max_queued_ticket(db: &DB) -> Result<Option<u128>, StoreError> {
+    let mut max = None;
+    for item in db.iterator_cf(cf(db, Cf::Queue), IteratorMode::Start) {
+        let (k, _) = item?;
+        max = max.max(keys::queue_ticket(&k));
+    }
+    Ok(max)
+}
+
 /// Memtable bytes across all column families before RocksDB flushes.
 const MEMTABLE_BUDGET: usize = 64 << 20;
 /// The block cache shared by every column family.
@@ -60,6 +70,11 @@ impl Store {
         });
         let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?);
         super::migrate::build_indexes(&db)?;
+        // Deliveries queued by an earlier process keep their place: new
+        // tickets sort after theirs even if this machine's clock is behind.
+        if let Some(max) = max_queued_ticket(&db)? {
+            crate::ids::advance_past(max);
+        }
         let committer = Committer::start(&db, durability == Durability::Fsync)
             .map_err(|e| StoreError::Write(format!("cannot start committer thread: {e}")))?;
         Ok(Self { db, committer, key })

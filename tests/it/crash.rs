@@ -34,6 +34,11 @@ struct Report {
     unacknowledged: usize,
     /// From the final restart until every acknowledged event had arrived.
     drain: Duration,
+    /// Events the `ordering = "fifo"` endpoint first received out of their
+    /// publisher's order (each publisher publishes one event after another).
+    fifo_out_of_order: usize,
+    /// Acknowledged events the FIFO endpoint never received.
+    fifo_lost: usize,
 }
 
 const PUBLISHERS: usize = 4;
@@ -78,8 +83,14 @@ async fn publisher(
 async fn crash_campaign(cycles: usize, seed: u64) -> Report {
     let mut rng = StdRng::seed_from_u64(seed);
     let rx = TestReceiver::start(200);
+    let ordered = TestReceiver::start(200);
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerConfig::write(dir.path(), &patient_endpoint("campaign", &rx.url, "100ms"));
+    let endpoints = format!(
+        "{}{}ordering = \"fifo\"\n",
+        patient_endpoint("campaign", &rx.url, "100ms"),
+        patient_endpoint("ordered", &ordered.url, "100ms"),
+    );
+    let server = ServerConfig::write(dir.path(), &endpoints);
     let acked = Rc::new(RefCell::new(HashSet::new()));
     let refused = Rc::new(Cell::new(0));
     let stop = Rc::new(Cell::new(false));
@@ -131,7 +142,10 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
     };
     eventually(Duration::from_secs(60), || {
         let seen = receipts(&rx);
-        acked.iter().all(|id| seen.contains_key(id))
+        let in_order = receipts(&ordered);
+        acked
+            .iter()
+            .all(|id| seen.contains_key(id) && in_order.contains_key(id))
     })
     .await;
     let drain = restarted.elapsed();
@@ -140,6 +154,29 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
 
     let seen = receipts(&rx);
     let delivered = acked.iter().filter(|id| seen.contains_key(*id)).count();
+    // Per publisher, the first receipt of each event must come in seq order.
+    let mut last_seq: HashMap<u64, u64> = HashMap::new();
+    let mut firsts = HashSet::new();
+    let mut fifo_out_of_order = 0;
+    for r in ordered.received() {
+        let Some(id) = r.header("webhook-id") else {
+            continue;
+        };
+        if !firsts.insert(id.to_string()) {
+            continue;
+        }
+        let data = &r.json()["data"];
+        let (worker, seq) = (
+            data["worker"].as_u64().unwrap(),
+            data["seq"].as_u64().unwrap(),
+        );
+        let last = last_seq.entry(worker).or_insert(0);
+        if seq < *last {
+            fifo_out_of_order += 1;
+        }
+        *last = (*last).max(seq);
+    }
+    let fifo_lost = acked.iter().filter(|id| !firsts.contains(*id)).count();
     let report = Report {
         seed,
         cycles,
@@ -154,9 +191,11 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
             .sum(),
         unacknowledged: refused.get(),
         drain,
+        fifo_out_of_order,
+        fifo_lost,
     };
     println!(
-        "crash campaign: seed={} cycles={} (early kills {}) acknowledged={} delivered={} lost={} duplicates={} unacknowledged publishes={} drain after last restart={:?}",
+        "crash campaign: seed={} cycles={} (early kills {}) acknowledged={} delivered={} lost={} duplicates={} unacknowledged publishes={} drain after last restart={:?} fifo: lost={} out of order={}",
         report.seed,
         report.cycles,
         report.early_kills,
@@ -165,7 +204,9 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
         report.lost,
         report.duplicates,
         report.unacknowledged,
-        report.drain
+        report.drain,
+        report.fifo_lost,
+        report.fifo_out_of_order
     );
     report
 }
@@ -182,6 +223,12 @@ fn assert_nothing_lost(r: &Report) {
     assert_eq!(
         r.lost, 0,
         "acknowledged events were lost (rerun with HOOKBUS_CRASH_SEED={}): {r:?}",
+        r.seed
+    );
+    assert_eq!(
+        (r.fifo_lost, r.fifo_out_of_order),
+        (0, 0),
+        "the FIFO endpoint lost or reordered events (rerun with HOOKBUS_CRASH_SEED={}): {r:?}",
         r.seed
     );
 }

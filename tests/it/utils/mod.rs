@@ -23,6 +23,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub at: Instant,
+    /// The status it was answered with.
+    pub status: u16,
 }
 
 impl Received {
@@ -165,6 +167,7 @@ async fn handle(
 ) -> HttpResponse {
     let reply = {
         let mut s = st.lock().unwrap();
+        let reply = s.script.pop_front().or_else(|| s.default.clone()).unwrap();
         s.received.push(Received {
             headers: req
                 .headers()
@@ -173,8 +176,9 @@ async fn handle(
                 .collect(),
             body: body.to_vec(),
             at: Instant::now(),
+            status: reply.status,
         });
-        s.script.pop_front().or_else(|| s.default.clone()).unwrap()
+        reply
     };
     if !reply.delay.is_zero() {
         actix_rt::time::sleep(reply.delay).await;
