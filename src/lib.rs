@@ -27,14 +27,16 @@
 //!    pure functions; nothing above them.
 //! 2. **Pure decisions** — in [`endpoint`]: [`endpoint::retry`],
 //!    [`endpoint::breaker`], [`endpoint::classify`], [`endpoint::rate`],
-//!    [`endpoint::queue`], [`endpoint::ssrf`] and [`endpoint::verdict`] (what
+//!    [`endpoint::queue`], [`endpoint::depth`], [`endpoint::ssrf`] and [`endpoint::verdict`] (what
 //!    an attempt's outcome does to a delivery: deliver, retry at T, dead,
 //!    expire, disable, which operational event), plus the request an attempt
 //!    sends (`endpoint/outgoing.rs`); in [`bus::matcher`] the subscription
 //!    trie. Injected time, unit-tested without actors.
 //! 3. **State and I/O** — [`store`] owns every row: callers describe changes
 //!    ([`store::Changes`]: enqueue, attempt, dead letter…) and only the store
-//!    builds keys; its public handle reads. [`transform`] runs Rhai on a pool.
+//!    builds keys; its public handle reads. It also keeps the indexes (dead
+//!    letters by endpoint and time, events by time), per-endpoint totals and
+//!    the operational-event outbox. [`transform`] runs Rhai on a pool.
 //!    [`telemetry`] names every metric and event.
 //! 4. **Actors** — [`endpoint::EndpointActor`] (`actor.rs` wiring, `attempt.rs`
 //!    carrying out a verdict, [`endpoint::test_send`]) reports up through a
