@@ -445,7 +445,7 @@ impl Hookbus {
             .ok_or_else(|| BusError::NotFound(format!("endpoint `{id_or_name}`")))
     }
 
-    /// Use `handle` to serve `GET /metrics` (the host or [`run`] installs the recorder).
+    /// Use `handle` to serve `GET /metrics` (the host or [`run`](crate::run) installs the recorder).
     pub fn attach_metrics(&self, handle: PrometheusHandle) {
         // A recorder installed after start missed the zero-valued series: make them now.
         crate::telemetry::EngineStarted.emit();

@@ -163,7 +163,7 @@ pub struct EndpointSpec {
     /// `none` (default) or `fifo`.
     #[serde(default)]
     pub ordering: Ordering,
-    /// Fields replaced with "[REDACTED]" before the transform and delivery:
+    /// Fields replaced with `"[REDACTED]"` before the transform and delivery:
     /// dotted paths from the event root (`data.customer.email`, `*` for any
     /// element) or bare key names masked anywhere (`password`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
