@@ -5,9 +5,12 @@
 //!    the same sink with the same in-flight count) vs the real `hookbus
 //!    serve` (fsync group commit), fan-out 1 and 10, with and without a Rhai
 //!    script: deliveries/s, ratio to B-awc, engine CPU µs per delivery.
-//! 2. Latency publish → delivery at 50% of the measured max rate (p50/p99/p99.9).
-//! 3. Ingest: durable `202`s per engine CPU-second vs a bare actix handler.
-//! 4. Isolation: 100 endpoints, one black-holed: healthy deliveries/s vs all healthy.
+//! 2. Sustained: the highest open-loop publish rate delivered with the
+//!    backlog flat (a capacity; the throughput rows are a burst and its drain).
+//! 3. Latency publish → delivery at 50% of the measured max rate (p50/p99/p99.9), 5 runs.
+//! 4. Ingest: durable `202`s per engine CPU-second vs a bare actix handler.
+//! 5. Isolation: 100 endpoints, one black-holed: healthy deliveries/s vs all healthy.
+//! 6. Dead-letter queries at 1 M dead letters over 100 endpoints.
 //!
 //! `HOOKBUS_BENCH_SCALE=0.2` shrinks every run (a smoke test);
 //! `HOOKBUS_BENCH_DEBUG=1` also lists when the latency run's late events (> 10 ms)
@@ -16,7 +19,9 @@
 
 #[path = "../common.rs"]
 mod common;
+mod dead_letters;
 mod support;
+mod sustained;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -35,7 +40,7 @@ fn scale() -> f64 {
         .unwrap_or(1.0)
 }
 
-/// `HOOKBUS_BENCH_ONLY=throughput,latency,ingest,isolation,dead_letters` picks sections (default all).
+/// `HOOKBUS_BENCH_ONLY=throughput,sustained,latency,ingest,isolation,dead_letters` picks sections (default all).
 fn section(name: &str) -> bool {
     std::env::var("HOOKBUS_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
 }
@@ -96,6 +101,13 @@ async fn run_all(sink: Sink, body: Bytes) {
         }
     }
 
+    if section("sustained") {
+        println!(
+            "\n## Sustained: highest open-loop rate with the queue flat (single-event publishes, fan-out 1, no script)"
+        );
+        sustained::sustained(&sink, &body).await;
+    }
+
     if section("latency") {
         println!(
             "\n## Latency publish → delivery at 50% of max rate (single-event publishes, fan-out 1, no script)"
@@ -112,109 +124,7 @@ async fn run_all(sink: Sink, body: Bytes) {
     }
     if section("dead_letters") {
         println!("\n## Dead-letter queries: 100 endpoints, every delivery refused (400)");
-        dead_letter_queries().await;
-    }
-}
-
-/// Time one GET (the body read too), in ms.
-async fn timed_get(client: &awc::Client, url: &str) -> (f64, serde_json::Value) {
-    let t = Instant::now();
-    let mut resp = client.get(url).send().await.unwrap();
-    let body = resp.body().limit(64 << 20).await.unwrap();
-    assert_eq!(resp.status(), 200, "{url}");
-    (
-        t.elapsed().as_secs_f64() * 1000.0,
-        serde_json::from_slice(&body).unwrap(),
-    )
-}
-
-/// `scaled(10_000)` events fanned out to 100 endpoints whose receiver
-/// refuses everything (1 M dead letters at scale 1); then the time of one
-/// endpoint's page, its next page, and `since` queries, each the median of
-/// 20 requests.
-async fn dead_letter_queries() {
-    let refusing = Sink::answering(400);
-    let dir = tempfile::tempdir().unwrap();
-    let mut toml = String::new();
-    for i in 0..100 {
-        toml.push_str(&format!(
-            "[[endpoints]]\nname = \"ep{i}\"\nurl = \"{}?ep={i}\"\nevents = [\"bench.*\"]\nmax_in_flight = {IN_FLIGHT}\nretry = {{ max_attempts = 1 }}\n",
-            refusing.url
-        ));
-    }
-    let server = Server::start("dead-letters", dir.path(), &toml);
-    let events = scaled(10_000);
-    let t0 = Instant::now();
-    publish_all(&server.base, events).await;
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .finish();
-    // Every endpoint's dead-letter gauge at `events`.
-    let deadline = Instant::now() + Duration::from_secs(1200);
-    loop {
-        let (_, stats) =
-            timed_get(&client, &format!("{}/v1/endpoints/ep99/stats", server.base)).await;
-        let (_, first) =
-            timed_get(&client, &format!("{}/v1/endpoints/ep0/stats", server.base)).await;
-        if stats["dead_letters"] == events && first["dead_letters"] == events {
-            break;
-        }
-        assert!(Instant::now() < deadline, "dead letters did not arrive");
-        actix_rt::time::sleep(Duration::from_millis(500)).await;
-    }
-    let all_dead = std::time::SystemTime::now();
-    println!(
-        "{} dead letters in {:.1} s",
-        events * 100,
-        t0.elapsed().as_secs_f64()
-    );
-    let recent =
-        humantime::format_rfc3339_millis(all_dead - Duration::from_millis(300)).to_string();
-    let median = |mut xs: Vec<f64>| {
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
-    };
-    let base = &server.base;
-    let (_, page) = timed_get(
-        &client,
-        &format!("{base}/v1/dead-letters?endpoint=ep42&limit=100"),
-    )
-    .await;
-    let cursor = page["next_cursor"].as_str().unwrap_or_default().to_string();
-    let (_, last) = timed_get(&client, &format!("{base}/v1/dead-letters?limit=1000")).await;
-    let dead_at = last["data"][0]["dead_at"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let queries = [
-        (
-            "one endpoint's first page (100)",
-            format!("{base}/v1/dead-letters?endpoint=ep42&limit=100"),
-        ),
-        (
-            "its next page (cursor)",
-            format!("{base}/v1/dead-letters?endpoint=ep42&limit=100&cursor={cursor}"),
-        ),
-        (
-            "all endpoints, first page (100)",
-            format!("{base}/v1/dead-letters?limit=100"),
-        ),
-        (
-            "since = 300 ms before the last death (100)",
-            format!("{base}/v1/dead-letters?limit=100&since={recent}"),
-        ),
-        (
-            "one endpoint, since (100)",
-            format!("{base}/v1/dead-letters?endpoint=ep42&limit=100&since={dead_at}"),
-        ),
-    ];
-    println!("{:<44} {:>12}", "query", "median ms");
-    for (name, url) in queries {
-        let mut times = Vec::new();
-        for _ in 0..20 {
-            times.push(timed_get(&client, &url).await.0);
-        }
-        println!("{name:<44} {:>12.2}", median(times));
+        dead_letters::dead_letter_queries().await;
     }
 }
 
@@ -386,6 +296,18 @@ async fn latency(sink: &Sink) {
     let max_rate = published as f64 / done.duration_since(t0).as_secs_f64();
     let rate = max_rate / 2.0;
     println!("max rate (single-event publishes, all delivered): {max_rate:.0} events/s");
+    // The tail varies from run to run: several runs back to back, each printed.
+    let runs: usize = std::env::var("HOOKBUS_BENCH_LATENCY_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    for run in 1..=runs {
+        latency_run(&server, sink, &client, rate, run).await;
+    }
+}
+
+/// One paced latency run at `rate`.
+async fn latency_run(server: &Server, sink: &Sink, client: &awc::Client, rate: f64, run: usize) {
     sink.reset(true);
     let total = (rate * 5.0 * scale()).max(200.0) as u64;
     let sent = Rc::new(RefCell::new(Vec::with_capacity(total as usize)));
@@ -395,7 +317,7 @@ async fn latency(sink: &Sink) {
     let data = common::order_data();
     for i in 0..total {
         tick.tick().await;
-        let id = format!("lat-{i}");
+        let id = format!("lat-{run}-{i}");
         let req = client
             .post(format!("{}/v1/events", server.base))
             .send_json(&serde_json::json!({"id": id, "type": "bench.order", "data": data}));
@@ -433,7 +355,7 @@ async fn latency(sink: &Sink) {
     }
     lat.sort();
     println!(
-        "target {rate:.0} events/s, {} events: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        "run {run}: target {rate:.0} events/s, {} events: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         lat.len(),
         pct(&lat, 0.5).as_secs_f64() * 1e3,
         pct(&lat, 0.99).as_secs_f64() * 1e3,

@@ -1,0 +1,172 @@
+//! Sustained capacity: the highest open-loop rate of single-event publishes
+//! (fan-out 1, ~1 KiB events, no script) that hookbus delivers with its
+//! backlog flat for the whole window — a capacity, unlike the throughput
+//! rows, which time a burst of batch publishes and its drain.
+//!
+//! Each trial paces `POST /v1/events` at a rate for the window, sampling the
+//! backlog (202-acknowledged minus delivered) every 100 ms. A trial is
+//! *flat* when every publish was acknowledged on time and the backlog at
+//! the end of the window, and its largest sample in the second half, stay
+//! under 100 ms worth of events (plus a small constant for in-flight work).
+//! A binary search between a quarter of and the closed-loop ingest rate
+//! finds the highest flat rate; between trials the engine drains.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::support::*;
+use super::{
+    IN_FLIGHT, bare_awc, endpoints_toml, scale, scaled, single_publishes, wait_count, warm_up,
+};
+
+/// Trials of the search.
+const TRIALS: usize = 6;
+
+struct Trial {
+    rate: f64,
+    acknowledged: u64,
+    end_backlog: u64,
+    worst_backlog: u64,
+    flat: bool,
+    /// The publishers could not keep the pace (the load generator, not the
+    /// engine's delivery, was the limit).
+    publisher_short: bool,
+}
+
+pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
+    let (rate_b, _) = bare_awc(sink, body, IN_FLIGHT, scaled(40_000));
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        "sustained",
+        dir.path(),
+        &endpoints_toml(std::slice::from_ref(&sink.url), false),
+    );
+    warm_up(&server, sink, 1).await;
+    sink.reset(false);
+    let (accepted, took) = single_publishes(&server.base, Duration::from_secs(2)).await;
+    wait_count(sink, accepted, Duration::from_secs(300)).await;
+    let ingest = accepted as f64 / took.as_secs_f64();
+    let window = Duration::from_secs_f64((5.0 * scale()).max(2.0));
+    // Above the closed-loop ingest too: a trial there shows whether the pace
+    // or the delivery gives out first.
+    let (mut lo, mut hi) = (ingest / 4.0, ingest * 1.3);
+    let (mut publisher_bound, mut delivery_bound) = (false, false);
+    let mut best: Option<Trial> = None;
+    println!(
+        "closed-loop ingest {ingest:.0} events/s; window {:.0} s per trial",
+        window.as_secs_f64()
+    );
+    for _ in 0..TRIALS {
+        let rate = (lo + hi) / 2.0;
+        let t = trial(&server.base, sink, rate, window).await;
+        println!(
+            "  trial {:>7.0}/s: acknowledged {:>6}, backlog at end {:>6}, worst in 2nd half {:>6} → {}",
+            t.rate,
+            t.acknowledged,
+            t.end_backlog,
+            t.worst_backlog,
+            if t.flat {
+                "flat"
+            } else if t.publisher_short {
+                "publishers could not keep the pace"
+            } else {
+                "backlog growing"
+            }
+        );
+        publisher_bound |= t.publisher_short;
+        delivery_bound |= !t.flat && !t.publisher_short;
+        if t.flat {
+            lo = rate;
+            best = Some(t);
+        } else {
+            hi = rate;
+        }
+    }
+    println!("B-awc, {IN_FLIGHT} in flight: {rate_b:.0} deliveries/s");
+    match best {
+        Some(t) => println!(
+            "sustained, queue flat: {:.0} deliveries/s, ratio to B-awc {:.3}{}",
+            t.rate,
+            t.rate / rate_b,
+            if delivery_bound {
+                " (above it the backlog grew: the engine's limit)"
+            } else if publisher_bound {
+                " (a lower bound: above it the bench's own publishers fell short)"
+            } else {
+                ""
+            }
+        ),
+        None => println!("sustained: no flat trial at or above {lo:.0} events/s"),
+    }
+}
+
+async fn trial(base: &str, sink: &Sink, rate: f64, window: Duration) -> Trial {
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().limit(0))
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(
+            &serde_json::json!({"type": "bench.order", "data": super::common::order_data()}),
+        )
+        .unwrap(),
+    );
+    sink.reset(false);
+    let acked = Rc::new(Cell::new(0u64));
+    let late = Rc::new(Cell::new(false));
+    let mut tick = actix_rt::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let t0 = Instant::now();
+    let mut next_sample = t0 + Duration::from_millis(100);
+    let mut samples = Vec::new();
+    let mut tasks = Vec::new();
+    while t0.elapsed() < window {
+        tick.tick().await;
+        let req = client
+            .post(format!("{base}/v1/events"))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body.clone());
+        let (ack, late) = (acked.clone(), late.clone());
+        let deadline = t0 + window + Duration::from_secs(1);
+        tasks.push(actix_rt::spawn(async move {
+            if let Ok(resp) = req.await {
+                if resp.status() == 202 {
+                    ack.set(ack.get() + 1);
+                }
+            }
+            if Instant::now() > deadline {
+                late.set(true);
+            }
+        }));
+        if Instant::now() >= next_sample {
+            samples.push((t0.elapsed(), acked.get().saturating_sub(sink.count())));
+            next_sample += Duration::from_millis(100);
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let end_backlog = acked.get().saturating_sub(sink.count());
+    let worst_backlog = samples
+        .iter()
+        .filter(|(at, _)| *at >= window / 2)
+        .map(|(_, b)| *b)
+        .max()
+        .unwrap_or(0);
+    let bound = (rate * 0.1) as u64 + 2 * IN_FLIGHT as u64;
+    let expected = (rate * window.as_secs_f64()) as u64;
+    let publisher_short = late.get() || acked.get() * 100 < expected * 97;
+    let flat = !publisher_short && end_backlog <= bound && worst_backlog <= bound;
+    let acknowledged = acked.get();
+    // Drain before the next trial.
+    wait_count(sink, acknowledged, Duration::from_secs(300)).await;
+    Trial {
+        rate,
+        acknowledged,
+        end_backlog,
+        worst_backlog,
+        flat,
+        publisher_short,
+    }
+}
