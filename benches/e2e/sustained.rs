@@ -8,8 +8,10 @@
 //! *flat* when every publish was acknowledged on time and the backlog at
 //! the end of the window, and its largest sample in the second half, stay
 //! under 100 ms worth of events (plus a small constant for in-flight work).
-//! A binary search between a quarter of and the closed-loop ingest rate
-//! finds the highest flat rate; between trials the engine drains.
+//! A binary search between a quarter of and 1.3 × the closed-loop ingest
+//! rate finds the highest flat rate, and says whether the engine (backlog
+//! growing) or the bench's own publishers (pace not kept) gave out above
+//! it; between trials the engine drains.
 
 use std::cell::Cell;
 use std::rc::Rc;
