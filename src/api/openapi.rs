@@ -93,3 +93,22 @@ pub(super) async fn openapi_json(hub: actix_web::web::Data<crate::Hookbus>) -> H
     let generated = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     HttpResponse::Ok().json(super::openapi_doc::document(generated, hub.config()))
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn fields_left_out_when_false_are_not_required() {
+        let doc = serde_json::to_value(super::ApiDoc::openapi()).unwrap();
+        let required = &doc["components"]["schemas"]["DeliveryView"]["required"];
+        let required: Vec<&str> = required
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(required.contains(&"status"));
+        assert!(!required.contains(&"test"), "{required:?}");
+    }
+}
