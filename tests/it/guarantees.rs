@@ -125,14 +125,9 @@ async fn queue_depth_counts_each_delivery_once_when_its_actor_starts_mid_publish
         })
         .collect();
     actix_rt::time::sleep(Duration::from_millis(5)).await;
-    let (s, created) = api
-        .call(
-            "POST",
-            "/v1/endpoints",
-            Some(json!({"name": "late", "url": "http://127.0.0.1:9/", "status": "paused"})),
-        )
+    let created = api
+        .create_endpoint(json!({"name": "late", "url": "http://127.0.0.1:9/", "status": "paused"}))
         .await;
-    assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     let mut matched = 0;
     for p in publishers {

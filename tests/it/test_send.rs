@@ -27,15 +27,9 @@ const SECOND: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 async fn a_test_send_to_a_slack_endpoint_sends_the_slack_body_signed_with_every_active_secret() {
     let rx = TestReceiver::start(200);
     let (hub, _dir, api) = start_with_api().await;
-    let (s, created) = api
-        .call(
-            "POST",
-            "/v1/endpoints",
-            Some(json!({"name": "chat", "url": rx.url, "format": "slack",
-                        "signing": {"secrets": [FIRST, SECOND]}})),
-        )
+    api.create_endpoint(json!({"name": "chat", "url": rx.url, "format": "slack",
+                               "signing": {"secrets": [FIRST, SECOND]}}))
         .await;
-    assert_eq!(s, 201, "{created}");
     // Both secrets retire (still signing for an hour); a new one signs too.
     let (s, rotated) = api
         .call(
@@ -78,17 +72,12 @@ async fn a_test_send_runs_the_endpoint_transform_on_the_redacted_event() {
     let rx = TestReceiver::start(200);
     let (hub, _dir, api) = start_with_api().await;
     let script = r#"fn transform(event) { #{ kind: event.type, note: event.data.message, to: event.data.endpoint_id } }"#;
-    let (s, created) = api
-        .call(
-            "POST",
-            "/v1/endpoints",
-            Some(
-                json!({"name": "shaped", "url": rx.url, "redact": ["data.message"],
-                        "transform": {"script": script}}),
-            ),
+    let created = api
+        .create_endpoint(
+            json!({"name": "shaped", "url": rx.url, "redact": ["data.message"],
+                                "transform": {"script": script}}),
         )
         .await;
-    assert_eq!(s, 201, "{created}");
     let secret = created["signing"]["secrets"][0]
         .as_str()
         .unwrap()
@@ -108,13 +97,9 @@ async fn a_test_send_runs_the_endpoint_transform_on_the_redacted_event() {
 async fn a_test_send_is_in_the_history_marked_as_a_test_and_outside_the_stats() {
     let rx = TestReceiver::start(500);
     let (hub, _dir, api) = start_with_api().await;
-    api.call(
-        "POST",
-        "/v1/endpoints",
-        Some(json!({"name": "t", "url": rx.url,
-                    "circuit_breaker": {"failure_threshold": 1}})),
-    )
-    .await;
+    api.create_endpoint(json!({"name": "t", "url": rx.url,
+                               "circuit_breaker": {"failure_threshold": 1}}))
+        .await;
     let (_, attempt) = api.call("POST", "/v1/endpoints/t/test", None).await;
     assert_eq!(
         (&attempt["success"], &attempt["status_code"]),
@@ -150,13 +135,9 @@ async fn a_test_send_is_in_the_history_marked_as_a_test_and_outside_the_stats() 
 async fn a_test_send_a_script_skips_sends_nothing_and_says_so() {
     let rx = TestReceiver::start(200);
     let (hub, _dir, api) = start_with_api().await;
-    api.call(
-        "POST",
-        "/v1/endpoints",
-        Some(json!({"name": "f", "url": rx.url,
-                    "transform": {"script": "fn transform(event) { if event.type == \"hookbus.test\" { return (); } event }"}})),
-    )
-    .await;
+    api.create_endpoint(json!({"name": "f", "url": rx.url,
+        "transform": {"script": "fn transform(event) { if event.type == \"hookbus.test\" { return (); } event }"}}))
+        .await;
     let (_, attempt): (u16, Value) = api.call("POST", "/v1/endpoints/f/test", None).await;
     assert_eq!(
         (&attempt["success"], &attempt["filtered"]),

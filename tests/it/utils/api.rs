@@ -39,4 +39,11 @@ impl Api {
             serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         )
     }
+
+    /// `POST /v1/endpoints` that must answer 201; the created endpoint.
+    pub async fn create_endpoint(&self, body: serde_json::Value) -> serde_json::Value {
+        let (status, created) = self.call("POST", "/v1/endpoints", Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        created
+    }
 }
