@@ -191,9 +191,16 @@ impl Hookbus {
                 .await
                 .map_err(|source| Error::Endpoint { name, source })?;
         }
+        // Every endpoint actor has read its queue from the store before the
+        // first publish: a delivery committed meanwhile would otherwise be
+        // paged in without its publish's event and span.
+        let endpoints = hub.endpoints().await.unwrap_or_default();
+        for record in &endpoints {
+            let _ = hub.endpoint_status(&record.id).await;
+        }
         tracing::info!(
             path = %hub.inner.config.storage.path.display(),
-            endpoints = hub.endpoints().await.map_or(0, |e| e.len()),
+            endpoints = endpoints.len(),
             "Hookbus started."
         );
         Ok(hub)

@@ -406,13 +406,21 @@ impl Handler<Enqueue> for EndpointActor {
             self.depth.enqueued(item.ticket);
             // A page read that ran after the commit may have loaded (or even
             // finished) it already: only the queue row says it is still open.
-            if self.queue.is_paged_range(item.ticket)
-                && !self
+            if self.queue.is_paged_range(item.ticket) {
+                if !self
                     .store
                     .is_queued(&self.record.id, item.ticket)
                     .unwrap_or(true)
-            {
-                continue;
+                {
+                    continue;
+                }
+                // Paged in before this message came: keep the publish's event
+                // (and span) rather than the one reloaded from the store.
+                if let Some(event) = &item.event {
+                    if self.queue.attach_event(item.ticket, event) {
+                        continue;
+                    }
+                }
             }
             self.queue.offer(item, None);
         }

@@ -121,6 +121,24 @@ impl Queue {
         true
     }
 
+    /// Give a held delivery that was paged in (so without its event) the
+    /// event its publish carried — with the publish span, so the attempt is
+    /// traced as the publish's child. False if it is not waiting here.
+    pub fn attach_event(&mut self, ticket: u128, event: &Arc<EventInfo>) -> bool {
+        let held = self
+            .ready
+            .iter_mut()
+            .chain(self.waiting.values_mut())
+            .find(|i| i.ticket == ticket);
+        match held {
+            Some(item) if item.event.is_none() => {
+                item.event = Some(event.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn insert(&mut self, item: Item, due: Option<Instant>) {
         if !self.held.insert(item.ticket) {
             return;
@@ -212,6 +230,23 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paged_in_delivery_gets_the_event_its_publish_carried() {
+        let mut q = Queue::new(8);
+        q.add_page(vec![(item(3), None)], Some(3), true);
+        let info = Arc::new(EventInfo::new(
+            "evt_3".into(),
+            "a.b".into(),
+            bytes::Bytes::from_static(b"{}"),
+            0,
+        ));
+        assert!(q.attach_event(3, &info));
+        assert!(!q.attach_event(3, &info), "only once");
+        assert!(!q.attach_event(9, &info), "not held");
+        let taken = q.take(Instant::now()).unwrap();
+        assert_eq!(taken.event.unwrap().id, "evt_3");
+    }
 
     fn item(ticket: u128) -> Item {
         Item {

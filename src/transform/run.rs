@@ -140,6 +140,9 @@ fn webhook_map(event: Dynamic, spec: &EndpointSpec, env: Map) -> Dynamic {
     m.insert("url".into(), spec.url.clone().into());
     m.insert("headers".into(), headers.into());
     m.insert("event_id".into(), id);
+    // Svix's name for it, so a ported `webhook.eventType == …` compares
+    // the real type instead of `()` (which silently filters everything).
+    m.insert("eventType".into(), ty.clone());
     m.insert("event_type".into(), ty);
     m.insert("env".into(), env.into());
     m.insert("cancel".into(), false.into());
@@ -212,6 +215,15 @@ fn from_body(out: Dynamic, mut headers: Vec<(String, String)>) -> Result<Rendere
         .iter()
         .position(|(k, _)| k.eq_ignore_ascii_case("content-type"))
         .map(|i| headers.remove(i).1);
+    // A number, bool, char, function pointer or timestamp is not a body a
+    // receiver expects: say so instead of sending `249.5` as JSON.
+    if !(out.is_string() || out.is_map() || out.is_array() || out.is_blob()) {
+        return Err(TransformError::BadOutput(format!(
+            "the script returned {} `{}`; return a map or an array (sent as JSON), a string (sent as text), or () to skip",
+            article(out.type_name()),
+            out.type_name()
+        )));
+    }
     let (body, default_ct) = if out.is_string() {
         (
             Bytes::from(out.into_string().unwrap_or_default()),
@@ -228,6 +240,14 @@ fn from_body(out: Dynamic, mut headers: Vec<(String, String)>) -> Result<Rendere
         method: None,
         url: None,
     }))
+}
+
+fn article(type_name: &str) -> &'static str {
+    if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// Map a Rhai error (possibly nested in function calls) to a bounded kind.
@@ -251,6 +271,54 @@ fn runtime_error(e: &EvalAltResult) -> TransformError {
 mod tests {
     use super::*;
     use crate::transform::{ScriptLimits, engine, script};
+
+    fn run_script(source: &str) -> Result<Rendered, TransformError> {
+        let engine = engine::build(&ScriptLimits::default());
+        let compiled = script::compile(&engine, source, Default::default()).unwrap();
+        let spec = EndpointSpec::new("t", "https://example.com/hook", &[]);
+        let event = crate::transform::convert::to_dynamic(
+            &serde_json::json!({"id": "evt_1", "type": "order.created", "data": {"total": 2}}),
+        );
+        run(&engine, &compiled, event, &spec, 1 << 20)
+    }
+
+    #[test]
+    fn numbers_bools_and_other_scalars_are_refused_naming_what_is_allowed() {
+        for (source, got) in [
+            ("fn transform(event) { 249.5 }", "f64"),
+            ("fn transform(event) { 42 }", "i64"),
+            ("fn transform(event) { true }", "bool"),
+            ("fn transform(event) { 'x' }", "char"),
+        ] {
+            match run_script(source) {
+                Err(TransformError::BadOutput(msg)) => {
+                    assert!(msg.contains(got), "{msg}");
+                    assert!(msg.contains("return a map or an array"), "{msg}");
+                }
+                other => panic!("{source}: {other:?}"),
+            }
+        }
+        for ok in [
+            "fn transform(event) { #{a: 1} }",
+            "fn transform(event) { [1, 2] }",
+            "fn transform(event) { \"text\" }",
+        ] {
+            assert!(matches!(run_script(ok), Ok(Rendered::Send(_))), "{ok}");
+        }
+        assert!(matches!(
+            run_script("fn transform(event) { () }"),
+            Ok(Rendered::Skip)
+        ));
+    }
+
+    #[test]
+    fn a_svix_handler_sees_event_type_as_event_type() {
+        let source = r#"fn handler(webhook) {
+            if webhook.eventType != "order.created" { webhook.cancel = true; }
+            webhook
+        }"#;
+        assert!(matches!(run_script(source), Ok(Rendered::Send(_))));
+    }
 
     #[test]
     fn a_panic_inside_the_engine_fails_only_this_run() {
