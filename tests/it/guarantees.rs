@@ -257,6 +257,7 @@ async fn dead_letter_pages_by_endpoint_and_time_match_the_full_list() {
         .await
     );
     let all = hub.store().dead_letters(100).unwrap();
+    let (b, c) = (endpoint_id(&hub, "b").await, endpoint_id(&hub, "c").await);
     let mid = {
         let mut times: Vec<u64> = all.iter().map(|d| d.dead_at).collect();
         times.sort_unstable();
@@ -266,9 +267,7 @@ async fn dead_letter_pages_by_endpoint_and_time_match_the_full_list() {
     for (query, want) in [
         (
             "endpoint=b".to_string(),
-            all.iter()
-                .filter(|d| d.endpoint_id == endpoint_id_of(&hub, "b"))
-                .count(),
+            all.iter().filter(|d| d.endpoint_id == b).count(),
         ),
         (
             format!("since={since}"),
@@ -281,7 +280,7 @@ async fn dead_letter_pages_by_endpoint_and_time_match_the_full_list() {
         (
             format!("endpoint=c&since={since}"),
             all.iter()
-                .filter(|d| d.endpoint_id == endpoint_id_of(&hub, "c") && d.dead_at >= mid)
+                .filter(|d| d.endpoint_id == c && d.dead_at >= mid)
                 .count(),
         ),
     ] {
@@ -325,21 +324,11 @@ async fn dead_letter_pages_by_endpoint_and_time_match_the_full_list() {
             None,
         )
         .await;
-    let a = endpoint_id_of(&hub, "a");
+    let a = endpoint_id(&hub, "a").await;
     let timed = timed["data"].as_array().unwrap();
     assert_eq!(timed.len(), 14);
     assert!(timed.iter().all(|d| d["endpoint_id"] != a.as_str()));
     hub.shutdown().await;
-}
-
-fn endpoint_id_of(hub: &Hookbus, name: &str) -> String {
-    hub.store()
-        .endpoints()
-        .unwrap()
-        .into_iter()
-        .find(|e| e.spec.name == name)
-        .unwrap()
-        .id
 }
 
 /// A small deterministic generator, so a failing seed can be replayed.

@@ -8,18 +8,6 @@ use serde_json::{Value, json};
 
 use crate::utils::*;
 
-fn signed_by(got: &Received, secret: &str) -> bool {
-    hookbus::sign::verify(
-        hookbus::sign::Scheme::Standard,
-        secret,
-        got.header("webhook-id").unwrap(),
-        got.header("webhook-timestamp").unwrap().parse().unwrap(),
-        &got.body,
-        got.header("webhook-signature").unwrap(),
-    )
-    .unwrap()
-}
-
 const FIRST: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SECOND: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
@@ -54,7 +42,7 @@ async fn a_test_send_to_a_slack_endpoint_sends_the_slack_body_signed_with_every_
     assert_eq!(body["blocks"][0]["text"]["text"], "hookbus.test");
     assert!(body.get("data").is_none(), "{body}");
     for secret in [FIRST, SECOND, newest.as_str()] {
-        assert!(signed_by(&got[0], secret), "not signed by {secret}");
+        assert!(got[0].signed_by(secret), "not signed by {secret}");
     }
     assert_eq!(
         got[0]
@@ -89,7 +77,7 @@ async fn a_test_send_runs_the_endpoint_transform_on_the_redacted_event() {
         got[0].json(),
         json!({"kind": "hookbus.test", "note": "[REDACTED]", "to": created["id"]})
     );
-    assert!(signed_by(&got[0], &secret));
+    assert!(got[0].signed_by(&secret));
     hub.shutdown().await;
 }
 

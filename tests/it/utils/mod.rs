@@ -38,6 +38,19 @@ impl Received {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
     }
+
+    /// Whether one of its Standard Webhooks signatures is `secret`'s.
+    pub fn signed_by(&self, secret: &str) -> bool {
+        hookbus::sign::verify(
+            hookbus::sign::Scheme::Standard,
+            secret,
+            self.header("webhook-id").unwrap(),
+            self.header("webhook-timestamp").unwrap().parse().unwrap(),
+            &self.body,
+            self.header("webhook-signature").unwrap(),
+        )
+        .unwrap()
+    }
 }
 
 /// A reply the receiver gives.
