@@ -10,14 +10,14 @@ use rand::Rng;
 
 use super::actor::EndpointActor;
 use super::breaker::{State as BreakerState, Transition};
-use super::classify::{self, Decision};
+use super::classify;
 use super::deliver::{self, AttemptResult};
 use super::outgoing::{self, Outgoing};
 use super::queue::{EventInfo, Item};
 use super::settle::{Settle, dead, filtered};
 use super::verdict;
 use crate::ids::now_ms;
-use crate::store::records::{AttemptRecord, DeliveryStatus};
+use crate::store::records::DeliveryStatus;
 use crate::telemetry::{AttemptFinished, CircuitChanged, DeliveryOutcome};
 use crate::transform::pool::RunTransform;
 use crate::transform::{Rendered, TransformError};
@@ -293,22 +293,7 @@ impl EndpointActor {
             delivery_id: &item.delivery_id,
         }
         .emit();
-        let (status_code, error) = result.outcome.status_and_error();
-        let record = AttemptRecord {
-            attempt,
-            at: started_ms,
-            status_code,
-            latency_ms: result.latency.as_secs_f64() * 1000.0,
-            error: match (&decision, error) {
-                (Decision::Success, _) => None,
-                (_, Some(e)) => Some(e),
-                (Decision::Retry { reason, .. } | Decision::Permanent { reason }, None) => {
-                    Some(reason.clone())
-                }
-            },
-            response_body: result.body,
-            result: label.to_string(),
-        };
+        let record = result.record(attempt, started_ms, &decision);
         let settle = match verdict.fate {
             verdict::Fate::Delivered => Settle {
                 status: DeliveryStatus::Delivered,

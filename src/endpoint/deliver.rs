@@ -8,10 +8,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::classify::Outcome;
+use super::classify::{self, Decision, Outcome};
 use super::spec::{Auth, EndpointSpec, Method};
 use super::ssrf::{self, Guard, GuardResolver};
 use crate::sign::{self, Scheme};
+use crate::store::records::AttemptRecord;
 
 /// Most response-body bytes kept with an attempt.
 pub const MAX_RESPONSE_BODY: usize = 4096;
@@ -97,6 +98,30 @@ pub struct AttemptResult {
     pub latency: Duration,
     /// The first 4 KiB of the response body.
     pub body: String,
+}
+
+impl AttemptResult {
+    /// Attempt number `attempt`, started at `at` (Unix ms), as history keeps
+    /// it: its error is the transport error, or why `decision` refused the
+    /// status; none on success.
+    pub fn record(self, attempt: u32, at: u64, decision: &Decision) -> AttemptRecord {
+        let (status_code, error) = self.outcome.status_and_error();
+        AttemptRecord {
+            attempt,
+            at,
+            status_code,
+            latency_ms: self.latency.as_secs_f64() * 1000.0,
+            error: match (decision, error) {
+                (Decision::Success, _) => None,
+                (_, Some(e)) => Some(e),
+                (Decision::Retry { reason, .. } | Decision::Permanent { reason }, None) => {
+                    Some(reason.clone())
+                }
+            },
+            result: classify::result_label(&self.outcome).to_string(),
+            response_body: self.body,
+        }
+    }
 }
 
 /// An HTTP client whose every connection goes through `guard` (SSRF check

@@ -23,7 +23,7 @@ use crate::event::{Event, PublishRequest};
 use crate::ids::{self, now_ms};
 use crate::model::ReceiptDelivery;
 use crate::store::Changes;
-use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryStatus};
+use crate::store::records::{DeliveryRecord, DeliveryStatus};
 use crate::transform::Rendered;
 use crate::transform::pool::RunTransform;
 
@@ -179,27 +179,13 @@ impl EndpointActor {
                     &self.record.spec.success_codes,
                     SystemTime::now(),
                 );
-                let (status_code, error) = result.outcome.status_and_error();
+                let record = result.record(1, started_ms, &decision);
                 report.success = decision == Decision::Success;
-                report.status_code = status_code;
-                report.latency_ms = result.latency.as_secs_f64() * 1000.0;
-                report.error = match (&decision, error) {
-                    (Decision::Success, _) => None,
-                    (_, Some(e)) => Some(e),
-                    (Decision::Retry { reason, .. } | Decision::Permanent { reason }, None) => {
-                        Some(reason.clone())
-                    }
-                };
-                report.response_body = result.body.clone();
-                attempt = Some(AttemptRecord {
-                    attempt: 1,
-                    at: started_ms,
-                    status_code,
-                    latency_ms: report.latency_ms,
-                    error: report.error.clone(),
-                    response_body: result.body,
-                    result: classify::result_label(&result.outcome).to_string(),
-                });
+                report.status_code = record.status_code;
+                report.latency_ms = record.latency_ms;
+                report.error = record.error.clone();
+                report.response_body = record.response_body.clone();
+                attempt = Some(record);
                 if report.success {
                     DeliveryStatus::Delivered
                 } else {
