@@ -169,7 +169,7 @@ impl Store {
     }
 
     /// Like [`Store::scan`], decoding each value as JSON.
-    fn scan_json<T: DeserializeOwned>(
+    pub(super) fn scan_json<T: DeserializeOwned>(
         &self,
         c: Cf,
         prefix: &[u8],

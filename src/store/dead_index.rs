@@ -46,7 +46,13 @@ impl Store {
                     k.push(0);
                     k
                 });
-                return self.scan_json_from(Cf::DeadLetters, start.as_deref(), q.limit);
+                return self.scan_json(
+                    Cf::DeadLetters,
+                    b"",
+                    start.as_deref(),
+                    q.limit,
+                    "dead letter",
+                );
             }
         };
         let mut out = Vec::with_capacity(ids.len());
@@ -138,22 +144,5 @@ impl Store {
             }
         }
         Ok(counts)
-    }
-
-    fn scan_json_from(
-        &self,
-        c: Cf,
-        start: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
-        self.scan(c, b"", start, limit)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt {
-                    what: "dead letter",
-                    source,
-                })
-            })
-            .collect()
     }
 }

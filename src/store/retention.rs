@@ -9,6 +9,7 @@
 use rocksdb::{Direction, IteratorMode};
 
 use super::op::cf;
+use super::records::DeliveryStatus;
 use super::{Cf, Changes, Store, StoreError, keys};
 
 /// Events examined per batch.
@@ -57,7 +58,11 @@ pub fn sweep(store: &Store, cutoff_ms: u64) -> Result<usize, StoreError> {
                 continue;
             }
             for rec in &doomed {
-                let dead = store.dead_letter(&rec.id)?;
+                // Only a dead delivery can have a dead letter to forget.
+                let dead = match rec.status {
+                    DeliveryStatus::Dead => store.dead_letter(&rec.id)?,
+                    _ => None,
+                };
                 changes.forget_delivery(rec, dead.as_ref());
             }
             changes.forget_event(&id, at);
