@@ -22,12 +22,26 @@ use crate::model::PublishReceipt;
 /// A raw (key, value) row.
 pub(super) type Row = (Vec<u8>, Vec<u8>);
 
-/// The greatest ticket among every endpoint's queue rows (one pass at open).
+/// The greatest ticket among every endpoint's queue rows: one seek to the
+/// end of each endpoint's queue, not a pass over every queued row.
 fn max_queued_ticket(db: &DB) -> Result<Option<u128>, StoreError> {
     let mut max = None;
-    for item in db.iterator_cf(cf(db, Cf::Queue), IteratorMode::Start) {
-        let (k, _) = item?;
-        max = max.max(keys::queue_ticket(&k));
+    for item in db.iterator_cf(cf(db, Cf::Endpoints), IteratorMode::Start) {
+        let (id, _) = item?;
+        let prefix = keys::prefix(&String::from_utf8_lossy(&id));
+        // The first key past this endpoint's rows: ids never hold 0xff.
+        let mut end = prefix.clone();
+        end.push(0xff);
+        let last = db
+            .iterator_cf(
+                cf(db, Cf::Queue),
+                IteratorMode::From(&end, Direction::Reverse),
+            )
+            .next()
+            .transpose()?;
+        if let Some((k, _)) = last.filter(|(k, _)| k.starts_with(&prefix)) {
+            max = max.max(keys::queue_ticket(&k));
+        }
     }
     Ok(max)
 }
@@ -378,5 +392,59 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::{DeliveryStatus, EndpointRecord};
+
+    #[test]
+    fn tickets_after_a_reopen_sort_after_every_queued_one_even_from_a_clock_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let key = || MasterKey::load_or_create(None, dir.path()).unwrap();
+        // Queued by a process whose clock ran ten hours ahead (further than
+        // any other test advances the shared generator).
+        let ahead = ulid::Ulid::from_datetime(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(36_000),
+        )
+        .0;
+        {
+            let store = Store::open(&path, Durability::Buffered, key()).unwrap();
+            let record = EndpointRecord {
+                id: "ep_a".into(),
+                spec: crate::model::spec::EndpointSpec::new("a", "https://example.com/", &[]),
+                created_at: 0,
+                updated_at: 0,
+                version: 1,
+                retiring_secrets: Vec::new(),
+                applied: None,
+            };
+            let mut c = Changes::new();
+            store.save_endpoint(&mut c, &record);
+            for ticket in [ahead - 5, ahead] {
+                c.enqueue(&DeliveryRecord {
+                    id: format!("dlv_{ticket}"),
+                    event_id: "evt_1".into(),
+                    endpoint_id: "ep_a".into(),
+                    status: DeliveryStatus::Pending,
+                    attempts: 0,
+                    created_at: 0,
+                    updated_at: 0,
+                    next_attempt_at: None,
+                    last_delay_ms: None,
+                    last_error: None,
+                    ticket,
+                    budget_start: 0,
+                    queued_at: 0,
+                    test: false,
+                });
+            }
+            store.write_now(&c).unwrap();
+        }
+        let _store = Store::open(&path, Durability::Buffered, key()).unwrap();
+        assert!(crate::ids::next_ulid().0 > ahead);
     }
 }
