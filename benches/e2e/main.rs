@@ -388,15 +388,22 @@ fn bare_ingest(port: u16) {
 }
 
 /// 32 clients posting single events for `window`; (202s, elapsed).
+/// The body of one single-event `POST /v1/events`.
+fn single_event_body() -> Bytes {
+    Bytes::from(
+        serde_json::to_vec(
+            &serde_json::json!({"type": "bench.order", "data": common::order_data()}),
+        )
+        .unwrap(),
+    )
+}
+
 async fn single_publishes(base: &str, window: Duration) -> (u64, Duration) {
     let client = awc::Client::builder()
         .connector(awc::Connector::new().limit(0))
         .timeout(Duration::from_secs(30))
         .finish();
-    let body = serde_json::to_vec(
-        &serde_json::json!({"type": "bench.order", "data": common::order_data()}),
-    )
-    .unwrap();
+    let body = single_event_body();
     let accepted = Rc::new(Cell::new(0u64));
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..32)
@@ -404,7 +411,7 @@ async fn single_publishes(base: &str, window: Duration) -> (u64, Duration) {
             let (client, url, body, accepted) = (
                 client.clone(),
                 format!("{base}/v1/events"),
-                Bytes::from(body.clone()),
+                body.clone(),
                 accepted.clone(),
             );
             actix_rt::spawn(async move {

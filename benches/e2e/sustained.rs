@@ -108,12 +108,7 @@ async fn trial(base: &str, sink: &Sink, rate: f64, window: Duration) -> Trial {
         .connector(awc::Connector::new().limit(0))
         .timeout(Duration::from_secs(30))
         .finish();
-    let body = bytes::Bytes::from(
-        serde_json::to_vec(
-            &serde_json::json!({"type": "bench.order", "data": super::common::order_data()}),
-        )
-        .unwrap(),
-    );
+    let body = super::single_event_body();
     sink.reset(false);
     let acked = Rc::new(Cell::new(0u64));
     let late = Rc::new(Cell::new(false));
