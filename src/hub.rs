@@ -148,10 +148,15 @@ impl Hookbus {
             ssrf::parse_networks(&config.delivery.allow_networks).map_err(ConfigError::Invalid)?;
         let guard = Arc::new(ssrf::Guard::new(allow, lookup));
         let engine = transform::engine::build(&config.transforms);
-        let pool = transform::pool::start(
+        let limits = &config.transforms;
+        let pool = transform::pool::Pool::start(
             engine.clone(),
-            config.transforms.workers,
-            config.transforms.max_output_bytes,
+            transform::pool::PoolSettings {
+                shares: limits.workers,
+                threads: transform::pool::PoolSettings::threads_for(limits.workers),
+                max_output: limits.max_output_bytes,
+                max_run_time: limits.max_run_time.0,
+            },
         );
         let outcomes = crate::outcomes::channel();
         let board = Arc::new(crate::telemetry::board::Board::default());
@@ -164,6 +169,7 @@ impl Hookbus {
                 retention: config.storage.retention.get(),
                 engine: engine.clone(),
                 pool,
+                max_script_bytes: limits.max_script_bytes,
                 guard: guard.clone(),
                 outcomes: outcomes.clone(),
                 board: board.clone(),
@@ -326,11 +332,12 @@ impl Hookbus {
 
     /// Create or update (by name) an endpoint.
     pub async fn upsert_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
-        self.ask(SaveEndpoint {
+        self.save(SaveEndpoint {
             spec,
             target: Target::Upsert,
+            precompiled: None,
         })
-        .await?
+        .await
     }
 
     /// Create an endpoint; a taken name is a conflict. The returned record
@@ -350,6 +357,7 @@ impl Hookbus {
         self.save(SaveEndpoint {
             spec,
             target: Target::Create,
+            precompiled: None,
         })
         .await
     }
@@ -363,6 +371,7 @@ impl Hookbus {
         self.save(SaveEndpoint {
             spec,
             target: Target::Update(id_or_name.to_string()),
+            precompiled: None,
         })
         .await
     }
@@ -381,7 +390,21 @@ impl Hookbus {
             .map_err(|_| BusError::Unavailable)
     }
 
-    async fn save(&self, msg: SaveEndpoint) -> Result<Upserted, BusError> {
+    /// A script is compiled here, on a blocking thread, before the save
+    /// reaches the bus: compiling a large script on the bus's thread would
+    /// hold up every publish meanwhile.
+    async fn save(&self, mut msg: SaveEndpoint) -> Result<Upserted, BusError> {
+        let spec = &msg.spec;
+        if spec.transform.is_some() || spec.format != crate::model::spec::Format::Json {
+            let engine = self.inner.engine.clone();
+            let spec = spec.clone();
+            let max = self.inner.config.transforms.max_script_bytes;
+            msg.precompiled = actix_rt::task::spawn_blocking(move || {
+                transform::builtin::Precompiled::compile(&engine, &spec, max)
+            })
+            .await
+            .ok();
+        }
         self.ask(msg).await?
     }
 

@@ -122,18 +122,30 @@ fn bounds(doc: &mut Value, config: &Config) {
         set(doc, &format!("{s}/Filter/properties/{f}"), t.clone());
         set(doc, &format!("{s}/ReplayBody/properties/{f}"), t);
     }
-    // A dry run may try any event type, the engine's own included.
-    if let Some(publish) = doc.pointer("/components/schemas/PublishRequest").cloned() {
-        let mut event = publish;
-        if let Some(t) = event.pointer_mut("/properties/type") {
-            set_obj(t, json!({"pattern": EVENT_TYPE_ANY_PATTERN}));
-        }
-        set(
-            doc,
-            &format!("{s}/TestRequest/properties"),
-            json!({"event": event}),
-        );
-    }
+    // A dry run's event: a publish body with any event type (the engine's own
+    // included), or a delivered body with its `timestamp`.
+    let te = format!("{s}/TestEvent/properties");
+    set(
+        doc,
+        &format!("{te}/type"),
+        json!({"minLength": 1, "maxLength": MAX_TYPE_LEN, "pattern": EVENT_TYPE_ANY_PATTERN}),
+    );
+    set(doc, &format!("{te}/id"), token);
+    set(
+        doc,
+        &format!("{te}/idempotency_key"),
+        json!({"minLength": 1, "maxLength": MAX_ID_LEN}),
+    );
+    set(
+        doc,
+        &format!("{te}/metadata"),
+        json!({"type": ["object", "null"]}),
+    );
+    set(
+        doc,
+        &format!("{te}/timestamp"),
+        json!({"type": ["string", "null"], "format": "date-time"}),
+    );
     set(doc, &format!("{ep}/success_codes"), json!({"minItems": 1}));
     set(
         doc,

@@ -73,10 +73,11 @@ pub fn hide_file_content(e: ApiError) -> ApiError {
                 .into_iter()
                 .map(|FieldError { loc, msg }| {
                     if loc == "transform.path" && !msg.starts_with("cannot read script") {
-                        let at = msg
-                            .split(": ")
-                            .next()
-                            .filter(|p| p.starts_with("line "))
+                        // "endpoint `x` (file), line L, column C: …" → "line L, column C".
+                        let first = msg.lines().next().unwrap_or_default();
+                        let at = first
+                            .find("line ")
+                            .and_then(|i| first[i..].split(": ").next())
                             .map(|p| format!(" ({p})"))
                             .unwrap_or_default();
                         (

@@ -8,24 +8,28 @@ use serde::Deserialize;
 use super::ApiError;
 use crate::Hookbus;
 use crate::endpoint::spec::EndpointSpec;
-use crate::event::{Event, PublishRequest};
-use crate::transform::{builtin, dry_run, script};
+use crate::transform::dry_run::TestEvent;
+use crate::transform::{builtin, dry_run, run, script};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestRequest {
-    /// Inline script to try.
+    /// Inline script to try. With `endpoint_id`, it runs in place of that
+    /// endpoint's script, with the endpoint's settings (redaction, env, URL, headers).
     script: Option<String>,
-    /// Or: the endpoint (id or name) whose script or format to try.
+    /// The endpoint (id or name) whose script or format to try.
     endpoint_id: Option<String>,
-    /// `env` for an inline script.
+    /// `env` for the script (default: the endpoint's, else none).
     #[serde(default)]
     env: BTreeMap<String, String>,
-    /// The event, as it would be published.
-    event: PublishRequest,
+    /// The event: a publish body, or a body as delivered (with `id` and `timestamp`).
+    event: Option<TestEvent>,
+    /// Or: a stored event, by id.
+    event_id: Option<String>,
 }
 
-/// Dry-run; `200 {output, headers, skipped, error, duration_us}`. Compile errors are 422.
+/// Dry-run; `200 {output, headers, skipped, error, error_kind, logs, logs_dropped, duration_us}`.
+/// Compile errors are 422.
 #[utoipa::path(
     post,
     path = "/v1/transforms/test",
@@ -47,49 +51,84 @@ pub(super) async fn test(
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
-    let problems: Vec<(String, String)> = req
-        .event
-        .problems()
-        .into_iter()
-        .map(|(f, m)| (format!("event.{f}"), m))
-        .collect();
-    if !problems.is_empty() {
-        return Err(ApiError::invalid(problems));
-    }
-    let engine = hub.engine().clone();
-    let (compiled, spec) = match (req.script, req.endpoint_id) {
-        (Some(src), None) => {
-            let c = script::compile(&engine, &src, req.env)
-                .map_err(|e| ApiError::invalid(vec![("script".into(), e.to_string())]))?;
-            (
-                Some(c),
-                EndpointSpec::new("dry-run", "http://127.0.0.1/", &[]),
+    let event = match (req.event, req.event_id) {
+        (Some(e), None) => e.into_event().map_err(|problems| {
+            ApiError::invalid(
+                problems
+                    .into_iter()
+                    .map(|(f, m)| (format!("event.{f}"), m))
+                    .collect(),
             )
-        }
+        })?,
         (None, Some(id)) => {
-            let (record, _) = hub.endpoint_status(&id).await?;
-            let c = builtin::for_endpoint(&engine, &record.spec).map_err(|e| {
-                ApiError::invalid(vec![(
-                    "endpoint_id".into(),
-                    format!("its script fails: {e}"),
-                )])
-            })?;
-            (c, record.spec.clone())
+            hub.store()
+                .event(&id)
+                .map_err(|_| ApiError::Internal)?
+                .ok_or_else(|| ApiError::NotFound(format!("event `{id}`")))?
+                .event
         }
         _ => {
             return Err(ApiError::invalid(vec![(
-                "script".into(),
-                "give exactly one of `script` or `endpoint_id`".into(),
+                "event".into(),
+                "give exactly one of `event` or `event_id`".into(),
             )]));
         }
     };
-    let event = Event::accept(req.event);
-    let max_output = hub.config().transforms.max_output_bytes;
-    // Scripts are CPU-bound: keep them off the HTTP worker.
+    let endpoint = match &req.endpoint_id {
+        Some(id) => Some(hub.endpoint_status(id).await?.0),
+        None => None,
+    };
+    let engine = hub.engine().clone();
+    let limits = hub.config().transforms.clone();
+    // Compiling and running are CPU-bound: keep them off the HTTP worker.
     let result = web::block(move || {
-        dry_run::dry_run(&engine, compiled.as_deref(), &event, &spec, max_output)
+        let (compiled, spec) = match (req.script, endpoint) {
+            (Some(src), endpoint) => {
+                if src.len() > limits.max_script_bytes {
+                    return Err(vec![(
+                        "script".to_string(),
+                        format!(
+                            "the script is {} bytes; the limit is {} (`transforms.max_script_bytes`)",
+                            src.len(),
+                            limits.max_script_bytes
+                        ),
+                    )]);
+                }
+                let spec = match endpoint {
+                    Some(rec) => rec.spec.clone(),
+                    None => EndpointSpec::new(run::DRY_RUN, "http://127.0.0.1/", &[]),
+                };
+                let env = match (&spec.transform, req.env.is_empty()) {
+                    (Some(t), true) => t.env.clone(),
+                    _ => req.env,
+                };
+                let c = script::compile(&engine, &src, env)
+                    .map_err(|e| vec![("script".to_string(), e.to_string())])?;
+                (Some(c), spec)
+            }
+            (None, Some(rec)) => {
+                let c = builtin::for_endpoint(&engine, &rec.spec, usize::MAX).map_err(|e| {
+                    vec![("endpoint_id".to_string(), format!("its script fails: {e}"))]
+                })?;
+                (c, rec.spec.clone())
+            }
+            (None, None) => {
+                return Err(vec![(
+                    "script".to_string(),
+                    "give `script`, `endpoint_id`, or both".to_string(),
+                )]);
+            }
+        };
+        Ok(dry_run::dry_run(
+            &engine,
+            compiled.as_deref(),
+            &event,
+            &spec,
+            &limits,
+        ))
     })
     .await
-    .map_err(|_| ApiError::Internal)?;
+    .map_err(|_| ApiError::Internal)?
+    .map_err(ApiError::invalid)?;
     Ok(HttpResponse::Ok().json(result))
 }

@@ -22,7 +22,7 @@ use crate::store::records::{DeliveryRecord, DeliveryStatus, EndpointRecord, Idem
 use crate::store::{Changes, Store, StoreError, retention};
 use crate::telemetry::EventsPublished;
 use crate::transform::builtin;
-use crate::transform::pool::TransformWorker;
+use crate::transform::pool::Pool;
 use rhai::Engine;
 
 pub(super) struct Registered {
@@ -43,7 +43,9 @@ pub struct Wiring {
     /// Compiles scripts when endpoints are created, updated or loaded.
     pub engine: Arc<Engine>,
     /// Where endpoint actors send scripts to run.
-    pub pool: Addr<TransformWorker>,
+    pub pool: Pool,
+    /// `transforms.max_script_bytes`.
+    pub max_script_bytes: usize,
     /// The SSRF policy for every delivery.
     pub guard: Arc<crate::endpoint::ssrf::Guard>,
     /// Delivery outcomes for the host.
@@ -93,7 +95,9 @@ impl Bus {
         let dead = self.w.store.dead_letter_counts()?;
         for rec in self.w.store.endpoints()? {
             let n = dead.get(&rec.id).copied().unwrap_or(0);
-            let transform = builtin::for_endpoint(&self.w.engine, &rec.spec).transpose();
+            let transform =
+                builtin::for_endpoint(&self.w.engine, &rec.spec, self.w.max_script_bytes)
+                    .transpose();
             if let Some(Err(e)) = &transform {
                 tracing::error!(endpoint = %rec.spec.name, error = %e, "Endpoint script does not compile.");
             }

@@ -99,7 +99,13 @@ impl Handler<SaveEndpoint> for Bus {
             applied = Some(fingerprints);
         }
         // Compile now so a broken script is a 422 naming line and column, not a dead letter later.
-        let compiled = match builtin::for_endpoint(&self.w.engine, &spec) {
+        let compiled = msg
+            .precompiled
+            .and_then(|p| p.for_spec(&spec))
+            .unwrap_or_else(|| {
+                builtin::for_endpoint(&self.w.engine, &spec, self.w.max_script_bytes)
+            });
+        let compiled = match compiled {
             Ok(c) => c,
             Err(e) => {
                 let field = match &spec.transform {
@@ -216,7 +222,8 @@ impl Handler<RotateSecret> for Bus {
             retiring_secrets: retiring,
             applied: old.applied.clone(),
         });
-        let compiled = builtin::for_endpoint(&self.w.engine, &record.spec).transpose();
+        let compiled = builtin::for_endpoint(&self.w.engine, &record.spec, self.w.max_script_bytes)
+            .transpose();
         Box::pin(
             self.persist(record, compiled, false)
                 .map(move |res, _, _| res.map(|u| (u.record, secret))),
@@ -231,8 +238,9 @@ impl Handler<crate::endpoint::messages::ToBus> for Bus {
     fn handle(&mut self, msg: crate::endpoint::messages::ToBus, ctx: &mut Context<Self>) {
         use crate::endpoint::messages::ToBus;
         match msg {
-            ToBus::Announce(entry) => self.announce(entry, ctx),
+            ToBus::Announce(entry) => self.announce(*entry, ctx),
             ToBus::Save { endpoint_id, spec } => ctx.notify(SaveEndpoint {
+                precompiled: None,
                 spec: *spec,
                 target: Target::Update(endpoint_id),
             }),

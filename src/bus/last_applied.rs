@@ -45,6 +45,23 @@ fn comparable(field: &str, stored: &Value, declared: &Value) -> Value {
     stored.clone()
 }
 
+/// `v` with every object's keys in sorted order.
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&o[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Merge `declared` over `stored` (what the store holds, with the
 /// fingerprints it was last applied with; `None` for a new endpoint).
 /// `fp` fingerprints a value (keyed: declared values may hold credentials).
@@ -53,7 +70,10 @@ pub fn merge(
     stored: Option<(&Value, Option<&Applied>)>,
     fp: impl Fn(&[u8]) -> String,
 ) -> Merged {
-    let fingerprint = |v: &Value| fp(v.to_string().as_bytes());
+    // Canonical (keys sorted at every level): serde_json keeps insertion
+    // order, and a fingerprint must not change with it (nor with the order
+    // fingerprints stored by earlier versions were computed in).
+    let fingerprint = |v: &Value| fp(canonical(v).to_string().as_bytes());
     let empty = Map::new();
     let decl = declared.as_object().unwrap_or(&empty);
     let mut applied = Applied::new();
@@ -71,7 +91,9 @@ pub fn merge(
     let st = stored.as_object().unwrap_or(&empty);
     let mut out = Map::new();
     let (mut overridden, mut kept) = (Vec::new(), Vec::new());
-    for (k, v) in decl {
+    let mut fields: Vec<(&String, &Value)> = decl.iter().collect();
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, v) in fields {
         let now = fingerprint(v);
         let before = last.and_then(|l| l.get(k));
         let current = st.get(k);
@@ -121,6 +143,20 @@ mod tests {
 
     fn first(decl: &Value) -> Applied {
         merge(decl, None).applied
+    }
+
+    #[test]
+    fn fingerprints_do_not_depend_on_key_order() {
+        let a = json!({"retry": {"max_attempts": 3, "initial_delay": "1s"}, "name": "x"});
+        let b: Value = serde_json::from_str(
+            r#"{"name": "x", "retry": {"initial_delay": "1s", "max_attempts": 3}}"#,
+        )
+        .unwrap();
+        assert_eq!(first(&a), first(&b));
+        assert_eq!(
+            first(&a)["retry"],
+            r#"{"initial_delay":"1s","max_attempts":3}"#
+        );
     }
 
     #[test]

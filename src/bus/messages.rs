@@ -43,6 +43,9 @@ pub struct SaveEndpoint {
     pub spec: EndpointSpec,
     /// Create, update or either.
     pub target: Target,
+    /// The script, compiled off the bus (compiled on the bus when `None`
+    /// or made from another spec).
+    pub precompiled: Option<crate::transform::builtin::Precompiled>,
 }
 
 /// Replace the signing secret; the old ones keep signing for `grace`.

@@ -1,4 +1,4 @@
-//! Offline commands: `check-config`, `transform test`, `verify`.
+//! Offline commands: `check-config`, `verify`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,59 +140,5 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
-    }
-}
-
-/// `hookbus transform test`.
-pub fn transform_test(
-    file: &std::path::Path,
-    event: &std::path::Path,
-    env: Vec<(String, String)>,
-    config: Option<&std::path::Path>,
-) -> ExitCode {
-    use crate::transform::{dry_run, engine, script};
-    let fail = |msg: String| {
-        eprintln!("error: {msg}");
-        ExitCode::from(2)
-    };
-    let limits = match config.map(Config::from_file).transpose() {
-        Ok(c) => c.map(|c| c.transforms).unwrap_or_default(),
-        Err(e) => return fail(e.to_string()),
-    };
-    let source = match std::fs::read_to_string(file) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
-    };
-    let req: crate::PublishRequest = match std::fs::read(event)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
-        Ok(r) => r,
-        Err(e) => return fail(format!("event file {}: {e}", event.display())),
-    };
-    if let Some((f, m)) = req.problems().into_iter().next() {
-        return fail(format!("event file {}: {f}: {m}", event.display()));
-    }
-    let engine = engine::build(&limits);
-    let compiled = match script::compile(&engine, &source, env.into_iter().collect()) {
-        Ok(c) => c,
-        Err(e) => return fail(format!("{}: {e}", file.display())),
-    };
-    let spec = crate::endpoint::spec::EndpointSpec::new("dry-run", "http://127.0.0.1/", &[]);
-    let result = dry_run::dry_run(
-        &engine,
-        Some(&compiled),
-        &crate::Event::accept(req),
-        &spec,
-        limits.max_output_bytes,
-    );
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&result).unwrap_or_default()
-    );
-    if result.error.is_some() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
     }
 }

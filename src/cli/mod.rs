@@ -5,13 +5,15 @@
 //! Files: `client` (HTTP calls, failures, exit codes), `endpoint_cmds` and
 //! `history` (the client commands, written for people, `--format json` for
 //! scripts), `output` (tables, blocks), `when` (`--since 1h`), `local`
-//! (offline commands).
+//! (offline commands), `transform_cmds` (`transform test`, offline or
+//! against a server).
 
 mod client;
 mod endpoint_cmds;
 mod history;
 mod local;
 mod output;
+mod transform_cmds;
 mod when;
 
 use std::path::PathBuf;
@@ -127,19 +129,17 @@ pub enum Command {
 /// `hookbus transform …`.
 #[derive(Subcommand, Debug)]
 pub enum TransformCommand {
-    /// Dry-run a script file on an event file, offline; prints `{output, headers, skipped, error, duration_us}`.
+    /// Dry-run a script on an event; prints `{output, headers, skipped, error, logs, …}`
+    /// as JSON, then the script's log lines and its error, readable, on stderr.
+    /// Offline with FILE and `--event`; against a running server with
+    /// `--event-id` or `--endpoint`.
     Test {
-        /// The `.rhai` script.
-        file: PathBuf,
-        /// A JSON event: `{"type": "...", "data": {...}, "metadata": {...}}`.
-        #[arg(long)]
-        event: PathBuf,
-        /// `env` variables for the script, as KEY=VALUE (repeatable).
-        #[arg(long = "env", value_parser = parse_kv)]
-        env: Vec<(String, String)>,
-        /// Config file whose `[transforms]` limits apply (defaults otherwise).
-        #[arg(short, long)]
-        config: Option<PathBuf>,
+        /// What to run on what.
+        #[command(flatten)]
+        args: transform_cmds::TestArgs,
+        /// Server and token (with `--event-id` / `--endpoint`).
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -372,12 +372,9 @@ pub async fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config, log_format } => serve(config, log_format).await,
         Command::CheckConfig { config } => local::check_config(config),
-        Command::Transform(TransformCommand::Test {
-            file,
-            event,
-            env,
-            config,
-        }) => local::transform_test(&file, &event, env, config.as_deref()),
+        Command::Transform(TransformCommand::Test { args, remote }) => {
+            transform_cmds::test(args, &remote).await
+        }
         Command::Verify(args) => local::verify(&args),
         Command::Endpoints(c) => endpoint_cmds::endpoints(c).await,
         Command::Publish {

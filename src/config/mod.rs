@@ -295,7 +295,11 @@ impl Config {
             };
             if let (Some(engine), Some(t)) = (&engine, &ep.transform) {
                 if t.problems().is_empty() {
-                    if let Err(e) = crate::transform::builtin::for_endpoint(engine, ep) {
+                    if let Err(e) = crate::transform::builtin::for_endpoint(
+                        engine,
+                        ep,
+                        self.transforms.max_script_bytes,
+                    ) {
                         let field = if t.path.is_some() { "path" } else { "script" };
                         out.push(format!("{at}.transform.{field}: {e}"));
                     }

@@ -22,7 +22,7 @@ use crate::ids::now_ms;
 use crate::store::records::EndpointRecord;
 use crate::store::{Changes, Store};
 use crate::telemetry::{CircuitChanged, EndpointGauges};
-use crate::transform::pool::TransformWorker;
+use crate::transform::pool::Pool;
 
 /// Owns one endpoint's deliveries.
 pub struct EndpointActor {
@@ -46,7 +46,7 @@ pub struct EndpointActor {
     /// The endpoint's script (or built-in format), or why it cannot run; none for plain JSON.
     pub(super) transform: TransformSlot,
     /// Where scripts run.
-    pub(super) pool: Addr<TransformWorker>,
+    pub(super) pool: Pool,
     /// SSRF policy every connection of this endpoint goes through.
     pub(super) guard: Arc<Guard>,
     /// One transform batch per endpoint at a time, so a costly script occupies
@@ -81,7 +81,7 @@ pub struct Deps {
     /// The store.
     pub store: Store,
     /// Where scripts run.
-    pub pool: Addr<TransformWorker>,
+    pub pool: Pool,
     /// The SSRF policy.
     pub guard: Arc<Guard>,
     /// The bus: operational events and auto-disable go through it (none in isolated tests).

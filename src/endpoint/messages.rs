@@ -21,7 +21,8 @@ use crate::store::records::EndpointRecord;
 pub enum ToBus {
     /// Publish an operational `hookbus.*` event about an endpoint (never
     /// delivered to it), already in the outbox; the publish clears it.
-    Announce(crate::store::records::OutboxEntry),
+    /// (Boxed: an entry holds JSON values, far larger than the other variant.)
+    Announce(Box<crate::store::records::OutboxEntry>),
     /// Persist an endpoint's new spec (auto-disable).
     Save {
         /// The endpoint.

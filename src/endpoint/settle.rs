@@ -207,7 +207,7 @@ impl EndpointActor {
     fn announce(&mut self) {
         let Some(bus) = &self.bus else { return };
         for entry in self.outbox.drain(..) {
-            bus.do_send(ToBus::Announce(entry));
+            bus.do_send(ToBus::Announce(Box::new(entry)));
         }
     }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use rhai::Engine;
 
 use super::TransformError;
-use super::script::{Compiled, compile};
+use super::diagnose::Origin;
+use super::script::{Compiled, compile_as};
 use crate::model::spec::{EndpointSpec, Format};
 
 /// `scripts/slack.rhai`.
@@ -21,17 +22,71 @@ pub const TEAMS: &str = include_str!("../../scripts/teams.rhai");
 pub fn for_endpoint(
     engine: &Engine,
     spec: &EndpointSpec,
+    max_script_bytes: usize,
 ) -> Result<Option<Arc<Compiled>>, TransformError> {
     if let Some(t) = &spec.transform {
-        return compile(engine, &t.source()?, t.env.clone()).map(Some);
+        let source = t.source()?;
+        if source.len() > max_script_bytes {
+            return Err(TransformError::Contract(format!(
+                "the script is {} bytes; the limit is {max_script_bytes} (`transforms.max_script_bytes`)",
+                source.len()
+            )));
+        }
+        let origin = Origin {
+            endpoint: spec.name.clone(),
+            script: match &t.path {
+                Some(p) => p.display().to_string(),
+                None => "inline script".into(),
+            },
+            // A file's lines are not quoted back (a path may come through the API).
+            quotable: t.path.is_none().then(|| source.as_str().into()),
+        };
+        return compile_as(engine, &source, t.env.clone(), origin).map(Some);
     }
-    let src = match spec.format {
+    let (src, name) = match spec.format {
         Format::Json => return Ok(None),
-        Format::Slack => SLACK,
-        Format::Discord => DISCORD,
-        Format::Teams => TEAMS,
+        Format::Slack => (SLACK, "scripts/slack.rhai"),
+        Format::Discord => (DISCORD, "scripts/discord.rhai"),
+        Format::Teams => (TEAMS, "scripts/teams.rhai"),
     };
-    compile(engine, src, Default::default()).map(Some)
+    let origin = Origin {
+        endpoint: spec.name.clone(),
+        script: name.into(),
+        quotable: Some(src.into()),
+    };
+    compile_as(engine, src, Default::default(), origin).map(Some)
+}
+
+/// An endpoint's script compiled before its save reaches the bus, so a
+/// large script's compile time is spent on a blocking thread, not on the
+/// bus's (which would stall publishing).
+pub struct Precompiled {
+    name: String,
+    transform: Option<crate::model::transform::TransformSpec>,
+    format: Format,
+    result: Result<Option<Arc<Compiled>>, TransformError>,
+}
+
+impl Precompiled {
+    /// Compile what `spec` runs.
+    pub fn compile(engine: &Engine, spec: &EndpointSpec, max_script_bytes: usize) -> Self {
+        Self {
+            name: spec.name.clone(),
+            transform: spec.transform.clone(),
+            format: spec.format,
+            result: for_endpoint(engine, spec, max_script_bytes),
+        }
+    }
+
+    /// The result, if it was compiled from what `spec` runs (the bus may
+    /// have merged the spec since).
+    pub fn for_spec(
+        self,
+        spec: &EndpointSpec,
+    ) -> Option<Result<Option<Arc<Compiled>>, TransformError>> {
+        (self.name == spec.name && self.transform == spec.transform && self.format == spec.format)
+            .then_some(self.result)
+    }
 }
 
 #[cfg(test)]
@@ -46,7 +101,7 @@ mod tests {
         let engine = engine::build(&ScriptLimits::default());
         let mut spec = EndpointSpec::new("x", "http://127.0.0.1/", &[]);
         spec.format = format;
-        let compiled = for_endpoint(&engine, &spec).unwrap().unwrap();
+        let compiled = for_endpoint(&engine, &spec, 1 << 20).unwrap().unwrap();
         let event = json!({
             "id": "evt_1", "type": "agent.a7.failed", "timestamp": "2026-01-02T03:04:05.678Z",
             "data": {"agent": "a7", "attempts": 3, "tags": ["x", "y"]}, "metadata": {}
@@ -129,6 +184,6 @@ mod tests {
     fn json_format_skips_the_engine() {
         let engine = engine::build(&ScriptLimits::default());
         let spec = EndpointSpec::new("x", "http://127.0.0.1/", &[]);
-        assert!(for_endpoint(&engine, &spec).unwrap().is_none());
+        assert!(for_endpoint(&engine, &spec, 1 << 20).unwrap().is_none());
     }
 }

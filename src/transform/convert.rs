@@ -46,12 +46,32 @@ mod tests {
     }
 
     #[test]
-    fn matches_serde_conversion() {
+    fn integers_stay_integers_and_the_rest_keeps_its_shape() {
         let v = serde_json::json!({"i": 7, "neg": -3, "f": 2.5, "big": u64::MAX, "s": "é", "n": null,
             "a": [true, {"x": []}], "o": {}});
-        let ours = to_dynamic(&v);
-        let serde = rhai::serde::to_dynamic(&v).unwrap();
-        assert_eq!(format!("{ours:?}"), format!("{serde:?}"));
+        let d = to_dynamic(&v);
+        let m = d.read_lock::<rhai::Map>().unwrap();
+        assert_eq!(m["i"].as_int(), Ok(7));
+        assert_eq!(m["neg"].as_int(), Ok(-3));
+        assert_eq!(m["f"].as_float(), Ok(2.5));
+        // Beyond i64: a float (scripts lose the precision; docs say so).
+        assert_eq!(m["big"].as_float(), Ok(u64::MAX as f64));
+        assert_eq!(m["s"].clone().into_string().unwrap(), "é");
+        assert!(m["n"].is_unit());
+        assert!(m["a"].is_array() && m["o"].is_map());
+    }
+
+    #[test]
+    fn numbers_written_in_long_form_are_read_by_value() {
+        // With arbitrary_precision, serde_json keeps the text; conversion reads its value.
+        let v: Value =
+            serde_json::from_str(r#"{"x": 1.50, "y": 1e3, "z": 123456789012345678901234567890}"#)
+                .unwrap();
+        let d = to_dynamic(&v);
+        let m = d.read_lock::<rhai::Map>().unwrap();
+        assert_eq!(m["x"].as_float(), Ok(1.5));
+        assert_eq!(m["y"].as_float(), Ok(1000.0));
+        assert_eq!(m["z"].as_float(), Ok(1.2345678901234568e29));
     }
 
     #[test]

@@ -6,9 +6,13 @@ use rhai::Engine;
 use rhai::module_resolvers::DummyModuleResolver;
 
 use super::limits::ScriptLimits;
+use super::{context, helpers};
 
-/// Build the sandboxed engine: no `eval`, no imports, `print`/`debug` to the
-/// log, every size and depth limited.
+/// Build the sandboxed engine: no `eval`, no imports, every size and depth
+/// limited, a missing map property an error (not a silent `()`), a run's
+/// deadline and CPU slice checked from `on_progress`, `print`/`debug` to the
+/// run's capture or the rate-limited log ([`super::context`]), and the
+/// [`super::helpers`] library.
 pub fn build(limits: &ScriptLimits) -> Arc<Engine> {
     let mut engine = Engine::new();
     engine
@@ -22,8 +26,13 @@ pub fn build(limits: &ScriptLimits) -> Arc<Engine> {
         .set_max_variables(1024)
         .set_max_functions(256)
         .set_strict_variables(true)
-        .on_print(|s| tracing::info!(target: "hookbus::script", "{s}"))
-        .on_debug(|s, src, pos| tracing::debug!(target: "hookbus::script", source = src.unwrap_or(""), %pos, "{s}"));
+        // `event.data.total` on an event without `total` used to read `()`,
+        // and `() >= 100.0` is false: the order was silently `filtered`.
+        .set_fail_on_invalid_map_property(true)
+        .on_progress(context::progress)
+        .on_print(context::print)
+        .on_debug(|s, _src, pos| context::print(&format!("[debug {pos}] {s}")));
+    helpers::register(&mut engine);
     engine.disable_symbol("eval");
     // Maps have `to_json()` built in; give arrays the same.
     engine.register_fn("to_json", |a: &mut rhai::Array| {

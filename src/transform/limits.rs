@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Dur;
+
 /// Limits applied to every script run. Defaults suit transforms of
 /// webhook-sized events; raise them deliberately.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +25,13 @@ pub struct ScriptLimits {
     pub max_map_size: usize,
     /// Largest rendered body, in bytes. Default 1048576 (1 MiB).
     pub max_output_bytes: usize,
-    /// Worker threads running scripts. Default: CPU cores.
+    /// Longest time one run may spend running (time waiting for a CPU
+    /// share while other endpoints' scripts run is not counted). Default 250ms.
+    pub max_run_time: Dur,
+    /// Largest script source, in bytes (inline or file). Default 262144 (256 KiB).
+    pub max_script_bytes: usize,
+    /// Scripts running at once (CPU shares, handed between endpoints fairly).
+    /// Default: CPU cores.
     pub workers: usize,
     /// The one directory whose `.rhai` files an API caller may name as
     /// `transform.path` (relative paths resolve inside it). Default none:
@@ -44,6 +52,8 @@ impl Default for ScriptLimits {
             max_array_size: 10_000,
             max_map_size: 10_000,
             max_output_bytes: 1 << 20,
+            max_run_time: Dur::millis(250),
+            max_script_bytes: 256 << 10,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             scripts_dir: None,
         }
@@ -63,6 +73,8 @@ impl ScriptLimits {
             ("max_array_size", self.max_array_size == 0),
             ("max_map_size", self.max_map_size == 0),
             ("max_output_bytes", self.max_output_bytes == 0),
+            ("max_run_time", self.max_run_time.0.is_zero()),
+            ("max_script_bytes", self.max_script_bytes == 0),
         ];
         for (name, is_zero) in zero {
             if is_zero {

@@ -8,10 +8,14 @@
 //! a `Dynamic` once per event ([`convert`]).
 
 pub mod builtin;
+pub mod context;
 pub mod convert;
+pub mod cpu;
+pub mod diagnose;
 pub mod dry_run;
 pub mod engine;
 pub mod event_info;
+pub mod helpers;
 pub mod limits;
 pub mod pool;
 pub mod run;
@@ -25,7 +29,7 @@ pub use script::{Compiled, TransformSpec};
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum TransformError {
     /// The script does not compile.
-    #[error("line {line}, column {column}: {message}")]
+    #[error("{detail}")]
     Compile {
         /// 1-based line.
         line: usize,
@@ -33,6 +37,8 @@ pub enum TransformError {
         column: usize,
         /// What the parser said.
         message: String,
+        /// Where (script, line, column), the line under a caret, and a hint.
+        detail: String,
     },
     /// The script compiles but defines neither `transform` nor `handler` correctly.
     #[error("{0}")]
@@ -48,7 +54,8 @@ pub enum TransformError {
     /// The script failed or hit a limit while running.
     #[error("{message}")]
     Runtime {
-        /// Bounded kind: runtime, too_many_operations, stack_overflow, data_too_large, panic.
+        /// Bounded kind: runtime, too_many_operations, stack_overflow,
+        /// data_too_large, timeout, panic.
         kind: &'static str,
         /// The error with its position.
         message: String,

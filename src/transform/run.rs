@@ -4,8 +4,8 @@ use bytes::Bytes;
 use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope};
 
 use super::TransformError;
-use super::convert;
 use super::script::{Compiled, Contract};
+use super::{context, convert, diagnose};
 use crate::model::spec::{EndpointSpec, Method, check_header, check_url};
 
 /// What a transform decided for one delivery.
@@ -72,8 +72,10 @@ fn run_script(
         .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
         .collect();
     let mut scope = Scope::new();
-    // eval_ast(false): the script's top level ran once at compile-check time; don't re-run it per event.
-    let opts = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+    // eval_ast(true): top-level statements (`const LIMIT = 5;`) run before
+    // the call, so functions can read them as `global::LIMIT`. A script of
+    // only `fn` definitions has no statements, and this costs it nothing.
+    let opts = CallFnOptions::new().eval_ast(true).rewind_scope(true);
     let result = match compiled.contract {
         Contract::Transform => engine.call_fn_with_options::<Dynamic>(
             opts,
@@ -100,7 +102,7 @@ fn run_script(
             )
         }
     }
-    .map_err(|e| runtime_error(&e))?;
+    .map_err(|e| runtime_error(engine, compiled, spec, &e))?;
     let rendered = match compiled.contract {
         Contract::Handler => from_webhook(result)?,
         _ => from_body(result, Vec::new())?,
@@ -194,7 +196,11 @@ fn from_webhook(out: Dynamic) -> Result<Rendered, TransformError> {
                 .to_string(),
         ),
     };
-    let payload = m.get("payload").cloned().unwrap_or(Dynamic::UNIT);
+    let Some(payload) = m.get("payload").cloned() else {
+        return Err(TransformError::BadOutput(
+            "`handler` returned a map without `payload`: return the webhook itself (end with `webhook`, after setting `webhook.payload = …`), not the payload".into(),
+        ));
+    };
     match from_body(payload, headers)? {
         Rendered::Send(mut req) => {
             req.method = method;
@@ -250,22 +256,32 @@ fn article(type_name: &str) -> &'static str {
     }
 }
 
-/// Map a Rhai error (possibly nested in function calls) to a bounded kind.
-fn runtime_error(e: &EvalAltResult) -> TransformError {
-    fn kind(e: &EvalAltResult) -> &'static str {
-        match e {
-            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => kind(inner),
-            EvalAltResult::ErrorTooManyOperations(..) => "too_many_operations",
-            EvalAltResult::ErrorStackOverflow(..) => "stack_overflow",
-            EvalAltResult::ErrorDataTooLarge(..) => "data_too_large",
-            _ => "runtime",
-        }
+/// A Rhai error (possibly nested in function calls) in the author's words,
+/// with a bounded kind for metrics.
+fn runtime_error(
+    engine: &Engine,
+    compiled: &Compiled,
+    spec: &EndpointSpec,
+    e: &EvalAltResult,
+) -> TransformError {
+    let (kind, message, pos, hint) = diagnose::runtime(
+        engine,
+        e,
+        compiled.origin.quotable.as_deref(),
+        context::max_run_time(),
+    );
+    let mut origin = compiled.origin.clone();
+    if origin.endpoint.is_empty() && spec.name != DRY_RUN {
+        origin.endpoint = spec.name.clone();
     }
     TransformError::Runtime {
-        kind: kind(e),
-        message: e.to_string(),
+        kind,
+        message: diagnose::locate(&origin, pos, &message, hint),
     }
 }
+
+/// The endpoint name dry runs of inline scripts use (not named in errors).
+pub const DRY_RUN: &str = "dry-run";
 
 #[cfg(test)]
 mod tests {

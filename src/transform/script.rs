@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rhai::{AST, Engine};
 
 use super::TransformError;
+use super::diagnose::{self, Origin};
 
 pub use crate::model::transform::TransformSpec;
 
@@ -43,20 +44,39 @@ pub struct Compiled {
     pub contract: Contract,
     /// Variables passed as `env`.
     pub env: BTreeMap<String, String>,
+    /// Where it came from, for its errors.
+    pub origin: Origin,
 }
 
-/// Compile `source` and check it defines `transform(event[, env])` or `handler(webhook)`.
+/// Compile an inline script (its errors may quote it).
 pub fn compile(
     engine: &Engine,
     source: &str,
     env: BTreeMap<String, String>,
 ) -> Result<Arc<Compiled>, TransformError> {
+    let origin = Origin {
+        endpoint: String::new(),
+        script: "inline script".into(),
+        quotable: Some(source.into()),
+    };
+    compile_as(engine, source, env, origin)
+}
+
+/// Compile `source` and check it defines `transform(event[, env])` or `handler(webhook)`.
+pub fn compile_as(
+    engine: &Engine,
+    source: &str,
+    env: BTreeMap<String, String>,
+    origin: Origin,
+) -> Result<Arc<Compiled>, TransformError> {
     let ast = engine.compile(source).map_err(|e| {
         let pos = e.position();
+        let (message, hint) = diagnose::compile_message(e.err_type(), source);
         TransformError::Compile {
             line: pos.line().unwrap_or(0),
             column: pos.position().unwrap_or(0),
-            message: e.err_type().to_string(),
+            detail: diagnose::locate(&origin, pos, &message, hint),
+            message,
         }
     })?;
     let mut contract = None;
@@ -74,7 +94,12 @@ pub fn compile(
             "the script must define `fn transform(event)`, `fn transform(event, env)` or `fn handler(webhook)`".into(),
         )
     })?;
-    Ok(Arc::new(Compiled { ast, contract, env }))
+    Ok(Arc::new(Compiled {
+        ast,
+        contract,
+        env,
+        origin,
+    }))
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ async fn invalid_endpoints_get_422_with_field_paths() {
         body["errors"][0]["msg"]
             .as_str()
             .unwrap()
-            .starts_with("line "),
+            .starts_with("endpoint `script` (inline script), line 3, column"),
         "{body}"
     );
     let (s, body) = api

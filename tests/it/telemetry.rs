@@ -253,38 +253,17 @@ async fn dashboard_renders_endpoints_in_headless_chromium() {
     // The API token stays in the tab's session, never in long-lived storage.
     assert!(html.contains("sessionStorage.setItem(\"hookbus_token\""));
     assert!(!html.contains("localStorage"));
-    let Some(chromium) = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| which(c))
-    else {
+    let Some(chromium) = chromium() else {
         eprintln!("chromium not installed; skipping the browser check");
         hub.shutdown().await;
         return;
     };
-    let profile = tempfile::tempdir().unwrap();
     let url = format!("{base}/");
-    let out = actix_rt::task::spawn_blocking(move || {
-        std::process::Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-                "--virtual-time-budget=5000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(url)
-            .output()
-            .unwrap()
+    let dom = actix_rt::task::spawn_blocking(move || {
+        headless(chromium, &url, &["--dump-dom".to_string()])
     })
     .await
     .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
         dom.contains(r#"data-endpoint="dash-orders""#),
         "dashboard DOM: {dom}"
@@ -292,9 +271,4 @@ async fn dashboard_renders_endpoints_in_headless_chromium() {
     assert!(dom.contains(r#"data-endpoint="dash-alerts""#));
     assert!(dom.contains("closed"), "breaker state shown");
     hub.shutdown().await;
-}
-
-fn which(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }

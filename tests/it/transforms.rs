@@ -245,7 +245,14 @@ async fn compile_errors_are_rejected_with_line_and_column() {
     match hub.upsert_endpoint(spec).await {
         Err(BusError::Invalid(p)) => {
             assert_eq!(p[0].0, "transform.script");
-            assert!(p[0].1.starts_with("line 2, column"), "{}", p[0].1);
+            // The script is named (endpoint, inline or file), then line and column.
+            assert!(
+                p[0].1
+                    .starts_with("endpoint `broken` (inline script), line 2, column"),
+                "{}",
+                p[0].1
+            );
+            assert!(p[0].1.contains(" 2 |     let x = ;"), "{}", p[0].1);
         }
         other => panic!(
             "expected a 422-style error, got {:?}",
@@ -269,7 +276,7 @@ async fn compile_errors_are_rejected_with_line_and_column() {
         body["errors"][0]["msg"]
             .as_str()
             .unwrap()
-            .starts_with("line 1"),
+            .starts_with("inline script, line 1"),
         "{body}"
     );
     hub.shutdown().await;
@@ -396,11 +403,12 @@ async fn dry_run_api_shows_output_for_scripts_and_endpoints() {
         .await
         .unwrap();
     let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error_kind"], "too_many_operations", "{body}");
     assert!(
         body["error"]
             .as_str()
             .unwrap()
-            .contains("too_many_operations"),
+            .contains("transforms.max_operations"),
         "{body}"
     );
     hub.shutdown().await;

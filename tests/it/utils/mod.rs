@@ -324,3 +324,42 @@ pub async fn wait_dead_letter(
     assert!(found, "delivery {id} was not dead-lettered in time");
     hub.store().dead_letter(id).unwrap().unwrap()
 }
+
+/// Whether `cmd` is on the PATH (optional tools: chromium, python3).
+pub fn which(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+}
+
+/// Debian's Chromium, if installed (browser checks skip without it).
+pub fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| which(c))
+}
+
+/// Load `url` in headless Chromium with `extra` flags (`--dump-dom`,
+/// `--screenshot=…`); its stdout. Blocking: call from `spawn_blocking`.
+pub fn headless(chromium: &str, url: &str, extra: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--hide-scrollbars",
+            "--window-size=1280,1800",
+            "--virtual-time-budget=8000",
+        ])
+        .args(extra)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
