@@ -116,6 +116,22 @@ fn transform(c: &mut Criterion) {
     g.bench_function("rhai", |b| {
         b.iter(|| run::run(&engine, &compiled, dynamic.clone(), &spec, 1 << 20).unwrap())
     });
+    // The same run the way the pool makes it: wait for a CPU share, set the
+    // run's context (deadline, log routing), run, give the share back.
+    let shares = std::sync::Arc::new(hookbus::transform::cpu::CpuShare::new(2));
+    g.bench_function("rhai_as_pooled", |b| {
+        b.iter(|| {
+            use hookbus::transform::context::{self, RunContext};
+            shares.acquire();
+            let mut ctx = RunContext::new("bench", std::time::Duration::from_millis(250));
+            ctx.share = Some(shares.clone());
+            let (r, _) = context::with(ctx, || {
+                run::run(&engine, &compiled, dynamic.clone(), &spec, 1 << 20)
+            });
+            shares.release();
+            r.unwrap()
+        })
+    });
     // What bounds the script: the fixed cost of a call that returns an empty
     // map, and the same reshape without `let d = event.data` (which copies
     // the whole data map, as `let` always does in Rhai).

@@ -36,7 +36,8 @@
 //!    ([`store::Changes`]: enqueue, attempt, dead letter…) and only the store
 //!    builds keys; its public handle reads. It also keeps the indexes (dead
 //!    letters by endpoint and time, events by time), per-endpoint totals and
-//!    the operational-event outbox. [`transform`] runs Rhai on a pool.
+//!    the operational-event outbox. [`transform`] runs Rhai on its own threads,
+//!    with CPU shares handed fairly between endpoints.
 //!    [`telemetry`] names every metric and event.
 //! 4. **Actors** — [`endpoint::EndpointActor`] (`actor.rs` wiring, `attempt.rs`
 //!    carrying out a verdict, [`endpoint::test_send`]) reports up through a

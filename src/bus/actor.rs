@@ -28,6 +28,9 @@ use rhai::Engine;
 pub(super) struct Registered {
     pub(super) record: Arc<EndpointRecord>,
     pub(super) addr: Addr<EndpointActor>,
+    /// Its compiled script, kept so a change that leaves the script alone
+    /// (a secret rotation) does not compile it again on the bus's thread.
+    pub(super) transform: TransformSlot,
 }
 
 /// What the bus needs from the engine around it.
@@ -144,14 +147,21 @@ impl Bus {
             Some(reg) => {
                 reg.addr.do_send(Reconfigure {
                     record: record.clone(),
-                    transform,
+                    transform: transform.clone(),
                 });
                 reg.record = record;
+                reg.transform = transform;
             }
             None => {
-                let addr = self.spawn_actor(record.clone(), transform, dead_letters);
-                self.endpoints
-                    .insert(record.id.clone(), Registered { record, addr });
+                let addr = self.spawn_actor(record.clone(), transform.clone(), dead_letters);
+                self.endpoints.insert(
+                    record.id.clone(),
+                    Registered {
+                        record,
+                        addr,
+                        transform,
+                    },
+                );
             }
         }
     }

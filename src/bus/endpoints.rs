@@ -222,8 +222,11 @@ impl Handler<RotateSecret> for Bus {
             retiring_secrets: retiring,
             applied: old.applied.clone(),
         });
-        let compiled = builtin::for_endpoint(&self.w.engine, &record.spec, self.w.max_script_bytes)
-            .transpose();
+        // Only the secrets changed: the compiled script stays.
+        let compiled = self
+            .endpoints
+            .get(&old.id)
+            .and_then(|r| r.transform.clone());
         Box::pin(
             self.persist(record, compiled, false)
                 .map(move |res, _, _| res.map(|u| (u.record, secret))),

@@ -1,11 +1,16 @@
 //! Transforms: per-endpoint Rhai scripts (and the built-in Slack, Discord and
 //! Teams formats) that reshape an event before it is signed and sent.
 //!
-//! One immutable, `sync` [`rhai::Engine`] is built from [`ScriptLimits`] and
-//! shared by a pool of worker threads ([`pool`]), so a script that burns its
-//! whole budget occupies one worker, never the bus or a delivery thread.
-//! Scripts compile once per endpoint version into an `Arc<AST>`; JSON becomes
-//! a `Dynamic` once per event ([`convert`]).
+//! One immutable, `sync` [`rhai::Engine`] is built from [`ScriptLimits`]
+//! ([`engine`], with the [`helpers`] library) and shared by the threads of
+//! the [`pool`], which hands CPU shares fairly between endpoints ([`cpu`]):
+//! a script that burns its whole budget costs its own endpoint, never the
+//! bus, a delivery thread or another endpoint's scripts. A run's deadline,
+//! log capture and CPU share live in a thread-local [`context`]. Scripts
+//! compile once per endpoint version into an `Arc<AST>` ([`script`]); JSON
+//! becomes a `Dynamic` once per event ([`convert`]); errors are put in the
+//! author's words by [`diagnose`]; [`dry_run`] serves the API, CLI and
+//! playground.
 
 pub mod builtin;
 pub mod context;

@@ -91,7 +91,7 @@ async fn the_playground_shows_output_logs_and_errors_in_headless_chromium() {
     let rx = TestReceiver::start(200);
     let mut ep = endpoint("pg-orders", &rx.url, &["order.*"]);
     ep.transform = Some(hookbus::transform::TransformSpec::inline(
-        "fn transform(e) { #{total: e.data.total} }",
+        "fn transform(e) { #{total: e.data.total, from: \"endpoint\"} }",
     ));
     let (hub, _dir) = start_hookbus(vec![ep]).await;
     let base = serve_api(&hub);
@@ -149,6 +149,35 @@ async fn the_playground_shows_output_logs_and_errors_in_headless_chromium() {
         between(&dom, r#"<pre id="pg-output">"#, "</pre>").contains(r#""total": 99"#),
         "{dom}"
     );
+    // The endpoint's script was loaded into the editor and ran (the editor's
+    // `.value` is not in a DOM dump; the output says whose script it was).
+    assert!(
+        between(&dom, r#"<pre id="pg-output">"#, "</pre>").contains(r#""from": "endpoint""#),
+        "{dom}"
+    );
+    // Save is offered once an endpoint is picked.
+    assert!(
+        dom.contains(r#"<button id="pg-save">"#),
+        "save enabled: {dom}"
+    );
+    // "Save to endpoint" sends this PATCH (pgSave in dashboard.html); later
+    // deliveries run the saved script. (Headless --dump-dom cannot click, so
+    // the request the button makes is sent here.)
+    let api = Api::new(base.clone());
+    let (status, body) = api
+        .call(
+            "PATCH",
+            "/v1/endpoints/pg-orders",
+            Some(json!({"transform": {"script": "fn transform(e) { #{saved: true} }", "path": null}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(html.contains(r#"{ transform: { script: $("pg-script").value, path: null } }"#));
+    hub.publish(PublishRequest::new("order.created", json!({})))
+        .await
+        .unwrap();
+    let got = rx.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(got[1].json(), json!({"saved": true}));
 
     // 3. An error: the message, the line under a caret, shown in the error box.
     let bad = format!(
