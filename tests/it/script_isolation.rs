@@ -101,6 +101,26 @@ async fn paced_phase(hostile: bool) -> Phase {
     };
     let (n_plain, plain_lats) = lat(&rx_plain, true);
     let (n_scripted, scripted_lats) = lat(&rx_scripted, false);
+    if hostile {
+        // The expensive runs ended at their own limits: the wall clock for the
+        // native calls, the operation count for the loop.
+        for (name, kind) in [("native", "(timeout)"), ("looper", "(too_many_operations)")] {
+            let id = endpoint_id(&hub, name).await;
+            let page: Vec<_> = hub
+                .store()
+                .dead_letters(10_000)
+                .unwrap()
+                .into_iter()
+                .filter(|d| d.endpoint_id == id)
+                .collect();
+            assert!(!page.is_empty(), "{name} has dead letters");
+            assert!(
+                page.iter().all(|d| d.reason.contains(kind)),
+                "{name}: {:?}",
+                page.first().map(|d| &d.reason)
+            );
+        }
+    }
     hub.shutdown().await;
     let secs = (WINDOW + GRACE).as_secs_f64();
     Phase {
