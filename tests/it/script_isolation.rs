@@ -103,8 +103,12 @@ async fn paced_phase(hostile: bool) -> Phase {
     let (n_scripted, scripted_lats) = lat(&rx_scripted, false);
     if hostile {
         // The expensive runs ended at their own limits: the wall clock for the
-        // native calls, the operation count for the loop.
-        for (name, kind) in [("native", "(timeout)"), ("looper", "(too_many_operations)")] {
+        // native calls; the loop at whichever of its limits came first (on a
+        // loaded machine 2 M operations can take longer than 200 ms).
+        for (name, kinds) in [
+            ("native", &["(timeout)"][..]),
+            ("looper", &["(too_many_operations)", "(timeout)"][..]),
+        ] {
             let id = endpoint_id(&hub, name).await;
             let page: Vec<_> = hub
                 .store()
@@ -115,7 +119,8 @@ async fn paced_phase(hostile: bool) -> Phase {
                 .collect();
             assert!(!page.is_empty(), "{name} has dead letters");
             assert!(
-                page.iter().all(|d| d.reason.contains(kind)),
+                page.iter()
+                    .all(|d| kinds.iter().any(|k| d.reason.contains(k))),
                 "{name}: {:?}",
                 page.first().map(|d| &d.reason)
             );
