@@ -4,6 +4,9 @@ use std::time::{Duration, Instant};
 
 pub use crate::model::policy::RateLimit;
 
+/// The longest wait `check` reports (the actor checks again after it).
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 /// Token bucket state.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -36,7 +39,12 @@ impl Bucket {
         if self.tokens >= 1.0 {
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            // A tiny valid rate (5e-324/s) makes this infinite; the actor
+            // re-checks after the wait anyway, so an hour is as good.
+            let wait = Duration::try_from_secs_f64((1.0 - self.tokens) / self.rate)
+                .unwrap_or(MAX_WAIT)
+                .min(MAX_WAIT);
+            Err(wait)
         }
     }
 
@@ -49,6 +57,21 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vanishingly_small_rate_waits_at_most_an_hour_instead_of_panicking() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(
+            &RateLimit {
+                per_second: 5e-324,
+                burst: None,
+            },
+            t0,
+        );
+        assert!(b.check(t0).is_ok());
+        b.take();
+        assert_eq!(b.check(t0), Err(MAX_WAIT));
+    }
 
     #[test]
     fn allows_the_burst_then_the_rate() {

@@ -30,9 +30,61 @@ pub fn to_json(d: &Dynamic) -> Result<Value, String> {
 }
 
 /// A script value straight to JSON bytes (no intermediate `Value`; shared
-/// values are read in place). Same output as `to_json` then `to_vec`.
+/// values are read in place). Same output as `to_json` then `to_vec`, except
+/// that a value with no JSON form (a timestamp, a function pointer, a custom
+/// type) is an error instead of its type name as a string.
 pub fn to_json_bytes(d: &Dynamic) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(d).map_err(|e| e.to_string())
+    serde_json::to_vec(&Json(d)).map_err(|e| e.to_string())
+}
+
+/// Serialises a script value as JSON, refusing what JSON cannot hold.
+struct Json<'a>(&'a Dynamic);
+
+impl serde::Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap, SerializeSeq};
+        let d = self.0;
+        // Most common first: maps and strings make up most of a body.
+        if let Some(m) = d.read_lock::<rhai::Map>() {
+            let mut map = ser.serialize_map(Some(m.len()))?;
+            for (k, v) in m.iter() {
+                map.serialize_entry(k.as_str(), &Json(v))?;
+            }
+            return map.end();
+        }
+        if let Some(s) = d.read_lock::<rhai::ImmutableString>() {
+            return ser.serialize_str(&s);
+        }
+        if let Ok(i) = d.as_int() {
+            return ser.serialize_i64(i);
+        }
+        if let Some(a) = d.read_lock::<rhai::Array>() {
+            let mut seq = ser.serialize_seq(Some(a.len()))?;
+            for v in a.iter() {
+                seq.serialize_element(&Json(v))?;
+            }
+            return seq.end();
+        }
+        if let Ok(f) = d.as_float() {
+            return ser.serialize_f64(f);
+        }
+        if let Ok(b) = d.as_bool() {
+            return ser.serialize_bool(b);
+        }
+        if d.is_unit() {
+            return ser.serialize_unit();
+        }
+        if let Ok(c) = d.as_char() {
+            return ser.serialize_char(c);
+        }
+        if let Some(b) = d.read_lock::<rhai::Blob>() {
+            return ser.serialize_bytes(&b);
+        }
+        Err(S::Error::custom(format!(
+            "the output holds a `{}`, which has no JSON form (for a time, send `format_time(now())`)",
+            d.type_name()
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +124,21 @@ mod tests {
         assert_eq!(m["x"].as_float(), Ok(1.5));
         assert_eq!(m["y"].as_float(), Ok(1000.0));
         assert_eq!(m["z"].as_float(), Ok(1.2345678901234568e29));
+    }
+
+    #[test]
+    fn values_without_a_json_form_are_refused_not_sent_as_their_type_name() {
+        let engine = rhai::Engine::new();
+        for src in ["#{at: timestamp()}", "[Fn(\"x\")]"] {
+            let d: Dynamic = engine.eval(src).unwrap();
+            let err = to_json_bytes(&d).unwrap_err();
+            assert!(err.contains("has no JSON form"), "{src}: {err}");
+        }
+        let d: Dynamic = engine.eval("#{c: 'x', b: true, n: (), f: 1.5}").unwrap();
+        assert_eq!(
+            String::from_utf8(to_json_bytes(&d).unwrap()).unwrap(),
+            r#"{"b":true,"c":"x","f":1.5,"n":null}"#
+        );
     }
 
     #[test]
