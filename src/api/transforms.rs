@@ -7,9 +7,10 @@ use serde::Deserialize;
 
 use super::ApiError;
 use crate::Hookbus;
-use crate::endpoint::spec::EndpointSpec;
+use crate::bus::BusError;
+use crate::transform::diagnose::Origin;
 use crate::transform::dry_run::TestEvent;
-use crate::transform::{builtin, dry_run, run, script};
+use crate::transform::{TransformError, builtin, dry_run, script};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -63,8 +64,8 @@ pub(super) async fn test(
         (None, Some(id)) => {
             hub.store()
                 .event(&id)
-                .map_err(|_| ApiError::Internal)?
-                .ok_or_else(|| ApiError::NotFound(format!("event `{id}`")))?
+                .map_err(BusError::from)?
+                .ok_or_else(|| ApiError::NotFound(format!("event `{id}` not found")))?
                 .event
         }
         _ => {
@@ -84,26 +85,21 @@ pub(super) async fn test(
     let result = web::block(move || {
         let (compiled, spec) = match (req.script, endpoint) {
             (Some(src), endpoint) => {
-                if src.len() > limits.max_script_bytes {
-                    return Err(vec![(
-                        "script".to_string(),
-                        format!(
-                            "the script is {} bytes; the limit is {} (`transforms.max_script_bytes`)",
-                            src.len(),
-                            limits.max_script_bytes
-                        ),
-                    )]);
-                }
-                let spec = match endpoint {
-                    Some(rec) => rec.spec.clone(),
-                    None => EndpointSpec::new(run::DRY_RUN, "http://127.0.0.1/", &[]),
+                let invalid = |e: TransformError| vec![("script".to_string(), e.to_string())];
+                script::check_size(&src, limits.max_script_bytes).map_err(invalid)?;
+                // In an endpoint's place, its errors name that endpoint.
+                let (spec, origin) = match endpoint {
+                    Some(rec) => (
+                        rec.spec.clone(),
+                        Origin::inline(&src).of_endpoint(&rec.spec.name),
+                    ),
+                    None => (dry_run::placeholder_spec(), Origin::inline(&src)),
                 };
                 let env = match (&spec.transform, req.env.is_empty()) {
                     (Some(t), true) => t.env.clone(),
                     _ => req.env,
                 };
-                let c = script::compile(&engine, &src, env)
-                    .map_err(|e| vec![("script".to_string(), e.to_string())])?;
+                let c = script::compile_as(&engine, &src, env, origin).map_err(invalid)?;
                 (Some(c), spec)
             }
             (None, Some(rec)) => {

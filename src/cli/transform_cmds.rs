@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::Remote;
 use super::client::{self, Failure, Res};
 use crate::config::Config;
+use crate::transform::diagnose::Origin;
 use crate::transform::dry_run::{self, TestEvent};
 use crate::transform::{engine, script};
 
@@ -85,23 +86,19 @@ fn offline(args: &TestArgs) -> Res<Value> {
         Failure::usage(format!("event file {}: {f}: {m}", event_file.display()))
     })?;
     let engine = engine::build(&limits);
-    let origin = crate::transform::diagnose::Origin {
-        endpoint: String::new(),
+    // The file is the user's own, read by the CLI: its lines may be quoted.
+    let origin = Origin {
         script: file.display().to_string(),
-        quotable: Some(source.as_str().into()),
+        ..Origin::inline(&source)
     };
-    let answer =
-        match script::compile_as(&engine, &source, args.env.iter().cloned().collect(), origin) {
-            Ok(compiled) => {
-                let spec = crate::endpoint::spec::EndpointSpec::new(
-                    crate::transform::run::DRY_RUN,
-                    "http://127.0.0.1/",
-                    &[],
-                );
-                dry_run::dry_run(&engine, Some(&compiled), &event, &spec, &limits)
-            }
-            Err(e) => dry_run::failed(&e),
-        };
+    let env = args.env.iter().cloned().collect();
+    let answer = match script::compile_as(&engine, &source, env, origin) {
+        Ok(compiled) => {
+            let spec = dry_run::placeholder_spec();
+            dry_run::dry_run(&engine, Some(&compiled), &event, &spec, &limits)
+        }
+        Err(e) => dry_run::failed(&e),
+    };
     serde_json::to_value(answer).map_err(|e| Failure::usage(e.to_string()))
 }
 

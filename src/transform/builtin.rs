@@ -7,7 +7,7 @@ use rhai::Engine;
 
 use super::TransformError;
 use super::diagnose::Origin;
-use super::script::{Compiled, compile_as};
+use super::script::{Compiled, check_size, compile_as};
 use crate::model::spec::{EndpointSpec, Format};
 
 /// `scripts/slack.rhai`.
@@ -26,22 +26,19 @@ pub fn for_endpoint(
 ) -> Result<Option<Arc<Compiled>>, TransformError> {
     if let Some(t) = &spec.transform {
         let source = t.source()?;
-        if source.len() > max_script_bytes {
-            return Err(TransformError::Contract(format!(
-                "the script is {} bytes; the limit is {max_script_bytes} (`transforms.max_script_bytes`)",
-                source.len()
-            )));
-        }
-        let origin = Origin {
-            endpoint: spec.name.clone(),
-            script: match &t.path {
-                Some(p) => p.display().to_string(),
-                None => "inline script".into(),
-            },
-            // A file's lines are not quoted back (a path may come through the API).
-            quotable: t.path.is_none().then(|| source.as_str().into()),
+        check_size(&source, max_script_bytes)?;
+        // A file's lines are not quoted back (a path may come through the API).
+        let origin = match &t.path {
+            Some(p) => Origin::file(p),
+            None => Origin::inline(&source),
         };
-        return compile_as(engine, &source, t.env.clone(), origin).map(Some);
+        return compile_as(
+            engine,
+            &source,
+            t.env.clone(),
+            origin.of_endpoint(&spec.name),
+        )
+        .map(Some);
     }
     let (src, name) = match spec.format {
         Format::Json => return Ok(None),
@@ -49,12 +46,18 @@ pub fn for_endpoint(
         Format::Discord => (DISCORD, "scripts/discord.rhai"),
         Format::Teams => (TEAMS, "scripts/teams.rhai"),
     };
+    // The built-in sources are public: their lines may be quoted.
     let origin = Origin {
-        endpoint: spec.name.clone(),
         script: name.into(),
-        quotable: Some(src.into()),
+        ..Origin::inline(src)
     };
-    compile_as(engine, src, Default::default(), origin).map(Some)
+    compile_as(
+        engine,
+        src,
+        Default::default(),
+        origin.of_endpoint(&spec.name),
+    )
+    .map(Some)
 }
 
 /// An endpoint's script compiled before its save reaches the bus, so a

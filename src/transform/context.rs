@@ -64,8 +64,6 @@ pub struct RunContext {
     slice_started: Instant,
     /// Time spent waiting for a share after yielding it (not run time).
     waited: Duration,
-    /// The run ended at its deadline.
-    pub timed_out: bool,
 }
 
 impl RunContext {
@@ -80,7 +78,6 @@ impl RunContext {
             started: now,
             slice_started: now,
             waited: Duration::ZERO,
-            timed_out: false,
         }
     }
 }
@@ -120,7 +117,6 @@ pub fn progress(ops: u64) -> Option<rhai::Dynamic> {
         let ctx = guard.as_mut()?;
         let now = Instant::now();
         if now.duration_since(ctx.started) > ctx.max_run_time + ctx.waited {
-            ctx.timed_out = true;
             return Some(DEADLINE_MARKER.into());
         }
         if now.duration_since(ctx.slice_started) >= SLICE {

@@ -21,6 +21,30 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// An inline script: named "inline script", and its lines may be quoted.
+    pub fn inline(source: &str) -> Self {
+        Self {
+            endpoint: String::new(),
+            script: "inline script".into(),
+            quotable: Some(source.into()),
+        }
+    }
+
+    /// A file, named by its path; its lines are never quoted back.
+    pub fn file(path: &std::path::Path) -> Self {
+        Self {
+            endpoint: String::new(),
+            script: path.display().to_string(),
+            quotable: None,
+        }
+    }
+
+    /// The same script, run as `endpoint`.
+    pub fn of_endpoint(mut self, endpoint: &str) -> Self {
+        self.endpoint = endpoint.to_string();
+        self
+    }
+
     fn label(&self) -> String {
         match (self.endpoint.is_empty(), self.script.is_empty()) {
             (true, true) => "script".into(),
@@ -326,22 +350,34 @@ fn type_word(t: &str) -> String {
     w.to_string()
 }
 
-/// Up to three function names within two edits of `name` (or sharing its stem).
+/// Up to three function names within two edits of `name`.
 fn nearest_functions(engine: &Engine, name: &str) -> Vec<String> {
-    let mut names: Vec<String> = engine
-        .gen_fn_signatures(true)
-        .into_iter()
-        .filter_map(|s| {
-            let s = s.strip_prefix("fn ").unwrap_or(&s).to_string();
-            s.split('(').next().map(|n| n.trim().to_string())
-        })
-        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'))
-        .collect();
-    names.sort();
-    names.dedup();
+    // Listing every signature costs far more than the rest of an error, and
+    // a script can fail on every delivery: list once. Every engine
+    // (`engine::build`) registers the same functions, whatever its limits.
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let mut names: Vec<String> = engine
+            .gen_fn_signatures(true)
+            .into_iter()
+            .filter_map(|s| {
+                let s = s.strip_prefix("fn ").unwrap_or(&s).to_string();
+                s.split('(').next().map(|n| n.trim().to_string())
+            })
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    });
     let mut scored: Vec<(usize, String)> = names
-        .into_iter()
-        .map(|n| (edit_distance(&n.to_lowercase(), &name.to_lowercase()), n))
+        .iter()
+        .map(|n| {
+            (
+                edit_distance(&n.to_lowercase(), &name.to_lowercase()),
+                n.clone(),
+            )
+        })
         .filter(|(d, _)| *d <= 2)
         .collect();
     scored.sort();

@@ -150,6 +150,11 @@ pub fn dry_run(
     out
 }
 
+/// The endpoint a dry run of a script on its own stands in for (nothing is sent).
+pub fn placeholder_spec() -> EndpointSpec {
+    EndpointSpec::new("dry-run", "http://127.0.0.1/", &[])
+}
+
 /// A compile error as a dry run's answer (the CLI prints both the same way).
 pub fn failed(e: &super::TransformError) -> DryRun {
     DryRun {

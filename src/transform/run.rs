@@ -102,7 +102,7 @@ fn run_script(
             )
         }
     }
-    .map_err(|e| runtime_error(engine, compiled, spec, &e))?;
+    .map_err(|e| runtime_error(engine, compiled, &e))?;
     let rendered = match compiled.contract {
         Contract::Handler => from_webhook(result)?,
         _ => from_body(result, Vec::new())?,
@@ -258,30 +258,18 @@ fn article(type_name: &str) -> &'static str {
 
 /// A Rhai error (possibly nested in function calls) in the author's words,
 /// with a bounded kind for metrics.
-fn runtime_error(
-    engine: &Engine,
-    compiled: &Compiled,
-    spec: &EndpointSpec,
-    e: &EvalAltResult,
-) -> TransformError {
+fn runtime_error(engine: &Engine, compiled: &Compiled, e: &EvalAltResult) -> TransformError {
     let (kind, message, pos, hint) = diagnose::runtime(
         engine,
         e,
         compiled.origin.quotable.as_deref(),
         context::max_run_time(),
     );
-    let mut origin = compiled.origin.clone();
-    if origin.endpoint.is_empty() && spec.name != DRY_RUN {
-        origin.endpoint = spec.name.clone();
-    }
     TransformError::Runtime {
         kind,
-        message: diagnose::locate(&origin, pos, &message, hint),
+        message: diagnose::locate(&compiled.origin, pos, &message, hint),
     }
 }
-
-/// The endpoint name dry runs of inline scripts use (not named in errors).
-pub const DRY_RUN: &str = "dry-run";
 
 #[cfg(test)]
 mod tests {

@@ -48,18 +48,25 @@ pub struct Compiled {
     pub origin: Origin,
 }
 
+/// `transforms.max_script_bytes`, checked before compiling (where a huge
+/// script would cost its time).
+pub fn check_size(source: &str, max_script_bytes: usize) -> Result<(), TransformError> {
+    if source.len() > max_script_bytes {
+        return Err(TransformError::Contract(format!(
+            "the script is {} bytes; the limit is {max_script_bytes} (`transforms.max_script_bytes`)",
+            source.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Compile an inline script (its errors may quote it).
 pub fn compile(
     engine: &Engine,
     source: &str,
     env: BTreeMap<String, String>,
 ) -> Result<Arc<Compiled>, TransformError> {
-    let origin = Origin {
-        endpoint: String::new(),
-        script: "inline script".into(),
-        quotable: Some(source.into()),
-    };
-    compile_as(engine, source, env, origin)
+    compile_as(engine, source, env, Origin::inline(source))
 }
 
 /// Compile `source` and check it defines `transform(event[, env])` or `handler(webhook)`.
