@@ -8,18 +8,24 @@ use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::bus::actor::Wiring;
-use crate::bus::dead_letters::{DeadLetterFilter, Purge, Replay, RetryDelivery};
+use crate::bus::dead_letters::DeadLetterFilter;
 use crate::bus::messages::{
-    DeleteEndpoint, DrainAll, GetEndpoint, ListEndpoints, Publish, PublishReceipt, RotateSecret,
-    SaveEndpoint, StopAll, Target, Upserted,
+    DeleteApp, DrainAll, GetEndpoint, ListEndpoints, PublishReceipt, SaveEndpoint, StopAll,
+    Upserted,
 };
 use crate::bus::{Bus, BusError};
 use crate::config::{Config, ConfigError};
+use crate::directory::Directory;
 use crate::endpoint::messages::{GetSnapshot, Snapshot};
 use crate::endpoint::spec::EndpointSpec;
 use crate::endpoint::ssrf;
-use crate::endpoint::test_send::{SendTest, TestReport};
+#[cfg(doc)]
+use crate::endpoint::test_send::SendTest;
+use crate::endpoint::test_send::TestReport;
 use crate::event::PublishRequest;
+use crate::model::app::AppSpec;
+use crate::scoped::AppHandle;
+use crate::store::records::AppRecord;
 use crate::store::records::{DeadLetter, EndpointRecord};
 use crate::store::{Store, StoreError};
 use crate::transform;
@@ -91,6 +97,8 @@ struct Inner {
     outcomes: crate::outcomes::Sender,
     /// Per-endpoint gauges, rendered at scrape time.
     board: Arc<crate::telemetry::board::Board>,
+    /// Applications, their tokens and the event-type catalogue.
+    directory: Arc<Directory>,
 }
 
 impl Drop for Inner {
@@ -139,6 +147,13 @@ impl Hookbus {
         let store = Store::open(&config.storage.path, config.storage.durability, key)?;
         // Fail loudly on a wrong master key rather than start without endpoints.
         store.endpoints()?;
+        let directory = Arc::new(Directory::load(
+            store.clone(),
+            crate::directory::Settings {
+                require_known_types: config.events.require_known_types,
+                max_apps: config.apps.max_apps,
+            },
+        )?);
         let workers: Vec<Arbiter> = (0..config.delivery.workers)
             .map(|_| Arbiter::new())
             .collect();
@@ -173,6 +188,7 @@ impl Hookbus {
                 guard: guard.clone(),
                 outcomes: outcomes.clone(),
                 board: board.clone(),
+                max_endpoints_per_app: config.apps.max_endpoints_per_app,
             };
             Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(wiring))
         };
@@ -189,6 +205,7 @@ impl Hookbus {
                 arbiters: Mutex::new(arbiters),
                 outcomes,
                 board,
+                directory,
             }),
         };
         for spec in hub.inner.config.endpoints.clone() {
@@ -200,9 +217,17 @@ impl Hookbus {
         // Every endpoint actor has read its queue from the store before the
         // first publish: a delivery committed meanwhile would otherwise be
         // paged in without its publish's event and span.
-        let endpoints = hub.endpoints().await.unwrap_or_default();
+        let endpoints = hub.ask(ListEndpoints(None)).await.unwrap_or_default();
         for record in &endpoints {
-            let _ = hub.endpoint_status(&record.id).await;
+            if let Ok(Some((_, addr))) = hub
+                .ask(GetEndpoint {
+                    app: record.app.clone(),
+                    endpoint: record.id.clone(),
+                })
+                .await
+            {
+                let _ = addr.send(GetSnapshot).await;
+            }
         }
         tracing::info!(
             path = %hub.inner.config.storage.path.display(),
@@ -300,8 +325,7 @@ impl Hookbus {
     /// # Ok(()) }
     /// ```
     pub async fn publish(&self, event: PublishRequest) -> Result<PublishReceipt, BusError> {
-        let mut r = self.publish_batch(vec![event]).await?;
-        r.pop().ok_or(BusError::Unavailable)
+        self.default_app().publish(event).await
     }
 
     /// Publish several events in one durable batch.
@@ -309,35 +333,12 @@ impl Hookbus {
         &self,
         events: Vec<PublishRequest>,
     ) -> Result<Vec<PublishReceipt>, BusError> {
-        // One span per event, a child of the caller's (an HTTP request's, or
-        // the host's own): deliveries' attempts become its children.
-        let spans = events
-            .iter()
-            .map(|e| {
-                tracing::info_span!(
-                    "hookbus.publish",
-                    event_type = %e.event_type,
-                    event_id = tracing::field::Empty,
-                    matched = tracing::field::Empty
-                )
-            })
-            .collect();
-        self.ask(Publish {
-            events,
-            about: None,
-            spans,
-        })
-        .await?
+        self.default_app().publish_batch(events).await
     }
 
     /// Create or update (by name) an endpoint.
     pub async fn upsert_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
-        self.save(SaveEndpoint {
-            spec,
-            target: Target::Upsert,
-            precompiled: None,
-        })
-        .await
+        self.default_app().upsert_endpoint(spec).await
     }
 
     /// Create an endpoint; a taken name is a conflict. The returned record
@@ -354,12 +355,7 @@ impl Hookbus {
     /// # Ok(()) }
     /// ```
     pub async fn create_endpoint(&self, spec: EndpointSpec) -> Result<Upserted, BusError> {
-        self.save(SaveEndpoint {
-            spec,
-            target: Target::Create,
-            precompiled: None,
-        })
-        .await
+        self.default_app().create_endpoint(spec).await
     }
 
     /// Replace an endpoint's spec (by id or name; renaming allowed).
@@ -368,16 +364,11 @@ impl Hookbus {
         id_or_name: &str,
         spec: EndpointSpec,
     ) -> Result<Upserted, BusError> {
-        self.save(SaveEndpoint {
-            spec,
-            target: Target::Update(id_or_name.to_string()),
-            precompiled: None,
-        })
-        .await
+        self.default_app().update_endpoint(id_or_name, spec).await
     }
 
     /// Ask the bus; a bus that is gone (shutting down) is `Unavailable`.
-    async fn ask<M>(&self, msg: M) -> Result<M::Result, BusError>
+    pub(crate) async fn ask<M>(&self, msg: M) -> Result<M::Result, BusError>
     where
         M: actix::Message + Send + 'static,
         M::Result: Send,
@@ -393,7 +384,7 @@ impl Hookbus {
     /// A script is compiled here, on a blocking thread, before the save
     /// reaches the bus: compiling a large script on the bus's thread would
     /// hold up every publish meanwhile.
-    async fn save(&self, mut msg: SaveEndpoint) -> Result<Upserted, BusError> {
+    pub(crate) async fn save(&self, mut msg: SaveEndpoint) -> Result<Upserted, BusError> {
         let spec = &msg.spec;
         if spec.transform.is_some() || spec.format != crate::model::spec::Format::Json {
             let engine = self.inner.engine.clone();
@@ -426,22 +417,19 @@ impl Hookbus {
         grace: std::time::Duration,
         revoke_previous: bool,
     ) -> Result<(Arc<EndpointRecord>, String), BusError> {
-        let msg = RotateSecret {
-            endpoint: id_or_name.to_string(),
-            grace,
-            revoke_previous,
-        };
-        self.ask(msg).await?
+        self.default_app()
+            .rotate_secret_with(id_or_name, grace, revoke_previous)
+            .await
     }
 
     /// Delete an endpoint; its open deliveries end as dead.
     pub async fn delete_endpoint(&self, id_or_name: &str) -> Result<(), BusError> {
-        self.ask(DeleteEndpoint(id_or_name.to_string())).await?
+        self.default_app().delete_endpoint(id_or_name).await
     }
 
-    /// Every endpoint, in name order.
+    /// Every endpoint of the default application, in name order.
     pub async fn endpoints(&self) -> Result<Vec<Arc<EndpointRecord>>, BusError> {
-        self.ask(ListEndpoints).await
+        self.default_app().endpoints().await
     }
 
     /// One endpoint (by id or name) with its actor's live state.
@@ -449,12 +437,7 @@ impl Hookbus {
         &self,
         id_or_name: &str,
     ) -> Result<(Arc<EndpointRecord>, Snapshot), BusError> {
-        let (record, addr) = self.endpoint_actor(id_or_name).await?;
-        let snap = addr
-            .send(GetSnapshot)
-            .await
-            .map_err(|_| BusError::Unavailable)?;
-        Ok((record, snap))
+        self.default_app().endpoint_status(id_or_name).await
     }
 
     /// Send a `hookbus.test` event to one endpoint now, through its real
@@ -462,17 +445,80 @@ impl Hookbus {
     /// signing), once: no retry, no dead letter, no effect on its breaker or
     /// stats. Kept in its history as a delivery marked `test`.
     pub async fn test_endpoint(&self, id_or_name: &str) -> Result<TestReport, BusError> {
-        let (_, addr) = self.endpoint_actor(id_or_name).await?;
-        addr.send(SendTest).await.map_err(|_| BusError::Unavailable)
+        self.default_app().test_endpoint(id_or_name).await
     }
 
-    async fn endpoint_actor(
+    /// Applications, their tokens and the event-type catalogue.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.inner.directory
+    }
+
+    /// One application's view of the engine, by id or uid.
+    pub fn app(&self, id_or_uid: &str) -> Result<AppHandle, BusError> {
+        let app = self
+            .inner
+            .directory
+            .resolve(id_or_uid)
+            .ok_or_else(|| BusError::NotFound(format!("application `{id_or_uid}`")))?;
+        Ok(AppHandle {
+            hub: self.clone(),
+            app,
+        })
+    }
+
+    /// The default application: what the flat routes, the config file and
+    /// this handle's own endpoint and publish methods work on.
+    pub fn default_app(&self) -> AppHandle {
+        let app = self
+            .inner
+            .directory
+            .resolve(crate::model::app::DEFAULT_APP_ID)
+            .unwrap_or_else(|| Arc::new(crate::directory::default_app()));
+        AppHandle {
+            hub: self.clone(),
+            app,
+        }
+    }
+
+    /// Create an application (tenant); a taken uid is a conflict.
+    pub async fn create_app(&self, spec: AppSpec) -> Result<Arc<AppRecord>, BusError> {
+        Ok(self.inner.directory.create_app(spec).await?)
+    }
+
+    /// Replace an application's spec (its uid stays).
+    pub async fn update_app(
         &self,
-        id_or_name: &str,
-    ) -> Result<(Arc<EndpointRecord>, Addr<crate::endpoint::EndpointActor>), BusError> {
-        self.ask(GetEndpoint(id_or_name.to_string()))
-            .await?
-            .ok_or_else(|| BusError::NotFound(format!("endpoint `{id_or_name}`")))
+        id_or_uid: &str,
+        spec: AppSpec,
+    ) -> Result<Arc<AppRecord>, BusError> {
+        let id = self.app(id_or_uid)?.app.id.clone();
+        Ok(self.inner.directory.update_app(&id, spec).await?)
+    }
+
+    /// Delete an application: its endpoints are deleted (their pending
+    /// deliveries end as dead, as with any deleted endpoint), its tokens
+    /// revoked, and its dead letters purged; events and delivery history age
+    /// out with `storage.retention`. Answers how many endpoints went.
+    pub async fn delete_app(&self, id_or_uid: &str) -> Result<usize, BusError> {
+        let dir = &self.inner.directory;
+        let app = dir.begin_delete(id_or_uid)?;
+        let handle = AppHandle {
+            hub: self.clone(),
+            app: app.clone(),
+        };
+        let removed = match self.ask(DeleteApp(app.id.clone())).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) | Err(e) => {
+                dir.abort_delete(&app.id);
+                return Err(e);
+            }
+        };
+        // Nothing can replay them now: their endpoints are gone.
+        handle
+            .purge_dead_letters(DeadLetterFilter::default())
+            .await?;
+        dir.finish_delete(&app.id).await?;
+        Ok(removed)
     }
 
     /// Use `handle` to serve `GET /metrics` (the host or [`run`](crate::run) installs the recorder).
@@ -510,12 +556,14 @@ impl Hookbus {
         filter: DeadLetterFilter,
         dry_run: bool,
     ) -> Result<Vec<DeadLetter>, BusError> {
-        self.ask(Replay { filter, dry_run }).await?
+        self.default_app()
+            .replay_dead_letters(filter, dry_run)
+            .await
     }
 
     /// Attempt a finished (delivered, dead, filtered) delivery again.
     pub async fn retry_delivery(&self, delivery_id: &str) -> Result<(), BusError> {
-        self.ask(RetryDelivery(delivery_id.to_string())).await?
+        self.default_app().retry_delivery(delivery_id).await
     }
 
     /// Delete matching dead letters; returns what was deleted.
@@ -523,7 +571,7 @@ impl Hookbus {
         &self,
         filter: DeadLetterFilter,
     ) -> Result<Vec<DeadLetter>, BusError> {
-        self.ask(Purge(filter)).await?
+        self.default_app().purge_dead_letters(filter).await
     }
 
     /// The SSRF policy deliveries go through.

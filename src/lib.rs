@@ -38,13 +38,16 @@
 //!    letters by endpoint and time, events by time), per-endpoint totals and
 //!    the operational-event outbox. [`transform`] runs Rhai on its own threads,
 //!    with CPU shares handed fairly between endpoints.
-//!    [`telemetry`] names every metric and event.
+//!    [`telemetry`] names every metric and event. [`directory`] holds the
+//!    applications (tenants), their hashed API tokens and the event-type
+//!    catalogue with compiled JSON Schemas, in memory over the store.
 //! 4. **Actors** — [`endpoint::EndpointActor`] (`actor.rs` wiring, `attempt.rs`
 //!    carrying out a verdict, [`endpoint::test_send`]) reports up through a
 //!    `Recipient<ToBus>` only; [`bus::Bus`] creates and owns the endpoint
 //!    actors, commits publishes, replays and endpoint changes.
 //! 5. **Front ends** — [`Hookbus`] (the handle; one `ask` helper for actor
-//!    calls), [`HookbusBuilder`], [`config`], [`api`] by resource
+//!    calls) and [`AppHandle`] (one application's view: every call scoped
+//!    to it; `Hookbus`'s own calls are the default application's), [`HookbusBuilder`], [`config`], [`api`] by resource
 //!    (`events`, `endpoints/{read,write,actions}`, `deliveries`,
 //!    `dead_letters`, `transforms`; mountable with [`api::configure`]),
 //!    `server.rs` ([`run`], `hookbus serve`), [`cli`], [`bridge`], [`outcomes`].
@@ -56,6 +59,7 @@ pub mod bridge;
 pub mod bus;
 pub mod cli;
 pub mod config;
+pub mod directory;
 pub mod endpoint;
 pub mod event;
 #[doc(hidden)]
@@ -69,6 +73,7 @@ pub mod transform;
 
 mod builder;
 mod hub;
+mod scoped;
 mod server;
 
 pub use api::ApiError;
@@ -80,6 +85,7 @@ pub use event::{Event, PublishRequest};
 pub use hub::{Error, Hookbus, error_report};
 pub use model::PublishReceipt;
 pub use outcomes::{Outcome, OutcomeKind};
+pub use scoped::AppHandle;
 pub use server::run;
 
 /// The `metrics` facade hookbus records into. A host that installs its own
@@ -95,6 +101,7 @@ pub mod prelude {
     pub use crate::api::{ApiError, Routes};
     pub use crate::outcomes::{Outcome, OutcomeKind};
     pub use crate::{
-        BusError, EndpointSpec, Error, Hookbus, HookbusBuilder, PublishReceipt, PublishRequest,
+        AppHandle, BusError, EndpointSpec, Error, Hookbus, HookbusBuilder, PublishReceipt,
+        PublishRequest,
     };
 }

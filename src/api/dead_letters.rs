@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 use super::endpoints::{Page, rfc3339};
+use crate::AppHandle;
 use crate::Hookbus;
+use crate::api::scope::Scope;
 use crate::bus::dead_letters::{self, DeadLetterFilter};
 use crate::store::records::DeadLetter;
 
@@ -101,7 +103,7 @@ impl From<ReplayBody> for Filter {
 }
 
 impl Filter {
-    fn to_filter(&self) -> Result<DeadLetterFilter, ApiError> {
+    fn to_filter(&self, app: &AppHandle) -> Result<DeadLetterFilter, ApiError> {
         let mut problems = Vec::new();
         let since = parse_time("since", &self.since).unwrap_or_else(|p| {
             problems.push(p);
@@ -115,6 +117,7 @@ impl Filter {
             return Err(ApiError::invalid(problems));
         }
         Ok(DeadLetterFilter {
+            app: app.id().to_string(),
             endpoint: self.endpoint.clone(),
             since,
             until,
@@ -124,16 +127,20 @@ impl Filter {
 }
 
 /// The filter's endpoint (id or name) as an id; 404 if unknown.
-async fn resolve(hub: &Hookbus, filter: &DeadLetterFilter) -> Result<Option<String>, ApiError> {
+async fn resolve(app: &AppHandle, filter: &DeadLetterFilter) -> Result<Option<String>, ApiError> {
     Ok(match &filter.endpoint {
-        Some(e) => Some(hub.endpoint_status(e).await?.0.id.clone()),
+        Some(e) => Some(app.endpoint_status(e).await?.0.id.clone()),
         None => None,
     })
 }
 
 /// Dead letters matching `filter`, its endpoint name resolved to an id (404 if unknown).
-async fn matching(hub: &Hookbus, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, ApiError> {
-    let endpoint = resolve(hub, filter).await?;
+async fn matching(
+    hub: &Hookbus,
+    app: &AppHandle,
+    filter: &DeadLetterFilter,
+) -> Result<Vec<DeadLetter>, ApiError> {
+    let endpoint = resolve(app, filter).await?;
     Ok(
         dead_letters::matching(hub.store(), filter, endpoint.as_deref())
             .map_err(crate::bus::BusError::from)?,
@@ -159,10 +166,11 @@ async fn matching(hub: &Hookbus, filter: &DeadLetterFilter) -> Result<Vec<DeadLe
 pub(super) async fn list(
     q: web::Query<Filter>,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = q.to_filter()?;
+    let filter = q.to_filter(&app)?;
     let limit = super::endpoints::page_limit(q.limit)?;
-    let endpoint = resolve(&hub, &filter).await?;
+    let endpoint = resolve(&app, &filter).await?;
     // One page (plus one to know whether another follows), read through the indexes.
     let data: Vec<DeadLetter> = dead_letters::page(
         hub.store(),
@@ -206,11 +214,11 @@ struct Outcome {
 #[post("/dead-letters/replay")]
 pub(super) async fn replay(
     body: web::Json<ReplayBody>,
-    hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
     let body = Filter::from(body.into_inner());
-    let found = hub
-        .replay_dead_letters(body.to_filter()?, body.dry_run)
+    let found = app
+        .replay_dead_letters(body.to_filter(&app)?, body.dry_run)
         .await?;
     Ok(HttpResponse::Ok().json(Outcome {
         dry_run: body.dry_run,
@@ -238,11 +246,12 @@ pub(super) async fn replay(
 pub(super) async fn purge(
     q: web::Query<Filter>,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
     let found = if q.dry_run {
-        matching(&hub, &q.to_filter()?).await?
+        matching(&hub, &app, &q.to_filter(&app)?).await?
     } else {
-        hub.purge_dead_letters(q.to_filter()?).await?
+        app.purge_dead_letters(q.to_filter(&app)?).await?
     };
     Ok(HttpResponse::Ok().json(Outcome {
         dry_run: q.dry_run,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::ApiError;
 use super::endpoints::{Page, rfc3339};
 use crate::Hookbus;
+use crate::api::scope::{IdPath, Scope};
 use crate::bus::BusError;
 use crate::store::records::{AttemptRecord, DeliveryRecord, DeliveryStatus};
 
@@ -127,11 +128,12 @@ struct ListQuery {
 )]
 #[get("/endpoints/{id}/deliveries")]
 pub(super) async fn list(
-    id: web::Path<String>,
+    id: web::Path<IdPath>,
     q: web::Query<ListQuery>,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
-    let (record, _) = hub.endpoint_status(&id).await?;
+    let (record, _) = app.endpoint_status(&id).await?;
     let limit = super::endpoints::page_limit(q.limit)?;
     let status = q.status;
     let found = hub
@@ -168,13 +170,13 @@ pub(super) async fn list(
 )]
 #[get("/deliveries/{id}")]
 pub(super) async fn get_one(
-    id: web::Path<String>,
+    id: web::Path<IdPath>,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
-    let d = hub
-        .store()
-        .delivery(&id)
-        .map_err(BusError::from)?
+    let id = &id.id;
+    let d = app
+        .delivery(id)?
         .ok_or_else(|| ApiError::NotFound(format!("delivery `{id}` not found")))?;
     let attempts = hub.store().attempts(&d.id).map_err(BusError::from)?;
     let mut view = DeliveryView::from(d);
@@ -198,11 +200,8 @@ pub(super) async fn get_one(
     security(("bearer" = []))
 )]
 #[post("/deliveries/{id}/retry")]
-pub(super) async fn retry(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    hub.retry_delivery(&id).await?;
+pub(super) async fn retry(id: web::Path<IdPath>, app: Scope) -> Result<HttpResponse, ApiError> {
+    app.retry_delivery(&id).await?;
     Ok(HttpResponse::Accepted()
-        .json(serde_json::json!({"id": id.into_inner(), "status": "pending"})))
+        .json(serde_json::json!({"id": id.into_inner().id, "status": "pending"})))
 }

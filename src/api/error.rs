@@ -73,6 +73,12 @@ pub enum ApiError {
     /// Conflicts with existing state (409).
     #[error("{0}")]
     Conflict(String),
+    /// A rate limit refused the request; retry after this many seconds (429).
+    #[error("rate limit exceeded; retry in {retry_after} s")]
+    TooManyRequests {
+        /// Whole seconds until a retry may succeed (at least 1).
+        retry_after: u64,
+    },
     /// The store refused the write (disk full, I/O error); nothing was acknowledged (503).
     #[error(
         "the event store refused the write (for example, the disk is full); nothing was acknowledged, retry later"
@@ -98,6 +104,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::StoreUnavailable => "store_unavailable",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal_error",
@@ -152,6 +159,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -182,6 +190,9 @@ impl ResponseError for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.insert_header(("retry-after", "5"));
         }
+        if let ApiError::TooManyRequests { retry_after } = self {
+            resp.insert_header(("retry-after", retry_after.to_string()));
+        }
         resp.body(serde_json::to_string(&body).unwrap_or_default())
     }
 }
@@ -197,6 +208,9 @@ impl From<BusError> for ApiError {
                 ApiError::StoreUnavailable
             }
             BusError::Unavailable => ApiError::Unavailable,
+            BusError::RateLimited(d) => ApiError::TooManyRequests {
+                retry_after: d.as_secs_f64().ceil().max(1.0) as u64,
+            },
         }
     }
 }

@@ -5,8 +5,8 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use super::scope::{IdPath, Scope};
 use crate::Hookbus;
-use crate::bus::BusError;
 use crate::bus::messages::PublishReceipt;
 use crate::event::PublishRequest;
 
@@ -94,6 +94,7 @@ pub(super) async fn publish(
     req: HttpRequest,
     payload: web::Payload,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
     let limit = hub.config().delivery.max_event_bytes;
     let body = read_limited(&req, payload, limit).await?;
@@ -104,8 +105,21 @@ pub(super) async fn publish(
     if let Some(tp) = traceparent_header(&req) {
         event = event.with_traceparent(tp);
     }
-    let receipt = hub.publish(event).await?;
-    Ok(HttpResponse::Accepted().json(receipt))
+    let (mut receipts, checked) = app.publish_checked(vec![event], false).await?;
+    let receipt = receipts.pop().ok_or(ApiError::Internal)?;
+    Ok(accepted(&checked).json(receipt))
+}
+
+/// A 202, with a `Warning` (RFC 7234 code 299) per deprecated type published.
+fn accepted(checked: &crate::directory::Checked) -> actix_web::HttpResponseBuilder {
+    let mut resp = HttpResponse::Accepted();
+    for t in &checked.deprecated {
+        resp.append_header((
+            "warning",
+            format!("299 hookbus \"event type `{t}` is deprecated\""),
+        ));
+    }
+    resp
 }
 
 /// `POST /v1/events/batch` body.
@@ -144,6 +158,7 @@ pub(super) async fn publish_batch(
     req: HttpRequest,
     payload: web::Payload,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
     let d = &hub.config().delivery;
     let body = read_limited(&req, payload, d.max_batch_bytes).await?;
@@ -179,8 +194,8 @@ pub(super) async fn publish_batch(
             None => e,
         })
         .collect();
-    let receipts = hub.publish_batch(events).await?;
-    Ok(HttpResponse::Accepted().json(BatchReceipt { events: receipts }))
+    let (receipts, checked) = app.publish_checked(events, true).await?;
+    Ok(accepted(&checked).json(BatchReceipt { events: receipts }))
 }
 
 /// `GET /v1/events/{id}`: the event and its deliveries.
@@ -198,18 +213,14 @@ pub(super) async fn publish_batch(
     security(("bearer" = []))
 )]
 #[get("/events/{id}")]
-pub(super) async fn get_one(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    let stored = hub
-        .store()
-        .event(&id)
-        .map_err(BusError::from)?
+pub(super) async fn get_one(id: web::Path<IdPath>, app: Scope) -> Result<HttpResponse, ApiError> {
+    let id = &id.id;
+    let stored = app
+        .event(id)?
         .ok_or_else(|| ApiError::NotFound(format!("event `{id}` not found")))?;
     let mut deliveries = Vec::new();
     for r in &stored.deliveries {
-        if let Some(d) = hub.store().delivery(&r.id).map_err(BusError::from)? {
+        if let Some(d) = app.delivery(&r.id)? {
             deliveries.push(super::deliveries::DeliveryView::from(d));
         }
     }

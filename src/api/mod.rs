@@ -2,6 +2,7 @@
 //! the dashboard, and the error format.
 //! [`configure`] mounts it into any `App`.
 
+mod apps;
 mod auth;
 pub mod browser;
 mod dashboard;
@@ -9,12 +10,14 @@ mod dead_letters;
 mod deliveries;
 pub mod endpoints;
 pub mod error;
+mod event_types;
 mod events;
 mod fallback;
 mod health;
 mod metrics;
 pub mod openapi;
 mod openapi_doc;
+pub mod scope;
 mod script_path;
 mod transforms;
 
@@ -94,6 +97,7 @@ impl Routes {
 
     fn mount(self, cfg: &mut web::ServiceConfig) {
         let hub = self.hub;
+        let hub_directory = hub.directory().clone();
         let token = hub.config().server.api_token.clone();
         let origins = hub.config().server.cors_origins.clone();
         let json = web::JsonConfig::default()
@@ -111,6 +115,7 @@ impl Routes {
                 // Under a scope, `/hooks` (no slash) is the scope's own path.
                 .service(web::resource("").route(web::get().to(dashboard::to_slash)));
         }
+        let directory = hub_directory;
         cfg.service(
             web::scope("/v1")
                 // Extractor settings on hookbus's own scope only: a host's
@@ -118,31 +123,35 @@ impl Routes {
                 .app_data(json)
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
-                .wrap(auth::BearerAuth::new(token))
+                .wrap(auth::BearerAuth::new(token, directory))
                 // Outermost: preflights are answered (and cross-site requests
                 // refused) before authentication.
                 .wrap(browser::BrowserGuard::new(&origins))
-                .service(events::publish)
-                .service(events::publish_batch)
-                .service(events::get_one)
-                .service(endpoints::read::list)
-                .service(endpoints::write::create)
-                .service(endpoints::read::stats)
-                .service(deliveries::list)
-                .service(endpoints::actions::pause)
-                .service(endpoints::actions::resume)
-                .service(endpoints::actions::test)
-                .service(endpoints::actions::rotate)
-                .service(endpoints::read::get_one)
-                .service(endpoints::write::update)
-                .service(endpoints::write::remove)
-                .service(deliveries::get_one)
-                .service(deliveries::retry)
-                .service(transforms::test)
-                .service(dead_letters::list)
-                .service(dead_letters::replay)
-                .service(dead_letters::purge)
-                .configure(|c| fallback::register(c, "/v1", &|_| true))
+                .service(apps::list)
+                .service(apps::create)
+                .service(apps::create_token)
+                .service(apps::list_tokens)
+                .service(apps::revoke_token)
+                .service(apps::get_one)
+                .service(apps::update)
+                .service(apps::remove)
+                .service(event_types::list)
+                .service(event_types::create)
+                .service(event_types::get_one)
+                .service(event_types::update)
+                .service(event_types::remove)
+                // `/apps/{app}` and its tokens answer 405 before the scope below takes the prefix.
+                .configure(|c| fallback::register(c, "/v1", &|p| p.starts_with("/v1/apps")))
+                // One application's routes: the same handlers, scoped by `{app}`.
+                .service(
+                    web::scope("/apps/{app}")
+                        .configure(app_routes)
+                        .configure(|c| fallback::register(c, "/v1", &scope::is_scoped))
+                        .default_service(web::to(fallback::not_found)),
+                )
+                // The flat routes: the default application.
+                .configure(app_routes)
+                .configure(|c| fallback::register(c, "/v1", &|p| !p.starts_with("/v1/apps")))
                 .default_service(web::to(fallback::not_found)),
         );
         let (metrics, dashboard) = (self.metrics, self.dashboard);
@@ -150,4 +159,30 @@ impl Routes {
             (metrics || path != "/metrics") && (dashboard || path != "/")
         });
     }
+}
+
+/// The routes every application has, flat (the default application) and
+/// under `/v1/apps/{app}`. Handlers take a [`scope::Scope`], so the same
+/// code serves both and only ever reaches the scope's records.
+fn app_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(events::publish)
+        .service(events::publish_batch)
+        .service(events::get_one)
+        .service(endpoints::read::list)
+        .service(endpoints::write::create)
+        .service(endpoints::read::stats)
+        .service(deliveries::list)
+        .service(endpoints::actions::pause)
+        .service(endpoints::actions::resume)
+        .service(endpoints::actions::test)
+        .service(endpoints::actions::rotate)
+        .service(endpoints::read::get_one)
+        .service(endpoints::write::update)
+        .service(endpoints::write::remove)
+        .service(deliveries::get_one)
+        .service(deliveries::retry)
+        .service(transforms::test)
+        .service(dead_letters::list)
+        .service(dead_letters::replay)
+        .service(dead_letters::purge);
 }

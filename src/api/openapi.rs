@@ -5,7 +5,10 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{dashboard, dead_letters, deliveries, endpoints, events, health, metrics, transforms};
+use super::{
+    apps, dashboard, dead_letters, deliveries, endpoints, event_types, events, health, metrics,
+    transforms,
+};
 
 /// The hookbus API description.
 #[derive(OpenApi)]
@@ -24,6 +27,10 @@ use super::{dashboard, dead_letters, deliveries, endpoints, events, health, metr
         deliveries::list, deliveries::get_one, deliveries::retry,
         dead_letters::list, dead_letters::replay, dead_letters::purge,
         transforms::test,
+        apps::list, apps::create, apps::get_one, apps::update, apps::remove,
+        apps::create_token, apps::list_tokens, apps::revoke_token,
+        event_types::list, event_types::create, event_types::get_one, event_types::update,
+        event_types::remove,
         health::healthz, health::readyz, metrics::metrics, dashboard::dashboard, openapi_json,
     ),
     components(schemas(deliveries::ListOrder)),
@@ -34,6 +41,8 @@ use super::{dashboard, dead_letters, deliveries, endpoints, events, health, metr
         (name = "deliveries", description = "Deliveries and their attempts"),
         (name = "dead-letters", description = "The dead-letter queue"),
         (name = "transforms", description = "Script dry runs"),
+        (name = "apps", description = "Applications (tenants) and their scoped API tokens"),
+        (name = "event-types", description = "The event-type catalogue (JSON Schemas)"),
         (name = "health", description = "Health, metrics, dashboard"),
     )
 )]
@@ -91,7 +100,9 @@ impl Modify for OperationIds {
 #[get("/openapi.json")]
 pub(super) async fn openapi_json(hub: actix_web::web::Data<crate::Hookbus>) -> HttpResponse {
     let generated = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    HttpResponse::Ok().json(super::openapi_doc::document(generated, hub.config()))
+    let mut doc = super::openapi_doc::document(generated, hub.config());
+    super::openapi_doc::webhooks(&mut doc, &hub.directory().event_types());
+    HttpResponse::Ok().json(doc)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::ApiError;
 use crate::Hookbus;
-use crate::bus::BusError;
+use crate::api::scope::Scope;
 use crate::transform::diagnose::Origin;
 use crate::transform::dry_run::TestEvent;
 use crate::transform::{TransformError, builtin, dry_run, script};
@@ -50,6 +50,7 @@ struct TestRequest {
 pub(super) async fn test(
     body: web::Json<TestRequest>,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
     let event = match (req.event, req.event_id) {
@@ -62,9 +63,7 @@ pub(super) async fn test(
             )
         })?,
         (None, Some(id)) => {
-            hub.store()
-                .event(&id)
-                .map_err(BusError::from)?
+            app.event(&id)?
                 .ok_or_else(|| ApiError::NotFound(format!("event `{id}` not found")))?
                 .event
         }
@@ -76,7 +75,7 @@ pub(super) async fn test(
         }
     };
     let endpoint = match &req.endpoint_id {
-        Some(id) => Some(hub.endpoint_status(id).await?.0),
+        Some(id) => Some(app.endpoint_status(id).await?.0),
         None => None,
     };
     let engine = hub.engine().clone();

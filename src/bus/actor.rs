@@ -18,6 +18,8 @@ use crate::endpoint::queue::{EventInfo, Item};
 use crate::endpoint::spec::Status;
 use crate::event::Event;
 use crate::ids::{self, now_ms};
+use crate::model::app::DEFAULT_APP_ID;
+use crate::model::filter::{Filter, Subject};
 use crate::store::records::{DeliveryRecord, DeliveryStatus, EndpointRecord, IdempotencyRecord};
 use crate::store::{Changes, Store, StoreError, retention};
 use crate::telemetry::EventsPublished;
@@ -28,6 +30,8 @@ use rhai::Engine;
 pub(super) struct Registered {
     pub(super) record: Arc<EndpointRecord>,
     pub(super) addr: Addr<EndpointActor>,
+    /// Its payload filter, parsed once (checked when saved).
+    pub(super) filter: Option<Arc<Filter>>,
     /// Its compiled script, kept so a change that leaves the script alone
     /// (a secret rotation) does not compile it again on the bus's thread.
     pub(super) transform: TransformSlot,
@@ -55,6 +59,8 @@ pub struct Wiring {
     pub outcomes: crate::outcomes::Sender,
     /// Per-endpoint gauges for `/metrics` (rows removed with their endpoint).
     pub board: Arc<crate::telemetry::board::Board>,
+    /// `apps.max_endpoints_per_app` (the default application has no limit).
+    pub max_endpoints_per_app: usize,
 }
 
 /// An event's W3C `traceparent` and its publish span, carried to its deliveries.
@@ -63,10 +69,13 @@ type Trace = (Option<String>, Option<tracing::Span>);
 /// Routes events to endpoint actors.
 pub struct Bus {
     pub(super) w: Wiring,
-    pub(super) subs: Subscriptions,
+    /// Each application's subscription trie, by application id.
+    pub(super) subs: HashMap<String, Subscriptions>,
     pub(super) endpoints: HashMap<String, Registered>,
-    /// name → id, for upserts and look-ups by name.
-    pub(super) names: HashMap<String, String>,
+    /// (application id, name) → id, for upserts and look-ups by name.
+    pub(super) names: HashMap<(String, String), String>,
+    /// Applications deleted while this process runs: saves into them are refused.
+    pub(super) deleted_apps: HashSet<String>,
     next_worker: usize,
     /// Caller-chosen event ids being committed right now (not yet visible in the store).
     committing: HashSet<String>,
@@ -82,9 +91,10 @@ impl Bus {
     pub fn new(w: Wiring) -> Self {
         Self {
             w,
-            subs: Subscriptions::new(),
+            subs: HashMap::new(),
             endpoints: HashMap::new(),
             names: HashMap::new(),
+            deleted_apps: HashSet::new(),
             next_worker: 0,
             committing: HashSet::new(),
             me: None,
@@ -140,9 +150,20 @@ impl Bus {
         transform: TransformSlot,
         dead_letters: u64,
     ) {
-        self.subs.set(&record.id, record.spec.patterns());
-        self.names
-            .insert(record.spec.name.clone(), record.id.clone());
+        self.subs
+            .entry(record.app.clone())
+            .or_default()
+            .set(&record.id, record.spec.patterns());
+        self.names.insert(
+            (record.app.clone(), record.spec.name.clone()),
+            record.id.clone(),
+        );
+        let filter = record
+            .spec
+            .filter
+            .as_ref()
+            .and_then(|f| Filter::parse(f).ok())
+            .map(Arc::new);
         match self.endpoints.get_mut(&record.id) {
             Some(reg) => {
                 reg.addr.do_send(Reconfigure {
@@ -151,6 +172,7 @@ impl Bus {
                 });
                 reg.record = record;
                 reg.transform = transform;
+                reg.filter = filter;
             }
             None => {
                 let addr = self.spawn_actor(record.clone(), transform.clone(), dead_letters);
@@ -159,6 +181,7 @@ impl Bus {
                     Registered {
                         record,
                         addr,
+                        filter,
                         transform,
                     },
                 );
@@ -171,13 +194,29 @@ impl Bus {
         &self.w.store
     }
 
-    /// Endpoint id for an id or a name.
-    pub(super) fn endpoint_id(&self, id_or_name: &str) -> Option<String> {
+    /// Endpoint id for an id or a name within application `app`: an
+    /// endpoint of another application is not found, by id or by name.
+    pub(super) fn endpoint_id(&self, app: &str, id_or_name: &str) -> Option<String> {
         let id = self
             .names
-            .get(id_or_name)
+            .get(&(app.to_string(), id_or_name.to_string()))
             .map_or(id_or_name, String::as_str);
-        self.endpoints.contains_key(id).then(|| id.to_string())
+        self.endpoints
+            .get(id)
+            .filter(|r| r.record.app == app)
+            .map(|r| r.record.id.clone())
+    }
+
+    /// Drop an endpoint from the trie and name index of its application.
+    pub(super) fn unindex(&mut self, record: &EndpointRecord) {
+        if let Some(subs) = self.subs.get_mut(&record.app) {
+            subs.remove(&record.id);
+            if subs.is_empty() && record.app != DEFAULT_APP_ID {
+                self.subs.remove(&record.app);
+            }
+        }
+        self.names
+            .remove(&(record.app.clone(), record.spec.name.clone()));
     }
 
     /// Whether an endpoint with this id is registered.
@@ -203,26 +242,48 @@ impl Bus {
         &mut self,
         events: Vec<(Event, Trace)>,
         about: Option<&str>,
+        app: &str,
     ) -> (Changes, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
         let now = now_ms();
         let mut changes = Changes::new();
         let mut receipts = Vec::with_capacity(events.len());
         let mut fanout: HashMap<String, Vec<Item>> = HashMap::new();
+        // Operational events reach the operator (the default application)
+        // and the application of the endpoint they are about.
+        let apps: Vec<&str> = if about.is_some() && app != DEFAULT_APP_ID {
+            vec![DEFAULT_APP_ID, app]
+        } else {
+            vec![app]
+        };
+        let mut filtered: HashMap<String, u64> = HashMap::new();
         for (event, (traceparent, span)) in events {
             if let Some(s) = &span {
                 s.record("event_id", event.id.as_str());
             }
-            let mut targets: Vec<&str> = self
-                .subs
-                .matching(&event.event_type)
-                .into_iter()
-                .filter(|id| about != Some(*id))
-                .filter(|id| {
-                    self.endpoints
-                        .get(*id)
-                        .is_some_and(|r| r.record.spec.status != Status::Disabled)
-                })
-                .collect();
+            let subject = Subject::of(&event);
+            let mut targets: Vec<(&str, &str)> = Vec::new();
+            for a in &apps {
+                let Some(subs) = self.subs.get(*a) else {
+                    continue;
+                };
+                for id in subs.matching(&event.event_type) {
+                    if about == Some(id) {
+                        continue;
+                    }
+                    let Some(reg) = self.endpoints.get(id) else {
+                        continue;
+                    };
+                    if reg.record.spec.status == Status::Disabled {
+                        continue;
+                    }
+                    // Filtered out: no delivery at all, only counted.
+                    if reg.filter.as_ref().is_some_and(|f| !f.matches(&subject)) {
+                        *filtered.entry(id.to_string()).or_default() += 1;
+                        continue;
+                    }
+                    targets.push((id, reg.record.app.as_str()));
+                }
+            }
             targets.sort_unstable();
             if let Some(s) = &span {
                 s.record("matched", targets.len());
@@ -239,13 +300,14 @@ impl Bus {
                 .with_trace(traceparent.clone(), span),
             );
             let mut refs = Vec::with_capacity(targets.len());
-            for ep in targets {
+            for (ep, ep_app) in targets {
                 let ticket = u128::from(ids::next_ulid());
                 let id = ids::delivery_id();
                 let rec = DeliveryRecord {
                     id: id.clone(),
                     event_id: event.id.clone(),
                     endpoint_id: ep.to_string(),
+                    app: ep_app.to_string(),
                     status: DeliveryStatus::Pending,
                     attempts: 0,
                     created_at: now,
@@ -281,13 +343,30 @@ impl Bus {
                 &body,
                 &refs,
                 traceparent.as_deref(),
+                app,
             );
             receipts.push(PublishReceipt {
                 id: event.id,
                 deliveries: refs,
             });
         }
+        for (ep, n) in filtered {
+            self.count_filtered(&ep, n);
+        }
         (changes, receipts, fanout)
+    }
+
+    /// Events an endpoint's filter turned away: a counter, and the
+    /// endpoint's own totals (its actor keeps them).
+    fn count_filtered(&self, endpoint_id: &str, n: u64) {
+        if let Some(reg) = self.endpoints.get(endpoint_id) {
+            crate::telemetry::EventsFilteredOut {
+                endpoint: &reg.record.label(),
+                count: n,
+            }
+            .emit();
+            reg.addr.do_send(crate::endpoint::messages::FilteredOut(n));
+        }
     }
 }
 
@@ -342,6 +421,7 @@ impl Bus {
     ) -> ResponseActFuture<Self, Result<Vec<PublishReceipt>, BusError>> {
         let reqs = msg.events;
         let about = msg.about;
+        let app = msg.app;
         let spans = msg.spans;
         let is_operational = about.is_some();
         let mut problems = Vec::new();
@@ -368,10 +448,11 @@ impl Bus {
                     "the `hookbus.` prefix is reserved for hookbus's own operational events".into(),
                 ));
             }
-            if let Some(key) = &req.idempotency_key {
+            if let Some(given) = &req.idempotency_key {
+                let key = &scoped_key(&app, given);
                 if self.committing.contains(&idem_slot(key)) || !keys_seen.insert(key.clone()) {
                     return fail(BusError::Conflict(format!(
-                        "a request with idempotency key `{key}` is in progress"
+                        "a request with idempotency key `{given}` is in progress"
                     )));
                 }
                 match self.w.store.idempotent(key, IDEMPOTENCY_WINDOW_MS) {
@@ -402,9 +483,10 @@ impl Bus {
             if replayed.contains_key(&i) {
                 continue;
             }
+            let key = req.idempotency_key.as_deref().map(|k| scoped_key(&app, k));
             claimed.extend(req.id.clone());
-            claimed.extend(req.idempotency_key.as_deref().map(idem_slot));
-            keys_of_fresh.push(req.idempotency_key.clone());
+            claimed.extend(key.as_deref().map(idem_slot));
+            keys_of_fresh.push(key);
             let trace = (req.traceparent.clone(), spans.get(i).cloned());
             fresh.push((i, (Event::accept(req), trace)));
         }
@@ -414,6 +496,7 @@ impl Bus {
         let (mut changes, receipts, fanout) = self.plan(
             fresh.into_iter().map(|(_, e)| e).collect(),
             about.as_deref(),
+            &app,
         );
         let now = now_ms();
         for (key, receipt) in keys_of_fresh.iter().zip(&receipts) {
@@ -466,6 +549,17 @@ impl Bus {
 /// How long an idempotency key returns its first answer: 24 hours.
 pub const IDEMPOTENCY_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
+/// An idempotency key as stored: the caller's key in the default application
+/// (as before applications existed), prefixed by the application elsewhere,
+/// so two tenants' equal keys never answer each other's publishes.
+fn scoped_key(app: &str, key: &str) -> String {
+    if app == DEFAULT_APP_ID {
+        key.to_string()
+    } else {
+        format!("{app}\0{key}")
+    }
+}
+
 /// Idempotency keys share the `committing` set with event ids; a prefix keeps them apart.
 fn idem_slot(key: &str) -> String {
     format!("\0idem:{key}")
@@ -474,9 +568,14 @@ fn idem_slot(key: &str) -> String {
 impl Handler<ListEndpoints> for Bus {
     type Result = MessageResult<ListEndpoints>;
 
-    /// Every endpoint, in name order.
-    fn handle(&mut self, _: ListEndpoints, _: &mut Context<Self>) -> Self::Result {
-        let mut v: Vec<_> = self.endpoints.values().map(|r| r.record.clone()).collect();
+    /// Every endpoint (of one application), in name order.
+    fn handle(&mut self, msg: ListEndpoints, _: &mut Context<Self>) -> Self::Result {
+        let mut v: Vec<_> = self
+            .endpoints
+            .values()
+            .filter(|r| msg.0.as_ref().is_none_or(|a| &r.record.app == a))
+            .map(|r| r.record.clone())
+            .collect();
         v.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         MessageResult(v)
     }
@@ -512,13 +611,11 @@ impl Handler<StopAll> for Bus {
 impl Handler<GetEndpoint> for Bus {
     type Result = MessageResult<GetEndpoint>;
 
-    /// Find an endpoint by id, then by name.
+    /// Find an endpoint of the application by name, then by id.
     fn handle(&mut self, msg: GetEndpoint, _: &mut Context<Self>) -> Self::Result {
-        let id = self.names.get(&msg.0).unwrap_or(&msg.0);
-        MessageResult(
-            self.endpoints
-                .get(id)
-                .map(|r| (r.record.clone(), r.addr.clone())),
-        )
+        let found = self
+            .endpoint_id(&msg.app, &msg.endpoint)
+            .and_then(|id| self.endpoints.get(&id));
+        MessageResult(found.map(|r| (r.record.clone(), r.addr.clone())))
     }
 }

@@ -14,9 +14,13 @@ use crate::store::records::{DeadLetter, DeliveryStatus};
 use crate::store::{Changes, DeadLetterQuery, Store, StoreError};
 
 /// Which dead letters an operation applies to; every given condition must hold.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterFilter {
+    /// The application (id) whose dead letters these are; set by the
+    /// caller's scope, never by a request body.
+    #[serde(skip, default = "crate::model::app::default_id")]
+    pub app: String,
     /// Endpoint id or name.
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -31,9 +35,22 @@ pub struct DeadLetterFilter {
     pub ids: Option<Vec<String>>,
 }
 
+impl Default for DeadLetterFilter {
+    fn default() -> Self {
+        Self {
+            app: crate::model::app::default_id(),
+            endpoint: None,
+            since: None,
+            until: None,
+            ids: None,
+        }
+    }
+}
+
 impl DeadLetterFilter {
     fn admits(&self, dl: &DeadLetter, endpoint_id: Option<&str>) -> bool {
-        endpoint_id.is_none_or(|e| dl.endpoint_id == e)
+        dl.app == self.app
+            && endpoint_id.is_none_or(|e| dl.endpoint_id == e)
             && self.since.is_none_or(|s| dl.dead_at >= s)
             && self.until.is_none_or(|u| dl.dead_at < u)
             && self
@@ -74,13 +91,35 @@ pub fn page(
         }
         return Ok(out);
     }
-    store.dead_letters_where(&DeadLetterQuery {
-        endpoint_id,
-        since: filter.since,
-        until: filter.until,
-        after,
-        limit,
-    })
+    // The indexes are by endpoint and by time, not by application: read on
+    // past other applications' dead letters until the page is full. An
+    // endpoint's page needs no second read (the endpoint is the app's).
+    let want = if endpoint_id.is_some() {
+        limit
+    } else {
+        limit.max(256)
+    };
+    let mut out = Vec::new();
+    let mut cursor = after.map(str::to_string);
+    loop {
+        let batch = store.dead_letters_where(&DeadLetterQuery {
+            endpoint_id,
+            since: filter.since,
+            until: filter.until,
+            after: cursor.as_deref(),
+            limit: want,
+        })?;
+        let n = batch.len();
+        if let Some(last) = batch.last() {
+            cursor = Some(last.delivery_id.clone());
+        }
+        out.extend(batch.into_iter().filter(|d| d.app == filter.app));
+        if out.len() >= limit || n < want {
+            break;
+        }
+    }
+    out.truncate(limit);
+    Ok(out)
 }
 
 /// Every dead letter matching `filter` (endpoint already resolved to an id).
@@ -112,7 +151,7 @@ impl Bus {
         match &filter.endpoint {
             None => Ok(None),
             Some(e) => self
-                .endpoint_id(e)
+                .endpoint_id(&filter.app, e)
                 .map(Some)
                 .ok_or_else(|| BusError::NotFound(format!("endpoint `{e}`"))),
         }
@@ -227,17 +266,22 @@ pub(super) fn reopen(
 /// Attempt a finished delivery again (manual retry).
 #[derive(Message)]
 #[rtype(result = "Result<(), BusError>")]
-pub struct RetryDelivery(pub String);
+pub struct RetryDelivery {
+    /// The application (id) it must belong to.
+    pub app: String,
+    /// The delivery.
+    pub delivery: String,
+}
 
 impl Handler<RetryDelivery> for Bus {
     type Result = ResponseActFuture<Self, Result<(), BusError>>;
 
     /// Re-open one delivery; an open one is a conflict.
     fn handle(&mut self, msg: RetryDelivery, _: &mut Context<Self>) -> Self::Result {
-        let d = match self.store().delivery(&msg.0) {
-            Ok(Some(d)) => d,
-            Ok(None) => {
-                return fail(BusError::NotFound(format!("delivery `{}`", msg.0)));
+        let d = match self.store().delivery(&msg.delivery) {
+            Ok(Some(d)) if d.app == msg.app => d,
+            Ok(_) => {
+                return fail(BusError::NotFound(format!("delivery `{}`", msg.delivery)));
             }
             Err(e) => return fail(e.into()),
         };

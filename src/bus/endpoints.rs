@@ -5,12 +5,13 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::last_applied::{self, Applied};
-use super::messages::{DeleteEndpoint, RotateSecret, SaveEndpoint, Target, Upserted};
+use super::messages::{DeleteApp, DeleteEndpoint, RotateSecret, SaveEndpoint, Target, Upserted};
 use super::{Bus, BusError, commit_then, fail};
 use crate::endpoint::actor::TransformSlot;
 use crate::endpoint::messages::Stop;
 use crate::endpoint::spec::EndpointSpec;
 use crate::ids::{self, now_ms};
+use crate::model::app::DEFAULT_APP_ID;
 use crate::sign;
 use crate::store::Changes;
 use crate::store::records::{DeliveryStatus, EndpointRecord, RetiringSecret};
@@ -21,7 +22,7 @@ type Reply<T> = ResponseActFuture<Bus, Result<T, BusError>>;
 impl Bus {
     /// The "last-applied" merge of a declared spec with the stored endpoint of
     /// the same name; logs each field where the declaration overrides an API change.
-    fn merge_declared(&self, mut declared: EndpointSpec) -> (EndpointSpec, Applied) {
+    fn merge_declared(&self, app: &str, mut declared: EndpointSpec) -> (EndpointSpec, Applied) {
         // Compare in the form it is stored in (normalised URL), or every start
         // would see a "change".
         if let Ok(u) = crate::endpoint::spec::check_url(&declared.url) {
@@ -30,7 +31,7 @@ impl Bus {
         let store = self.store().clone();
         let fp = move |b: &[u8]| store.fingerprint(b);
         let decl_json = serde_json::to_value(&declared).unwrap_or_default();
-        let Some(old) = self.existing(&declared.name) else {
+        let Some(old) = self.existing(app, &declared.name) else {
             return (declared, last_applied::merge(&decl_json, None, fp).applied);
         };
         let stored_json = serde_json::to_value(&old.spec).unwrap_or_default();
@@ -54,8 +55,8 @@ impl Bus {
         (merged, m.applied)
     }
 
-    fn existing(&self, id_or_name: &str) -> Option<Arc<EndpointRecord>> {
-        let id = self.endpoint_id(id_or_name)?;
+    fn existing(&self, app: &str, id_or_name: &str) -> Option<Arc<EndpointRecord>> {
+        let id = self.endpoint_id(app, id_or_name)?;
         self.endpoints.get(&id).map(|r| r.record.clone())
     }
 
@@ -71,7 +72,8 @@ impl Bus {
         commit_then(self, changes, move |act| {
             if let Some(old) = act.endpoints.get(&record.id) {
                 if old.record.spec.name != record.spec.name {
-                    act.names.remove(&old.record.spec.name);
+                    act.names
+                        .remove(&(old.record.app.clone(), old.record.spec.name.clone()));
                 }
             }
             act.register(record.clone(), compiled, 0);
@@ -86,6 +88,10 @@ impl Handler<SaveEndpoint> for Bus {
     /// Validate, compile, and store; secrets are kept when the new spec gives none.
     fn handle(&mut self, msg: SaveEndpoint, _: &mut Context<Self>) -> Self::Result {
         let mut spec = msg.spec;
+        let app = msg.app;
+        if self.deleted_apps.contains(&app) {
+            return fail(BusError::NotFound(format!("application `{app}`")));
+        }
         let problems = spec.problems();
         if !problems.is_empty() {
             return fail(BusError::Invalid(problems));
@@ -94,7 +100,7 @@ impl Handler<SaveEndpoint> for Bus {
         // unless the declaration itself changed that field.
         let mut applied = None;
         if msg.target == Target::Upsert {
-            let (merged, fingerprints) = self.merge_declared(spec);
+            let (merged, fingerprints) = self.merge_declared(&app, spec);
             spec = merged;
             applied = Some(fingerprints);
         }
@@ -116,7 +122,7 @@ impl Handler<SaveEndpoint> for Bus {
                 return fail(BusError::Invalid(vec![(field.into(), e.to_string())]));
             }
         };
-        let by_name = self.existing(&spec.name);
+        let by_name = self.existing(&app, &spec.name);
         let existing = match &msg.target {
             Target::Upsert => by_name,
             Target::Create => match by_name {
@@ -129,7 +135,7 @@ impl Handler<SaveEndpoint> for Bus {
                 None => None,
             },
             Target::Update(id) => {
-                let Some(old) = self.existing(id) else {
+                let Some(old) = self.existing(&app, id) else {
                     return fail(BusError::NotFound(format!("endpoint `{id}`")));
                 };
                 if by_name.is_some_and(|other| other.id != old.id) {
@@ -141,6 +147,19 @@ impl Handler<SaveEndpoint> for Bus {
                 Some(old)
             }
         };
+        if existing.is_none() && app != DEFAULT_APP_ID {
+            let held = self
+                .endpoints
+                .values()
+                .filter(|r| r.record.app == app)
+                .count();
+            if held >= self.w.max_endpoints_per_app {
+                return fail(BusError::Conflict(format!(
+                    "the application already has apps.max_endpoints_per_app = {} endpoints",
+                    self.w.max_endpoints_per_app
+                )));
+            }
+        }
         if let Some(old) = &existing {
             if spec.signing.secrets.is_empty() && spec.signing.scheme == old.spec.signing.scheme {
                 spec.signing.secrets = old.spec.signing.secrets.clone();
@@ -151,6 +170,8 @@ impl Handler<SaveEndpoint> for Bus {
         let record = Arc::new(match &existing {
             Some(old) => EndpointRecord {
                 id: old.id.clone(),
+                app: old.app.clone(),
+                app_uid: old.app_uid.clone(),
                 spec,
                 created_at: old.created_at,
                 updated_at: now,
@@ -165,6 +186,8 @@ impl Handler<SaveEndpoint> for Bus {
             },
             None => EndpointRecord {
                 id: ids::endpoint_id(),
+                app,
+                app_uid: msg.app_uid,
                 spec,
                 created_at: now,
                 updated_at: now,
@@ -182,7 +205,7 @@ impl Handler<RotateSecret> for Bus {
 
     /// New secret now; the old ones keep signing until the grace period ends.
     fn handle(&mut self, msg: RotateSecret, _: &mut Context<Self>) -> Self::Result {
-        let Some(old) = self.existing(&msg.endpoint) else {
+        let Some(old) = self.existing(&msg.app, &msg.endpoint) else {
             return fail(BusError::NotFound(format!("endpoint `{}`", msg.endpoint)));
         };
         if old.spec.signing.scheme == sign::Scheme::None {
@@ -215,6 +238,8 @@ impl Handler<RotateSecret> for Bus {
         spec.signing.secrets = vec![secret.clone()];
         let record = Arc::new(EndpointRecord {
             id: old.id.clone(),
+            app: old.app.clone(),
+            app_uid: old.app_uid.clone(),
             spec,
             created_at: old.created_at,
             updated_at: now,
@@ -242,28 +267,31 @@ impl Handler<crate::endpoint::messages::ToBus> for Bus {
         use crate::endpoint::messages::ToBus;
         match msg {
             ToBus::Announce(entry) => self.announce(*entry, ctx),
-            ToBus::Save { endpoint_id, spec } => ctx.notify(SaveEndpoint {
-                precompiled: None,
-                spec: *spec,
-                target: Target::Update(endpoint_id),
-            }),
+            ToBus::Save { endpoint_id, spec } => {
+                let Some(reg) = self.endpoints.get(&endpoint_id) else {
+                    return;
+                };
+                ctx.notify(SaveEndpoint {
+                    app: reg.record.app.clone(),
+                    app_uid: reg.record.app_uid.clone(),
+                    precompiled: None,
+                    spec: *spec,
+                    target: Target::Update(endpoint_id),
+                })
+            }
         }
     }
 }
 
-impl Handler<DeleteEndpoint> for Bus {
-    type Result = Reply<()>;
-
-    /// Stop the actor and remove the endpoint; open deliveries end as dead.
-    fn handle(&mut self, msg: DeleteEndpoint, _: &mut Context<Self>) -> Self::Result {
-        let Some(old) = self.existing(&msg.0) else {
-            return fail(BusError::NotFound(format!("endpoint `{}`", msg.0)));
-        };
-        let queued = match self.store().queue_page(&old.id, None, usize::MAX) {
-            Ok(q) => q,
-            Err(e) => return fail(e.into()),
-        };
-        let mut changes = Changes::new();
+impl Bus {
+    /// Stop `old`'s actor and unregister it; `changes` gets its row's
+    /// removal and its open deliveries ending as dead ("endpoint deleted").
+    fn remove_endpoint(
+        &mut self,
+        old: &EndpointRecord,
+        changes: &mut Changes,
+    ) -> Result<(), crate::store::StoreError> {
+        let queued = self.store().queue_page(&old.id, None, usize::MAX)?;
         changes.delete_endpoint(&old.id);
         for (ticket, dlv) in queued {
             changes.dequeue(&old.id, ticket);
@@ -279,8 +307,52 @@ impl Handler<DeleteEndpoint> for Bus {
         }
         // Its gauges go with it (counters are filtered at render).
         self.w.board.remove(&old.id);
-        self.subs.remove(&old.id);
-        self.names.remove(&old.spec.name);
+        self.unindex(old);
+        Ok(())
+    }
+}
+
+impl Handler<DeleteEndpoint> for Bus {
+    type Result = Reply<()>;
+
+    /// Stop the actor and remove the endpoint; open deliveries end as dead.
+    fn handle(&mut self, msg: DeleteEndpoint, _: &mut Context<Self>) -> Self::Result {
+        let Some(old) = self.existing(&msg.app, &msg.endpoint) else {
+            return fail(BusError::NotFound(format!("endpoint `{}`", msg.endpoint)));
+        };
+        let mut changes = Changes::new();
+        if let Err(e) = self.remove_endpoint(&old, &mut changes) {
+            return fail(e.into());
+        }
         commit_then(self, changes, |_| Ok(()))
+    }
+}
+
+impl Handler<DeleteApp> for Bus {
+    type Result = Reply<usize>;
+
+    /// Every endpoint of the application goes, in one batch.
+    fn handle(&mut self, msg: DeleteApp, _: &mut Context<Self>) -> Self::Result {
+        if msg.0 == DEFAULT_APP_ID {
+            return fail(BusError::Conflict(
+                "the default application cannot be deleted".into(),
+            ));
+        }
+        self.deleted_apps.insert(msg.0.clone());
+        let doomed: Vec<Arc<EndpointRecord>> = self
+            .endpoints
+            .values()
+            .filter(|r| r.record.app == msg.0)
+            .map(|r| r.record.clone())
+            .collect();
+        let mut changes = Changes::new();
+        for old in &doomed {
+            if let Err(e) = self.remove_endpoint(old, &mut changes) {
+                return fail(e.into());
+            }
+        }
+        self.subs.remove(&msg.0);
+        let n = doomed.len();
+        commit_then(self, changes, move |_| Ok(n))
     }
 }

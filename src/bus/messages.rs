@@ -20,6 +20,9 @@ pub struct Publish {
     pub about: Option<String>,
     /// One publish span per event (may be empty): each delivery's attempts are its children.
     pub spans: Vec<tracing::Span>,
+    /// The application published to: only its endpoints receive the events
+    /// (operational events also reach the default application's).
+    pub app: String,
 }
 
 pub use crate::model::receipt::{PublishReceipt, ReceiptDelivery};
@@ -39,6 +42,10 @@ pub enum Target {
 #[derive(Message)]
 #[rtype(result = "Result<Upserted, BusError>")]
 pub struct SaveEndpoint {
+    /// The application (id) it is in.
+    pub app: String,
+    /// That application's uid (for the metric label).
+    pub app_uid: String,
     /// The full new spec.
     pub spec: EndpointSpec,
     /// Create, update or either.
@@ -52,6 +59,8 @@ pub struct SaveEndpoint {
 #[derive(Message)]
 #[rtype(result = "Result<(Arc<EndpointRecord>, String), BusError>")]
 pub struct RotateSecret {
+    /// The application (id) to look in.
+    pub app: String,
     /// Endpoint id or name.
     pub endpoint: String,
     /// How long the old secrets keep signing.
@@ -63,7 +72,19 @@ pub struct RotateSecret {
 /// Delete an endpoint; its pending deliveries end as dead ("endpoint deleted").
 #[derive(Message)]
 #[rtype(result = "Result<(), BusError>")]
-pub struct DeleteEndpoint(pub String);
+pub struct DeleteEndpoint {
+    /// The application (id) to look in.
+    pub app: String,
+    /// Endpoint id or name.
+    pub endpoint: String,
+}
+
+/// Delete every endpoint of an application in one batch (the application
+/// is being deleted); their pending deliveries end as dead, and the bus
+/// refuses new endpoints in it from now on. Answers how many were deleted.
+#[derive(Message)]
+#[rtype(result = "Result<usize, BusError>")]
+pub struct DeleteApp(pub String);
 
 /// The result of an upsert.
 #[derive(Debug, Clone)]
@@ -74,10 +95,10 @@ pub struct Upserted {
     pub created: bool,
 }
 
-/// Every endpoint, in name order.
+/// Every endpoint of one application (`None`: of all), in name order.
 #[derive(Message)]
 #[rtype(result = "Vec<Arc<EndpointRecord>>")]
-pub struct ListEndpoints;
+pub struct ListEndpoints(pub Option<String>);
 
 /// Let every endpoint finish its in-flight attempts and start no new ones.
 #[derive(Message)]
@@ -89,7 +110,12 @@ pub struct DrainAll;
 #[rtype(result = "()")]
 pub struct StopAll;
 
-/// Look up one endpoint by id or name.
+/// Look up one endpoint by id or name within an application.
 #[derive(Message)]
 #[rtype(result = "Option<(Arc<EndpointRecord>, Addr<EndpointActor>)>")]
-pub struct GetEndpoint(pub String);
+pub struct GetEndpoint {
+    /// The application (id) to look in.
+    pub app: String,
+    /// Endpoint id or name.
+    pub endpoint: String,
+}

@@ -55,6 +55,22 @@ pub enum BusError {
     /// The bus is not running (shutting down).
     #[error("the bus is not running")]
     Unavailable,
+    /// The application's publish rate limit is spent; retry after this long.
+    #[error("the application's rate limit is exceeded; retry in {0:?}")]
+    RateLimited(std::time::Duration),
+}
+
+impl From<crate::directory::DirectoryError> for BusError {
+    fn from(e: crate::directory::DirectoryError) -> Self {
+        use crate::directory::DirectoryError as D;
+        match e {
+            D::Invalid(p) => BusError::Invalid(p),
+            D::Conflict(m) => BusError::Conflict(m),
+            D::NotFound(m) => BusError::NotFound(m),
+            D::RateLimited(d) => BusError::RateLimited(d),
+            D::Store(e) => BusError::Store(e),
+        }
+    }
 }
 
 fn problems_text(p: &[(String, String)]) -> String {

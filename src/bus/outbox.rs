@@ -21,11 +21,18 @@ impl Bus {
     /// failure, try again after [`ANNOUNCE_RETRY`].
     pub(super) fn announce(&mut self, entry: OutboxEntry, ctx: &mut Context<Self>) {
         let id = entry.id().to_string();
+        // The application of the endpoint it is about (the default one if
+        // that endpoint is gone): the event is recorded there.
+        let app = self
+            .endpoints
+            .get(&entry.about)
+            .map_or_else(crate::model::app::default_id, |r| r.record.app.clone());
         let publish = self.publish(
             Publish {
                 events: vec![entry.event.clone()],
                 about: Some(entry.about.clone()),
                 spans: Vec::new(),
+                app,
             },
             Some(id.clone()),
         );

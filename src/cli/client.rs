@@ -47,6 +47,7 @@ pub async fn call(remote: &Remote, method: &str, path: &str, body: Option<&Value
     let client = awc::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .finish();
+    let path = scoped(remote, path);
     let url = format!("{}{path}", remote.url.trim_end_matches('/'));
     let mut req = match method {
         "GET" => client.get(&url),
@@ -89,6 +90,16 @@ pub async fn call(remote: &Remote, method: &str, path: &str, body: Option<&Value
         resp.status().as_u16(),
         resp.status().canonical_reason().unwrap_or("")
     )))
+}
+
+/// With `--app`, an application's routes go under `/v1/apps/{app}`.
+fn scoped(remote: &Remote, path: &str) -> String {
+    match &remote.app {
+        Some(app) if crate::api::scope::is_scoped(path.split('?').next().unwrap_or(path)) => {
+            path.replacen("/v1/", &format!("/v1/apps/{}/", enc(app)), 1)
+        }
+        _ => path.to_string(),
+    }
 }
 
 fn text_of(v: &Value) -> String {

@@ -8,6 +8,7 @@
 //! (offline commands), `transform_cmds` (`transform test`, offline or
 //! against a server).
 
+mod apps_cmds;
 mod client;
 mod endpoint_cmds;
 mod history;
@@ -44,9 +45,13 @@ pub struct Remote {
         default_value = "http://127.0.0.1:8080"
     )]
     pub url: String,
-    /// API token.
+    /// API token (the admin token, or an application's `hbk_…` token with `--app`).
     #[arg(long, global = true, env = "HOOKBUS_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Work on this application (id or uid) instead of the default one:
+    /// endpoint, event, delivery and dead-letter commands use `/v1/apps/{app}/…`.
+    #[arg(long, global = true, env = "HOOKBUS_APP")]
+    pub app: Option<String>,
     /// Output: readable tables and lines, or the server's JSON (stable, for scripts).
     #[arg(long, global = true, value_enum, default_value = "table")]
     pub format: OutputFormat,
@@ -116,6 +121,12 @@ pub enum Command {
     /// The dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Applications (tenants) and their API tokens (admin token).
+    #[command(subcommand)]
+    Apps(AppCommand),
+    /// The event-type catalogue.
+    #[command(subcommand)]
+    EventTypes(EventTypeCommand),
     /// Per-endpoint statistics (all endpoints, or one).
     Stats {
         /// Endpoint id or name.
@@ -237,6 +248,102 @@ pub enum EndpointCommand {
         /// Also stop every secret still retiring from earlier rotations: only the new one signs.
         #[arg(long)]
         revoke_previous: bool,
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `hookbus apps …`.
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    /// List applications.
+    List {
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Create an application.
+    Create {
+        /// The host's own unique key (e.g. a customer id).
+        #[arg(long)]
+        uid: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete an application with its endpoints, dead letters and tokens.
+    Delete {
+        /// Application id or uid.
+        app: String,
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Create an application-scoped API token; prints it once.
+    CreateToken {
+        /// Application id or uid.
+        app: String,
+        /// A label for it.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List an application's tokens (prefixes only).
+    Tokens {
+        /// Application id or uid.
+        app: String,
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke a token.
+    RevokeToken {
+        /// Application id or uid.
+        app: String,
+        /// Token id (tok_…).
+        token: String,
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// `hookbus event-types …`.
+#[derive(Subcommand, Debug)]
+pub enum EventTypeCommand {
+    /// List the catalogue.
+    List {
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Add a type from a JSON file (`-` for stdin): name, description, schema, deprecated, example.
+    Create {
+        /// JSON definition.
+        #[arg(long)]
+        file: PathBuf,
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Mark a type deprecated (publishes still accepted, with a warning).
+    Deprecate {
+        /// Event type.
+        name: String,
+        /// Server, token and output format.
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove a type from the catalogue.
+    Delete {
+        /// Event type.
+        name: String,
         /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
@@ -386,6 +493,8 @@ pub async fn main(cli: Cli) -> ExitCode {
         Command::Deliveries(c) => history::deliveries(c).await,
         Command::Dlq(c) => history::dlq(c).await,
         Command::Stats { endpoint, remote } => history::stats(&remote, endpoint.as_deref()).await,
+        Command::Apps(c) => apps_cmds::apps(c).await,
+        Command::EventTypes(c) => apps_cmds::event_types(c).await,
     }
 }
 

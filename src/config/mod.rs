@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 pub use crate::model::{Dur, Durability};
 
 use crate::model::spec::EndpointSpec;
+
+mod tenancy;
 use crate::transform::ScriptLimits;
+pub use tenancy::{AppsConfig, EventsConfig};
 
 /// Errors loading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,10 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Script sandbox limits.
     pub transforms: ScriptLimits,
+    /// The event-type catalogue's enforcement.
+    pub events: EventsConfig,
+    /// Bounds on applications (tenants).
+    pub apps: AppsConfig,
     /// Endpoints upserted by name at start.
     pub endpoints: Vec<EndpointSpec>,
 }
@@ -195,7 +202,8 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Apply `HOOKBUS_LISTEN`, `HOOKBUS_API_TOKEN`, `HOOKBUS_DATA`, `HOOKBUS_DURABILITY`.
+    /// Apply `HOOKBUS_LISTEN`, `HOOKBUS_API_TOKEN`, `HOOKBUS_DATA`,
+    /// `HOOKBUS_DURABILITY`, `HOOKBUS_REQUIRE_KNOWN_TYPES`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("HOOKBUS_LISTEN") {
             self.server.listen = v;
@@ -219,6 +227,11 @@ impl Config {
                     )]));
                 }
             };
+        }
+        if let Some(v) = get("HOOKBUS_REQUIRE_KNOWN_TYPES") {
+            self.events.require_known_types =
+                tenancy::parse_flag("HOOKBUS_REQUIRE_KNOWN_TYPES", &v)
+                    .map_err(|e| ConfigError::Invalid(vec![e]))?;
         }
         Ok(())
     }
@@ -283,6 +296,7 @@ impl Config {
             out.push("delivery.queue_memory: must be at least 16".into());
         }
         out.extend(self.transforms.problems());
+        out.extend(self.apps.problems());
         let mut names = HashSet::new();
         let scripted = self.endpoints.iter().any(|e| e.transform.is_some());
         let engine = scripted.then(|| crate::transform::engine::build(&self.transforms));

@@ -11,7 +11,7 @@ use super::breaker::{Breaker, State as BreakerState};
 use super::deliver;
 use super::depth::Depth;
 use super::messages::{
-    DeadLettersPurged, Drain, Enqueue, GetSnapshot, Reconfigure, Snapshot, Stop,
+    DeadLettersPurged, Drain, Enqueue, FilteredOut, GetSnapshot, Reconfigure, Snapshot, Stop,
 };
 use super::queue::{Item, Queue};
 use super::rate::Bucket;
@@ -70,6 +70,10 @@ pub struct EndpointActor {
     pub(super) board: Option<Arc<crate::telemetry::board::Board>>,
     /// What the board last got (depth, in flight, dead letters, circuit, status, version).
     last_gauges: std::cell::Cell<Option<GaugeKey>>,
+    /// The `endpoint` label (name, or `<app uid>/<name>`), kept with the record.
+    label: String,
+    /// A write of the filtered-out count is scheduled.
+    filtered_flush: bool,
 }
 
 /// The values the gauges show, to skip writes that would change nothing.
@@ -114,6 +118,7 @@ impl EndpointActor {
             board,
         } = deps;
         let fifo = record.spec.ordering == Ordering::Fifo;
+        let label = record.label();
         let record_bucket = record
             .spec
             .rate_limit
@@ -147,11 +152,19 @@ impl EndpointActor {
             outcomes,
             board,
             last_gauges: std::cell::Cell::new(None),
+            label,
+            filtered_flush: false,
         }
     }
 
+    /// Its `endpoint` label in logs and metrics (see [`EndpointRecord::label`]).
     pub(super) fn name(&self) -> &str {
-        &self.record.spec.name
+        &self.label
+    }
+
+    /// [`Self::name`], owned (for an event emitted while `self` is borrowed mutably).
+    pub(super) fn label_owned(&self) -> String {
+        self.label.clone()
     }
 
     pub(super) fn gauges(&self) {
@@ -453,6 +466,7 @@ impl Handler<Reconfigure> for EndpointActor {
         self.queue
             .set_fifo(msg.record.spec.ordering == Ordering::Fifo);
         let renamed = msg.record.spec.name != self.record.spec.name;
+        self.label = msg.record.label();
         let resumed =
             self.record.spec.status == Status::Disabled && msg.record.spec.status == Status::Active;
         self.record = msg.record;
@@ -478,6 +492,41 @@ impl Handler<Reconfigure> for EndpointActor {
     }
 }
 
+/// How long filtered-out counts wait before they are written (one write per
+/// burst of filtered events, not one per event).
+const FILTERED_FLUSH: Duration = Duration::from_secs(1);
+
+impl Handler<FilteredOut> for EndpointActor {
+    type Result = ();
+
+    /// Count them; persist the totals shortly (a crash loses at most the
+    /// last second's count, never a delivery).
+    fn handle(&mut self, msg: FilteredOut, ctx: &mut Context<Self>) {
+        self.stats.filtered_out(msg.0);
+        if self.filtered_flush {
+            return;
+        }
+        self.filtered_flush = true;
+        ctx.run_later(FILTERED_FLUSH, |act, _| {
+            if act.filtered_flush {
+                act.filtered_flush = false;
+                act.write_filtered_out();
+            }
+        });
+    }
+}
+
+impl EndpointActor {
+    fn write_filtered_out(&self) {
+        let mut changes = Changes::new();
+        changes.totals(&self.record.id, self.stats.totals());
+        if let Err(e) = self.store.write_now(&changes) {
+            tracing::warn!(endpoint = self.name(), error = %e,
+                "Cannot write the endpoint's filtered-out count.");
+        }
+    }
+}
+
 impl Handler<Drain> for EndpointActor {
     type Result = ResponseFuture<()>;
 
@@ -498,8 +547,12 @@ impl Handler<Drain> for EndpointActor {
 impl Handler<Stop> for EndpointActor {
     type Result = ();
 
-    /// Stop; pending rows stay durable.
+    /// Stop; pending rows stay durable (and a filtered-out count not yet written is written now).
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        if self.filtered_flush {
+            self.filtered_flush = false;
+            self.write_filtered_out();
+        }
         ctx.stop();
     }
 }

@@ -197,7 +197,7 @@ impl EndpointActor {
         let span = tracing::info_span!(
             parent: event.span.as_ref().and_then(tracing::Span::id),
             "hookbus.attempt",
-            endpoint = %spec.name,
+            endpoint = %self.name(),
             delivery = %item.delivery_id,
             attempt,
             status = tracing::field::Empty
@@ -249,7 +249,7 @@ impl EndpointActor {
         match transition {
             Some(Transition::Opened) => {
                 CircuitChanged {
-                    endpoint: &spec.name,
+                    endpoint: &record.label(),
                     state: BreakerState::Open,
                 }
                 .emit();
@@ -257,7 +257,7 @@ impl EndpointActor {
             }
             Some(Transition::Closed) => {
                 CircuitChanged {
-                    endpoint: &spec.name,
+                    endpoint: &record.label(),
                     state: BreakerState::Closed,
                 }
                 .emit();
@@ -286,7 +286,7 @@ impl EndpointActor {
         }
         let label = classify::result_label(&result.outcome);
         AttemptFinished {
-            endpoint: &spec.name,
+            endpoint: &self.label_owned(),
             result: label,
             elapsed: result.latency,
             attempt,

@@ -32,6 +32,11 @@ pub enum ToBus {
     },
 }
 
+/// Matched events this endpoint's filter turned away at publish (counted in its totals).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FilteredOut(pub u64);
+
 /// New (or replayed) deliveries, already durable, in ticket order.
 #[derive(Message)]
 #[rtype(result = "()")]

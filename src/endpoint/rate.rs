@@ -48,6 +48,29 @@ impl Bucket {
         }
     }
 
+    /// Spend `n` tokens at once if there are that many now, else how long
+    /// until there will be (`None` when `n` exceeds the burst: never).
+    pub fn take_n(&mut self, n: f64, now: Instant) -> Result<(), Option<Duration>> {
+        self.refill(now);
+        if n > self.burst {
+            return Err(None);
+        }
+        if self.tokens >= n {
+            self.tokens -= n;
+            return Ok(());
+        }
+        Err(Some(
+            Duration::try_from_secs_f64((n - self.tokens) / self.rate)
+                .unwrap_or(MAX_WAIT)
+                .min(MAX_WAIT),
+        ))
+    }
+
+    /// The bucket size.
+    pub fn burst(&self) -> f64 {
+        self.burst
+    }
+
     /// Spend one token (after a successful [`Bucket::check`]).
     pub fn take(&mut self) {
         self.tokens -= 1.0;
@@ -57,6 +80,21 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_takes_all_its_tokens_or_none() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            per_second: 10.0,
+            burst: Some(5),
+        };
+        let mut b = Bucket::new(&limit, t0);
+        assert!(b.take_n(3.0, t0).is_ok());
+        let wait = b.take_n(3.0, t0).unwrap_err().unwrap();
+        assert_eq!(wait, Duration::from_millis(100), "one token short at 10/s");
+        assert!(b.take_n(2.0, t0).is_ok(), "the refused batch took nothing");
+        assert_eq!(b.take_n(6.0, t0), Err(None), "larger than the burst: never");
+    }
 
     #[test]
     fn a_vanishingly_small_rate_waits_at_most_an_hour_instead_of_panicking() {

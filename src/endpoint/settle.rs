@@ -81,6 +81,7 @@ impl EndpointActor {
             let dl = DeadLetter {
                 delivery_id: item.delivery_id.clone(),
                 endpoint_id: self.record.id.clone(),
+                app: self.record.app.clone(),
                 event_id: item.event_id.clone(),
                 reason: s.reason.clone().unwrap_or_default(),
                 attempts: item.attempts,
@@ -123,7 +124,7 @@ impl EndpointActor {
             // The queue row stays, so the delivery is attempted again after a
             // restart; the pending events go with the next outcome written.
             Err(e) => {
-                tracing::error!(endpoint = %self.record.spec.name, delivery = %item.delivery_id, error = %e,
+                tracing::error!(endpoint = %self.name(), delivery = %item.delivery_id, error = %e,
                 "Cannot record the outcome; the delivery will be retried.")
             }
         }
@@ -135,7 +136,7 @@ impl EndpointActor {
             })
             .flatten();
         DeliveryFinished {
-            endpoint: &self.record.spec.name,
+            endpoint: self.name(),
             outcome: s.outcome,
             end_to_end,
             delivery_id: &item.delivery_id,
@@ -216,7 +217,7 @@ impl EndpointActor {
         if self.record.spec.status == Status::Disabled {
             return;
         }
-        tracing::warn!(endpoint = %self.record.spec.name, %reason, "Endpoint disabled.");
+        tracing::warn!(endpoint = %self.name(), %reason, "Endpoint disabled.");
         let mut record = (*self.record).clone();
         record.spec.status = Status::Disabled;
         let spec = record.spec.clone();

@@ -44,6 +44,8 @@ pub struct StatsView {
     pub dead: u64,
     /// Deliveries skipped by a transform.
     pub filtered: u64,
+    /// Matched events the endpoint's `filter` turned away (no delivery was made for them).
+    pub filtered_out: u64,
     /// Attempts beyond the first.
     pub retries: u64,
     /// Attempts made.
@@ -121,6 +123,11 @@ impl Stats {
         self.totals.filtered += 1;
     }
 
+    /// `n` matched events were turned away by the endpoint's filter.
+    pub fn filtered_out(&mut self, n: u64) {
+        self.totals.filtered_out += n;
+    }
+
     /// The summary.
     pub fn view(&self) -> StatsView {
         let mut sorted: Vec<f64> = self.recent_ms.iter().copied().collect();
@@ -132,6 +139,7 @@ impl Stats {
             failed: t.failed,
             dead: t.dead,
             filtered: t.filtered,
+            filtered_out: t.filtered_out,
             retries: t.retries,
             attempts: t.attempts,
             success_rate: (finished > 0).then(|| t.delivered as f64 / finished as f64),

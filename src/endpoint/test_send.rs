@@ -199,6 +199,7 @@ impl EndpointActor {
             id: delivery_id.clone(),
             event_id: info.id.clone(),
             endpoint_id: self.record.id.clone(),
+            app: self.record.app.clone(),
             status,
             attempts: u32::from(attempt.is_some()),
             created_at: started_ms,
@@ -221,6 +222,7 @@ impl EndpointActor {
                 endpoint_id: self.record.id.clone(),
             }],
             None,
+            &self.record.app,
         );
         changes.finished(&delivery);
         if let Some(a) = &attempt {
@@ -228,7 +230,7 @@ impl EndpointActor {
         }
         if let Err(e) = self.store.write_now(&changes) {
             // The answer still says what the receiver did; only the history misses it.
-            tracing::error!(endpoint = %self.record.spec.name, error = %e,
+            tracing::error!(endpoint = %self.name(), error = %e,
                 "Cannot keep the test send in the endpoint's history.");
         }
         report

@@ -3,9 +3,12 @@
 //! durations, the durability choice, subscription patterns, circuit states,
 //! and the receipt a publish answers with.
 
+pub mod app;
 pub mod circuit;
 pub mod durability;
 pub mod duration;
+pub mod event_type;
+pub mod filter;
 pub mod pattern;
 pub mod policy;
 pub mod receipt;

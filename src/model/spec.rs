@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Dur;
+use super::filter::{Filter, FilterSpec};
 use super::pattern::Pattern;
 use super::policy::{BreakerConfig, RateLimit, RetryPolicy};
 use super::transform::TransformSpec;
@@ -151,6 +152,10 @@ pub struct EndpointSpec {
     /// Payload format. Default `json`.
     #[serde(default)]
     pub format: Format,
+    /// A declarative payload filter, evaluated before the transform: an event
+    /// it rejects makes no delivery at all (see `model::filter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterSpec>,
     /// A Rhai script reshaping each event (instead of `format`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transform: Option<TransformSpec>,
@@ -248,6 +253,7 @@ impl EndpointSpec {
             auth: Auth::None,
             signing: Signing::default(),
             format: Format::Json,
+            filter: None,
             transform: None,
             timeout: default_timeout(),
             max_in_flight: default_max_in_flight(),
@@ -353,6 +359,11 @@ impl EndpointSpec {
         for (i, s) in self.signing.secrets.iter().enumerate() {
             if let Err(e) = sign::key_bytes(self.signing.scheme, s) {
                 push(&format!("signing.secrets[{i}]"), e.to_string());
+            }
+        }
+        if let Some(f) = &self.filter {
+            for (l, m) in Filter::parse(f).err().unwrap_or_default() {
+                push(&l, m);
             }
         }
         if let Some(t) = &self.transform {

@@ -12,7 +12,8 @@ use super::op::Op;
 #[cfg(doc)]
 use super::records::StoredEvent;
 use super::records::{
-    AttemptRecord, DeadLetter, DeliveryRecord, EndpointTotals, IdempotencyRecord, OutboxEntry,
+    AppRecord, AttemptRecord, DeadLetter, DeliveryRecord, EndpointTotals, EventTypeRecord,
+    IdempotencyRecord, OutboxEntry, TokenRecord,
 };
 use super::{Cf, keys};
 use crate::model::ReceiptDelivery;
@@ -51,6 +52,7 @@ impl Changes {
         body: &[u8],
         deliveries: &[ReceiptDelivery],
         traceparent: Option<&str>,
+        app: &str,
     ) -> &mut Self {
         self.ops.push(Op::Put(
             Cf::EventsByTime,
@@ -68,6 +70,10 @@ impl Changes {
         if let Some(t) = trace {
             row.extend_from_slice(b",\"traceparent\":");
             row.extend_from_slice(&t);
+        }
+        if !crate::model::app::is_default(app) {
+            row.extend_from_slice(b",\"app\":");
+            row.extend_from_slice(&serde_json::to_vec(app).unwrap_or_default());
         }
         row.push(b'}');
         self.ops
@@ -175,6 +181,41 @@ impl Changes {
         self
     }
 
+    /// An application, created or changed.
+    pub fn app(&mut self, rec: &AppRecord) -> &mut Self {
+        self.put(Cf::Apps, rec.id.as_bytes(), rec)
+    }
+
+    /// The application's row goes (its endpoints are deleted by the bus first).
+    pub fn forget_app(&mut self, id: &str) -> &mut Self {
+        self.ops.push(Op::Delete(Cf::Apps, id.as_bytes().to_vec()));
+        self
+    }
+
+    /// An application-scoped token (its hash).
+    pub fn token(&mut self, rec: &TokenRecord) -> &mut Self {
+        self.put(Cf::Tokens, rec.id.as_bytes(), rec)
+    }
+
+    /// A revoked token.
+    pub fn forget_token(&mut self, id: &str) -> &mut Self {
+        self.ops
+            .push(Op::Delete(Cf::Tokens, id.as_bytes().to_vec()));
+        self
+    }
+
+    /// A catalogued event type, created or changed.
+    pub fn event_type(&mut self, rec: &EventTypeRecord) -> &mut Self {
+        self.put(Cf::EventTypes, rec.spec.name.as_bytes(), rec)
+    }
+
+    /// An event type leaves the catalogue.
+    pub fn forget_event_type(&mut self, name: &str) -> &mut Self {
+        self.ops
+            .push(Op::Delete(Cf::EventTypes, name.as_bytes().to_vec()));
+        self
+    }
+
     /// An operational event to publish, kept until its publish commits.
     pub fn outbox(&mut self, entry: &OutboxEntry) -> &mut Self {
         self.put(Cf::Outbox, entry.id().as_bytes(), entry)
@@ -247,6 +288,7 @@ mod tests {
             id: id.into(),
             event_id: "evt_1".into(),
             endpoint_id: "ep_1".into(),
+            app: crate::model::app::default_id(),
             status: DeliveryStatus::Pending,
             attempts: 0,
             created_at: 1,
@@ -307,7 +349,14 @@ mod tests {
             Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
         ] {
             let mut c = Changes::new();
-            c.event(&event.id, 1, &event.body(), &deliveries, trace);
+            c.event(
+                &event.id,
+                1,
+                &event.body(),
+                &deliveries,
+                trace,
+                "app_default",
+            );
             let Op::Put(Cf::Events, key, row) = &c.ops[1] else {
                 unreachable!()
             };
@@ -317,6 +366,7 @@ mod tests {
                 event: event.clone(),
                 deliveries: deliveries.clone(),
                 traceparent: trace.map(String::from),
+                app: crate::model::app::default_id(),
             };
             assert_eq!(back, want);
             // Byte for byte what encoding the whole record would write.
@@ -332,6 +382,7 @@ mod tests {
         let dl = DeadLetter {
             delivery_id: "dlv_1".into(),
             endpoint_id: "ep_1".into(),
+            app: crate::model::app::default_id(),
             event_id: "evt_1".into(),
             reason: "gone".into(),
             attempts: 3,

@@ -176,6 +176,8 @@ mod tests {
         };
         EndpointRecord {
             id: id.into(),
+            app: crate::model::app::default_id(),
+            app_uid: String::new(),
             spec,
             created_at: 0,
             updated_at: 0,

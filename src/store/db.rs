@@ -12,8 +12,8 @@ use super::committer::Committer;
 use super::crypto::MasterKey;
 use super::op::{Op, cf};
 use super::records::{
-    AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, EndpointTotals, IdempotencyRecord,
-    OutboxEntry, StoredEvent,
+    AppRecord, AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, EndpointTotals,
+    EventTypeRecord, IdempotencyRecord, OutboxEntry, StoredEvent, TokenRecord,
 };
 use super::{Cf, Changes, StoreError, keys};
 use crate::model::Durability;
@@ -238,6 +238,21 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// Every application but the default one (which is implicit), by id.
+    pub fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {
+        self.scan_json(Cf::Apps, b"", None, usize::MAX, "app")
+    }
+
+    /// Every application-scoped token (hashes only).
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        self.scan_json(Cf::Tokens, b"", None, usize::MAX, "token")
+    }
+
+    /// The event-type catalogue, by name.
+    pub fn event_types(&self) -> Result<Vec<EventTypeRecord>, StoreError> {
+        self.scan_json(Cf::EventTypes, b"", None, usize::MAX, "event type")
+    }
+
     /// Operational events written but not yet published, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.scan_json(Cf::Outbox, b"", None, usize::MAX, "outbox entry")
@@ -415,6 +430,8 @@ mod tests {
             let store = Store::open(&path, Durability::Buffered, key()).unwrap();
             let record = EndpointRecord {
                 id: "ep_a".into(),
+                app: crate::model::app::default_id(),
+                app_uid: String::new(),
                 spec: crate::model::spec::EndpointSpec::new("a", "https://example.com/", &[]),
                 created_at: 0,
                 updated_at: 0,
@@ -429,6 +446,7 @@ mod tests {
                     id: format!("dlv_{ticket}"),
                     event_id: "evt_1".into(),
                     endpoint_id: "ep_a".into(),
+                    app: crate::model::app::default_id(),
                     status: DeliveryStatus::Pending,
                     attempts: 0,
                     created_at: 0,

@@ -100,6 +100,7 @@ mod tests {
                 c.dead_letter(&DeadLetter {
                     delivery_id: format!("dlv_{i}"),
                     endpoint_id: ep.to_string(),
+                    app: crate::model::app::default_id(),
                     event_id: "evt_1".into(),
                     reason: "gone".into(),
                     attempts: 1,

@@ -24,6 +24,9 @@
 //!   `dead_by_time` (dead_at ‖ delivery id → endpoint id), `events_by_time`
 //!   (accepted ms ‖ event id → empty, for the retention sweep). Built once
 //!   from the rows when a store written by an older version is opened.
+//! - `apps`: app id → [`records::AppRecord`]; `tokens`: token id →
+//!   [`records::TokenRecord`] (a SHA-256, never the token); `event_types`:
+//!   type name → [`records::EventTypeRecord`]
 //! - `idempotency`, `meta`: reserved for idempotency keys and store metadata.
 
 mod changes;
@@ -98,11 +101,17 @@ pub(crate) enum Cf {
     DeadByTime,
     /// Events by acceptance time.
     EventsByTime,
+    /// Applications (tenants).
+    Apps,
+    /// Application-scoped API tokens (hashed).
+    Tokens,
+    /// The event-type catalogue.
+    EventTypes,
 }
 
 impl Cf {
     /// Every column family.
-    pub const ALL: [Cf; 14] = [
+    pub const ALL: [Cf; 17] = [
         Cf::Endpoints,
         Cf::Events,
         Cf::Deliveries,
@@ -117,6 +126,9 @@ impl Cf {
         Cf::DeadByEndpoint,
         Cf::DeadByTime,
         Cf::EventsByTime,
+        Cf::Apps,
+        Cf::Tokens,
+        Cf::EventTypes,
     ];
 
     /// RocksDB name.
@@ -136,6 +148,9 @@ impl Cf {
             Cf::DeadByEndpoint => "dead_by_endpoint",
             Cf::DeadByTime => "dead_by_time",
             Cf::EventsByTime => "events_by_time",
+            Cf::Apps => "apps",
+            Cf::Tokens => "tokens",
+            Cf::EventTypes => "event_types",
         }
     }
 }

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
+use crate::model::app::{self, AppSpec};
+use crate::model::event_type::EventTypeSpec;
 use crate::model::spec::EndpointSpec;
 use crate::model::{PublishReceipt, ReceiptDelivery};
 
@@ -11,6 +13,12 @@ use crate::model::{PublishReceipt, ReceiptDelivery};
 pub struct EndpointRecord {
     /// `ep_<ULID>`.
     pub id: String,
+    /// The application it belongs to (absent in rows of the default one).
+    #[serde(default = "app::default_id", skip_serializing_if = "is_default_app")]
+    pub app: String,
+    /// That application's uid, for the `endpoint` metric label (uids never change).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub app_uid: String,
     /// The declared endpoint (secrets included; redact before showing).
     pub spec: EndpointSpec,
     /// Creation time, Unix ms.
@@ -27,6 +35,14 @@ pub struct EndpointRecord {
     /// `bus::last_applied`); none for endpoints made through the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied: Option<Applied>,
+}
+
+impl EndpointRecord {
+    /// Its `endpoint` metric label: the name, prefixed by the application's
+    /// uid outside the default application.
+    pub fn label(&self) -> String {
+        app::endpoint_label(&self.app_uid, &self.spec.name)
+    }
 }
 
 /// Field → keyed fingerprint of its declared value when it was last applied.
@@ -51,6 +67,15 @@ pub struct StoredEvent {
     /// The publisher's W3C `traceparent`, sent on with every attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The application it was published to.
+    #[serde(default = "app::default_id", skip_serializing_if = "is_default_app")]
+    pub app: String,
+}
+
+/// serde `skip_serializing_if`: rows of the default application are written
+/// exactly as before applications existed.
+fn is_default_app(id: &str) -> bool {
+    app::is_default(id)
 }
 
 /// Lifecycle of a delivery.
@@ -85,6 +110,9 @@ pub struct DeliveryRecord {
     pub event_id: String,
     /// Its endpoint.
     pub endpoint_id: String,
+    /// Its endpoint's application.
+    #[serde(default = "app::default_id", skip_serializing_if = "is_default_app")]
+    pub app: String,
     /// Where it is in its lifecycle.
     pub status: DeliveryStatus,
     /// Attempts made so far.
@@ -139,6 +167,9 @@ pub struct DeadLetter {
     pub delivery_id: String,
     /// Its endpoint.
     pub endpoint_id: String,
+    /// Its endpoint's application.
+    #[serde(default = "app::default_id", skip_serializing_if = "is_default_app")]
+    pub app: String,
     /// Its event.
     pub event_id: String,
     /// Why it was given up.
@@ -173,6 +204,8 @@ pub struct EndpointTotals {
     pub dead: u64,
     /// Deliveries skipped by a transform.
     pub filtered: u64,
+    /// Matched events the endpoint's `filter` turned away (no delivery made).
+    pub filtered_out: u64,
     /// Attempts beyond the first.
     pub retries: u64,
     /// Attempts made.
@@ -204,4 +237,46 @@ impl OutboxEntry {
     pub fn id(&self) -> &str {
         self.event.id.as_deref().unwrap_or_default()
     }
+}
+
+/// An application as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// `app_<ULID>` (`app_default` for the default application).
+    pub id: String,
+    /// What the host declared.
+    pub spec: AppSpec,
+    /// Creation time, Unix ms.
+    pub created_at: u64,
+    /// Last change, Unix ms.
+    pub updated_at: u64,
+}
+
+/// An application-scoped API token as stored: only its SHA-256, never the token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// `tok_<ULID>`.
+    pub id: String,
+    /// The application it may act on.
+    pub app: String,
+    /// A label chosen at creation ("customer portal").
+    #[serde(default)]
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+    /// The token's first characters, to tell tokens apart in a list.
+    pub prefix: String,
+    /// Creation time, Unix ms.
+    pub created_at: u64,
+}
+
+/// A catalogued event type as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventTypeRecord {
+    /// What was declared.
+    pub spec: EventTypeSpec,
+    /// Creation time, Unix ms.
+    pub created_at: u64,
+    /// Last change, Unix ms.
+    pub updated_at: u64,
 }

@@ -43,6 +43,22 @@ impl EventsPublished {
     }
 }
 
+/// Matched events an endpoint's `filter` turned away before any delivery.
+pub struct EventsFilteredOut<'a> {
+    /// The endpoint's label.
+    pub endpoint: &'a str,
+    /// How many.
+    pub count: u64,
+}
+
+impl EventsFilteredOut<'_> {
+    /// Record it.
+    pub fn emit(self) {
+        counter!(names::EVENTS_FILTERED_OUT, "endpoint" => self.endpoint.to_string())
+            .increment(self.count);
+    }
+}
+
 /// The engine started: every global family exists from now on, at 0.
 pub struct EngineStarted;
 
@@ -79,6 +95,7 @@ impl EndpointSeries<'_> {
                 .increment(0);
         }
         counter!(names::TRANSFORM_ERRORS, "endpoint" => ep.clone()).increment(0);
+        counter!(names::EVENTS_FILTERED_OUT, "endpoint" => ep.clone()).increment(0);
         let _ = histogram!(names::DELIVERY_DURATION, "endpoint" => ep.clone());
         let _ = histogram!(names::END_TO_END_LATENCY, "endpoint" => ep);
     }

@@ -4,6 +4,8 @@
 pub const EVENTS_PUBLISHED: &str = "hookbus_events_published_total";
 /// Counter `{endpoint,outcome}`: finished deliveries (success, failed, dead, filtered).
 pub const DELIVERIES: &str = "hookbus_deliveries_total";
+/// Counter `{endpoint}`: matched events the endpoint's `filter` turned away (no delivery made).
+pub const EVENTS_FILTERED_OUT: &str = "hookbus_events_filtered_out_total";
 /// Counter `{endpoint,result}`: attempts by result (2xx, 3xx, 4xx, 5xx, timeout, connect_error).
 pub const DELIVERY_ATTEMPTS: &str = "hookbus_delivery_attempts_total";
 /// Histogram `{endpoint}`: attempt duration, seconds.

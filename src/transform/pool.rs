@@ -170,7 +170,8 @@ impl Shared {
         } else {
             super::convert::to_dynamic(&event.redacted(&spec.redact))
         };
-        let mut ctx = RunContext::new(&spec.name, self.settings.max_run_time);
+        let label = msg.record.label();
+        let mut ctx = RunContext::new(&label, self.settings.max_run_time);
         ctx.share = Some(self.shares.clone());
         let (result, _) = context::with(ctx, || {
             run::run(
@@ -183,7 +184,7 @@ impl Shared {
         });
         self.shares.release();
         TransformRan {
-            endpoint: &spec.name,
+            endpoint: &label,
             elapsed: started.elapsed(),
             error: result
                 .as_ref()

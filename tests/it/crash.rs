@@ -3,6 +3,12 @@
 //! still reach the receiver. Duplicates are allowed (at-least-once) and
 //! reported.
 //!
+//! Half the publishers publish to a tenant application (with its scoped
+//! token) whose endpoint has a payload filter, under a catalogued event type
+//! with a JSON Schema: all of it made through the API before the first kill,
+//! so the campaign also proves applications, tokens, filters and the
+//! catalogue survive kill -9, and that tenants' deliveries stay apart.
+//!
 //! CI runs 3 cycles. The full campaign (20 cycles by default) is opt-in:
 //! `cargo test --test it -- --ignored --nocapture crash_campaign`
 //! with `HOOKBUS_CRASH_CYCLES` and `HOOKBUS_CRASH_SEED` to vary it.
@@ -39,14 +45,73 @@ struct Report {
     fifo_out_of_order: usize,
     /// Acknowledged events the FIFO endpoint never received.
     fifo_lost: usize,
+    /// Tenant events acknowledged, and of those the filter lets through.
+    tenant_acknowledged: usize,
+    tenant_expected: usize,
+    /// Tenant events the filter lets through that never reached the tenant.
+    tenant_lost: usize,
+    /// Deliveries that crossed to the wrong receiver: a tenant event at a
+    /// default-application endpoint, a default event or a filtered-out
+    /// event at the tenant's.
+    misrouted: usize,
+}
+
+/// A tenant publisher's event passes the tenant endpoint's filter unless its seq is a multiple of 3.
+fn tenant_keeps(seq: u64) -> bool {
+    seq % 3 != 0
+}
+
+/// Before the first kill: a tenant application, a token for it, its endpoint
+/// with a payload filter, and `campaign.tick` in the catalogue.
+async fn set_up_tenant(base: &str, url: &str) -> String {
+    let api = Api::new(base.to_string());
+    let (s, b) = api
+        .call(
+            "POST",
+            "/v1/apps",
+            Some(serde_json::json!({"uid": "tenant-1"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api.call("POST", "/v1/apps/tenant-1/tokens", None).await;
+    assert_eq!(s, 201, "{b}");
+    let token = b["token"].as_str().unwrap().to_string();
+    let (s, b) = api
+        .call(
+            "POST",
+            "/v1/apps/tenant-1/endpoints",
+            Some(serde_json::json!({
+                "name": "campaign", "url": url, "events": ["campaign.*"],
+                "filter": {"path": "/data/keep", "op": "eq", "value": true},
+                "retry": {"strategy": "fixed", "initial_delay": "100ms", "max_attempts": 100, "jitter": "none"},
+                "circuit_breaker": {"failure_threshold": 1000}
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api
+        .call(
+            "POST",
+            "/v1/event-types",
+            Some(serde_json::json!({"name": "campaign.tick", "schema": {
+                "type": "object", "required": ["worker", "seq"],
+                "properties": {"worker": {"type": "integer"}, "seq": {"type": "integer"}}}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    token
 }
 
 const PUBLISHERS: usize = 4;
 
+/// Acknowledged event id → the tenant's keep flag (`None`: a default-application event).
+type Acked = Rc<RefCell<HashMap<String, Option<bool>>>>;
+
 async fn publisher(
     base: String,
     worker: usize,
-    acked: Rc<RefCell<HashSet<String>>>,
+    tenant_token: Option<String>,
+    acked: Acked,
     refused: Rc<Cell<usize>>,
     stop: Rc<Cell<bool>>,
 ) {
@@ -56,18 +121,24 @@ async fn publisher(
     let mut seq = 0u64;
     while !stop.get() {
         seq += 1;
-        let sent = client
-            .post(format!("{base}/v1/events"))
+        let keep = tenant_token.as_ref().map(|_| tenant_keeps(seq));
+        let req = match &tenant_token {
+            Some(t) => client
+                .post(format!("{base}/v1/apps/tenant-1/events"))
+                .bearer_auth(t),
+            None => client.post(format!("{base}/v1/events")),
+        };
+        let sent = req
             .send_json(&serde_json::json!({
                 "type": "campaign.tick",
-                "data": {"worker": worker, "seq": seq, "pad": "x".repeat(200)}
+                "data": {"worker": worker, "seq": seq, "keep": keep, "pad": "x".repeat(200)}
             }))
             .await;
         match sent {
             Ok(mut resp) if resp.status() == 202 => match resp.json::<serde_json::Value>().await {
                 Ok(body) => {
                     let id = body["id"].as_str().expect("202 carries the event id");
-                    acked.borrow_mut().insert(id.to_string());
+                    acked.borrow_mut().insert(id.to_string(), keep);
                 }
                 // Killed between the status line and the body: not acknowledged.
                 Err(_) => refused.set(refused.get() + 1),
@@ -84,6 +155,7 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
     let mut rng = StdRng::seed_from_u64(seed);
     let rx = TestReceiver::start(200);
     let ordered = TestReceiver::start(200);
+    let tenant_rx = TestReceiver::start(200);
     let dir = tempfile::tempdir().unwrap();
     let endpoints = format!(
         "{}{}ordering = \"fifo\"\n",
@@ -91,7 +163,12 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
         patient_endpoint("ordered", &ordered.url, "100ms"),
     );
     let server = ServerConfig::write(dir.path(), &endpoints);
-    let acked = Rc::new(RefCell::new(HashSet::new()));
+    let mut child = server.spawn();
+    wait_healthy(&server.base).await;
+    let token = set_up_tenant(&server.base, &tenant_rx.url).await;
+    child.kill().unwrap(); // SIGKILL, before any publish
+    child.wait().unwrap();
+    let acked: Acked = Rc::new(RefCell::new(HashMap::new()));
     let refused = Rc::new(Cell::new(0));
     let stop = Rc::new(Cell::new(false));
     let tasks: Vec<_> = (0..PUBLISHERS)
@@ -99,6 +176,7 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
             actix_rt::spawn(publisher(
                 server.base.clone(),
                 w,
+                (w % 2 == 1).then(|| token.clone()),
                 acked.clone(),
                 refused.clone(),
                 stop.clone(),
@@ -130,7 +208,18 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
     for t in tasks {
         t.await.unwrap();
     }
-    let acked = acked.borrow().clone();
+    let all = acked.borrow().clone();
+    // The default application's events (the config file's endpoints get these).
+    let acked: HashSet<String> = all
+        .iter()
+        .filter(|(_, k)| k.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let tenant_expected: HashSet<String> = all
+        .iter()
+        .filter(|(_, k)| **k == Some(true))
+        .map(|(id, _)| id.clone())
+        .collect();
     let receipts = |rx: &TestReceiver| -> HashMap<String, usize> {
         let mut seen = HashMap::new();
         for r in rx.received() {
@@ -143,12 +232,39 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
     eventually(Duration::from_secs(60), || {
         let seen = receipts(&rx);
         let in_order = receipts(&ordered);
+        let tenant = receipts(&tenant_rx);
         acked
             .iter()
             .all(|id| seen.contains_key(id) && in_order.contains_key(id))
+            && tenant_expected.iter().all(|id| tenant.contains_key(id))
     })
     .await;
     let drain = restarted.elapsed();
+    // The application, its token and the catalogue outlived every kill.
+    let portal = Api::new(server.base.clone()).with_token(&token);
+    let (s, _) = portal.call("GET", "/v1/apps/tenant-1", None).await;
+    assert_eq!(s, 200, "the tenant's token still works after the campaign");
+    let (s, _) = portal
+        .call("GET", "/v1/event-types/campaign.tick", None)
+        .await;
+    assert_eq!(s, 200);
+    let tenant_seen = receipts(&tenant_rx);
+    let tenant_lost = tenant_expected
+        .iter()
+        .filter(|id| !tenant_seen.contains_key(*id))
+        .count();
+    let flat_seen: HashSet<String> = receipts(&rx)
+        .into_keys()
+        .chain(receipts(&ordered).into_keys())
+        .collect();
+    let misrouted = flat_seen
+        .iter()
+        .filter(|id| all.get(*id).is_some_and(Option::is_some))
+        .count()
+        + tenant_seen
+            .keys()
+            .filter(|id| all.get(*id).is_some_and(|k| *k != Some(true)))
+            .count();
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -193,9 +309,13 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
         drain,
         fifo_out_of_order,
         fifo_lost,
+        tenant_acknowledged: all.len() - acked.len(),
+        tenant_expected: tenant_expected.len(),
+        tenant_lost,
+        misrouted,
     };
     println!(
-        "crash campaign: seed={} cycles={} (early kills {}) acknowledged={} delivered={} lost={} duplicates={} unacknowledged publishes={} drain after last restart={:?} fifo: lost={} out of order={}",
+        "crash campaign: seed={} cycles={} (early kills {}) acknowledged={} delivered={} lost={} duplicates={} unacknowledged publishes={} drain after last restart={:?} fifo: lost={} out of order={} tenant: acknowledged={} passing the filter={} lost={} misrouted={}",
         report.seed,
         report.cycles,
         report.early_kills,
@@ -206,7 +326,11 @@ async fn crash_campaign(cycles: usize, seed: u64) -> Report {
         report.unacknowledged,
         report.drain,
         report.fifo_lost,
-        report.fifo_out_of_order
+        report.fifo_out_of_order,
+        report.tenant_acknowledged,
+        report.tenant_expected,
+        report.tenant_lost,
+        report.misrouted
     );
     report
 }
@@ -229,6 +353,13 @@ fn assert_nothing_lost(r: &Report) {
         (r.fifo_lost, r.fifo_out_of_order),
         (0, 0),
         "the FIFO endpoint lost or reordered events (rerun with HOOKBUS_CRASH_SEED={}): {r:?}",
+        r.seed
+    );
+    assert!(r.tenant_expected > 0, "no tenant event got through: {r:?}");
+    assert_eq!(
+        (r.tenant_lost, r.misrouted),
+        (0, 0),
+        "the tenant lost events or deliveries crossed applications (rerun with HOOKBUS_CRASH_SEED={}): {r:?}",
         r.seed
     );
 }

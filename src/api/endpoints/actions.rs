@@ -4,16 +4,17 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 
 use super::view::EndpointView;
-use crate::Hookbus;
+use crate::AppHandle;
 use crate::api::ApiError;
+use crate::api::scope::{IdPath, Scope};
 use crate::endpoint::spec::Status;
 use crate::model::Dur;
 
-async fn set_status(hub: &Hookbus, id: &str, status: Status) -> Result<HttpResponse, ApiError> {
-    let (old, _) = hub.endpoint_status(id).await?;
+async fn set_status(app: &AppHandle, id: &str, status: Status) -> Result<HttpResponse, ApiError> {
+    let (old, _) = app.endpoint_status(id).await?;
     let mut spec = old.spec.clone();
     spec.status = status;
-    let saved = hub.update_endpoint(&old.id, spec).await?;
+    let saved = app.update_endpoint(&old.id, spec).await?;
     Ok(HttpResponse::Ok().json(EndpointView::from(saved.record.as_ref())))
 }
 
@@ -32,11 +33,8 @@ async fn set_status(hub: &Hookbus, id: &str, status: Status) -> Result<HttpRespo
     security(("bearer" = []))
 )]
 #[post("/endpoints/{id}/pause")]
-pub(crate) async fn pause(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    set_status(&hub, &id, Status::Paused).await
+pub(crate) async fn pause(id: web::Path<IdPath>, app: Scope) -> Result<HttpResponse, ApiError> {
+    set_status(&app, &id, Status::Paused).await
 }
 
 /// `POST /v1/endpoints/{id}/resume`: active again (also re-enables a disabled endpoint).
@@ -54,11 +52,8 @@ pub(crate) async fn pause(
     security(("bearer" = []))
 )]
 #[post("/endpoints/{id}/resume")]
-pub(crate) async fn resume(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    set_status(&hub, &id, Status::Active).await
+pub(crate) async fn resume(id: web::Path<IdPath>, app: Scope) -> Result<HttpResponse, ApiError> {
+    set_status(&app, &id, Status::Active).await
 }
 
 /// The attempt a test send made.
@@ -99,11 +94,8 @@ struct TestAttempt {
     security(("bearer" = []))
 )]
 #[post("/endpoints/{id}/test")]
-pub(crate) async fn test(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    let r = hub.test_endpoint(&id).await?;
+pub(crate) async fn test(id: web::Path<IdPath>, app: Scope) -> Result<HttpResponse, ApiError> {
+    let r = app.test_endpoint(&id).await?;
     Ok(HttpResponse::Ok().json(TestAttempt {
         event_id: r.event_id,
         delivery_id: r.delivery_id,
@@ -166,9 +158,9 @@ struct Rotated {
 )]
 #[post("/endpoints/{id}/rotate-secret")]
 pub(crate) async fn rotate(
-    id: web::Path<String>,
+    id: web::Path<IdPath>,
     body: web::Bytes,
-    hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
     // An empty body is the documented default; anything else must parse,
     // strictly: a typo must not quietly give a leaked secret another day.
@@ -178,7 +170,7 @@ pub(crate) async fn rotate(
         crate::api::events::parse(&body)?
     };
     let grace = body.grace.unwrap_or(Dur::secs(86400)).get();
-    let (record, secret) = hub
+    let (record, secret) = app
         .rotate_secret_with(&id, grace, body.revoke_previous)
         .await?;
     let now = crate::ids::now_ms();

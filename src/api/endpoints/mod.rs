@@ -10,3 +10,4 @@ pub mod write;
 
 pub use read::EndpointStats;
 pub use view::{EndpointView, Page, REDACTED, page_limit, redact, rfc3339};
+pub(crate) use write::merge_patch;

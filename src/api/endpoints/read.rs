@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
 use super::view::{EndpointView, Page, page_limit};
-use crate::Hookbus;
 use crate::api::ApiError;
+use crate::api::scope::{IdPath, Scope};
 use crate::bus::matcher::list_matches;
 use crate::endpoint::breaker::State as BreakerState;
 use crate::endpoint::spec::Status;
@@ -35,16 +35,13 @@ struct ListQuery {
     security(("bearer" = []))
 )]
 #[get("/endpoints")]
-pub(crate) async fn list(
-    q: web::Query<ListQuery>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list(q: web::Query<ListQuery>, app: Scope) -> Result<HttpResponse, ApiError> {
     if let Some(t) = &q.event {
         crate::event::validate_event_type(t)
             .map_err(|e| ApiError::invalid(vec![("event".into(), e)]))?;
     }
     let limit = page_limit(q.limit)?;
-    let all = hub.endpoints().await?;
+    let all = app.endpoints().await?;
     let data: Vec<EndpointView> = all
         .iter()
         .filter(|r| {
@@ -84,11 +81,8 @@ pub(crate) async fn list(
     security(("bearer" = []))
 )]
 #[get("/endpoints/{id}")]
-pub(crate) async fn get_one(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    let (record, _) = hub.endpoint_status(&id).await?;
+pub(crate) async fn get_one(id: web::Path<IdPath>, app: Scope) -> Result<HttpResponse, ApiError> {
+    let (record, _) = app.endpoint_status(&id).await?;
     Ok(HttpResponse::Ok().json(EndpointView::from(record.as_ref())))
 }
 
@@ -130,11 +124,8 @@ pub struct EndpointStats {
     security(("bearer" = []))
 )]
 #[get("/endpoints/{id}/stats")]
-pub(crate) async fn stats(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    let (record, snap) = hub.endpoint_status(&id).await?;
+pub(crate) async fn stats(id: web::Path<IdPath>, app: Scope) -> Result<HttpResponse, ApiError> {
+    let (record, snap) = app.endpoint_status(&id).await?;
     Ok(HttpResponse::Ok().json(EndpointStats {
         endpoint_id: record.id.clone(),
         name: record.spec.name.clone(),

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::view::{EndpointView, REDACTED};
 use crate::Hookbus;
+use crate::api::scope::{IdPath, Scope};
 use crate::api::{ApiError, script_path};
 use crate::endpoint::spec::{Auth, EndpointSpec};
 
@@ -36,12 +37,13 @@ struct Created {
 pub(crate) async fn create(
     body: web::Json<EndpointSpec>,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
     let mut spec = body.into_inner();
     let scripts_dir = hub.config().transforms.scripts_dir.clone();
     script_path::admit(&mut spec, None, scripts_dir.as_deref())?;
     let from_file = spec.transform.as_ref().is_some_and(|t| t.path.is_some());
-    let saved = hub.create_endpoint(spec).await.map_err(|e| {
+    let saved = app.create_endpoint(spec).await.map_err(|e| {
         let e = ApiError::from(e);
         if from_file {
             script_path::hide_file_content(e)
@@ -52,6 +54,27 @@ pub(crate) async fn create(
     let mut view = EndpointView::from(saved.record.as_ref());
     view.spec = saved.record.spec.clone(); // unredacted, once
     Ok(HttpResponse::Created().json(Created { view }))
+}
+
+/// `old` with an RFC 7396 merge patch applied, read back as its type. The
+/// patch must be an object; `id`, `created_at` and `updated_at` (read-only
+/// fields a client may echo back from a GET) are ignored.
+pub(crate) fn merge_patch<T: Serialize + serde::de::DeserializeOwned>(
+    old: &T,
+    patch: Value,
+) -> Result<T, ApiError> {
+    let mut doc = serde_json::to_value(old).map_err(|_| ApiError::Internal)?;
+    let Value::Object(mut p) = patch else {
+        return Err(ApiError::invalid(vec![(
+            "body".into(),
+            "must be a JSON object (merge patch)".into(),
+        )]));
+    };
+    for k in ["id", "created_at", "updated_at"] {
+        p.remove(k);
+    }
+    merge(&mut doc, &Value::Object(p));
+    serde_json::from_value(doc).map_err(|e| ApiError::invalid(vec![("body".into(), e.to_string())]))
 }
 
 /// RFC 7396 JSON merge patch.
@@ -111,32 +134,18 @@ fn keep_redacted(new: &mut EndpointSpec, old: &EndpointSpec) {
 )]
 #[patch("/endpoints/{id}")]
 pub(crate) async fn update(
-    id: web::Path<String>,
+    id: web::Path<IdPath>,
     body: web::Json<Value>,
     hub: web::Data<Hookbus>,
+    app: Scope,
 ) -> Result<HttpResponse, ApiError> {
-    let (old, _) = hub.endpoint_status(&id).await?;
-    let mut doc = serde_json::to_value(&old.spec).map_err(|_| ApiError::Internal)?;
-    let mut patch = body.into_inner();
-    if let Value::Object(p) = &mut patch {
-        // Read-only fields a client may echo back from a GET.
-        for k in ["id", "created_at", "updated_at"] {
-            p.remove(k);
-        }
-    } else {
-        return Err(ApiError::invalid(vec![(
-            "body".into(),
-            "must be a JSON object (merge patch)".into(),
-        )]));
-    }
-    merge(&mut doc, &patch);
-    let mut spec: EndpointSpec = serde_json::from_value(doc)
-        .map_err(|e| ApiError::invalid(vec![("body".into(), e.to_string())]))?;
+    let (old, _) = app.endpoint_status(&id).await?;
+    let mut spec: EndpointSpec = merge_patch(&old.spec, body.into_inner())?;
     keep_redacted(&mut spec, &old.spec);
     let scripts_dir = hub.config().transforms.scripts_dir.clone();
     script_path::admit(&mut spec, Some(&old.spec), scripts_dir.as_deref())?;
     let from_file = spec.transform.as_ref().is_some_and(|t| t.path.is_some());
-    let saved = hub.update_endpoint(&old.id, spec).await.map_err(|e| {
+    let saved = app.update_endpoint(&old.id, spec).await.map_err(|e| {
         let e = ApiError::from(e);
         if from_file {
             script_path::hide_file_content(e)
@@ -162,10 +171,7 @@ pub(crate) async fn update(
     security(("bearer" = []))
 )]
 #[delete("/endpoints/{id}")]
-pub(crate) async fn remove(
-    id: web::Path<String>,
-    hub: web::Data<Hookbus>,
-) -> Result<HttpResponse, ApiError> {
-    hub.delete_endpoint(&id).await?;
+pub(crate) async fn remove(id: web::Path<IdPath>, app: Scope) -> Result<HttpResponse, ApiError> {
+    app.delete_endpoint(&id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,9 +1,10 @@
 //! A small management-API client for tests.
 
-/// A JSON client for the management API (no token).
+/// A JSON client for the management API (no token, or one bearer token).
 pub struct Api {
     base: String,
     client: awc::Client,
+    token: Option<String>,
 }
 
 impl Api {
@@ -11,7 +12,22 @@ impl Api {
         Self {
             base,
             client: awc::Client::new(),
+            token: None,
         }
+    }
+
+    /// The same server, calling with `Authorization: Bearer <token>`.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            base: self.base.clone(),
+            client: awc::Client::new(),
+            token: Some(token.to_string()),
+        }
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// `method path [body]` → (status, JSON body or null).
@@ -28,6 +44,10 @@ impl Api {
             "PATCH" => self.client.patch(url),
             "DELETE" => self.client.delete(url),
             _ => unreachable!(),
+        };
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
         };
         let mut resp = match body {
             Some(b) => req.send_json(&b).await.unwrap(),
