@@ -77,14 +77,30 @@ pub fn now_ms() -> u64 {
 
 /// RFC 3339 with milliseconds, UTC, of a Unix-ms time: the one timestamp
 /// format of the API, the CLI and the log.
+/// Times past the year 9999 (a rotation grace of millions of days, found by
+/// Schemathesis) read as its last millisecond: RFC 3339 has four-digit years,
+/// and the formatter would otherwise fail (a panic in `to_string`).
 pub fn rfc3339_ms(ms: u64) -> String {
-    let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms.min(MAX_RFC3339_MS));
     humantime::format_rfc3339_millis(t).to_string()
 }
+
+/// 9999-12-31T23:59:59.999Z in Unix ms.
+const MAX_RFC3339_MS: u64 = 253_402_300_799_999;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_past_the_year_9999_format_as_its_last_millisecond() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(u64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            rfc3339_ms(715_225_274_179_200_000),
+            "9999-12-31T23:59:59.999Z"
+        );
+    }
 
     #[test]
     fn ids_are_prefixed_and_strictly_increasing() {

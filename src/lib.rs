@@ -4,8 +4,10 @@
 //! # Architecture
 //!
 //! A publish (HTTP or [`Hookbus::publish`]) reaches the [`bus::Bus`] actor.
-//! The bus validates it, matches its type against every endpoint's wildcard
-//! patterns through a token trie, and writes the event plus one pending
+//! The bus validates it, matches its type against the wildcard patterns of
+//! the endpoints of the application it was published to (one token trie per
+//! application; the flat API is the default application's), drops matches
+//! whose payload `filter` rejects the event, and writes the event plus one pending
 //! delivery per matched endpoint as a single batch through the store's group
 //! committer (one fsync shared by all concurrent publishers). Only then is the
 //! publish acknowledged (202), and each delivery handed to its endpoint actor.

@@ -12,14 +12,25 @@ use crate::Hookbus;
 use crate::model::app::AppSpec;
 use crate::store::records::{AppRecord, TokenRecord};
 
-/// An application as the API shows it.
+/// An application as the API shows it: its spec's fields, id and times
+/// (spelled out, not flattened: the spec refuses unknown fields, a view
+/// must not).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AppView {
     /// `app_…` (`app_default` for the default application).
     pub id: String,
-    /// The declared application.
-    #[serde(flatten)]
-    pub spec: AppSpec,
+    /// The host's own key.
+    pub uid: String,
+    /// Display name.
+    pub name: String,
+    /// Free-form labels.
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Publishes per second, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::model::policy::RateLimit>,
+    /// Default retry policy of its endpoints, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<crate::model::policy::RetryPolicy>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -28,9 +39,14 @@ pub struct AppView {
 
 impl From<&AppRecord> for AppView {
     fn from(a: &AppRecord) -> Self {
+        let s = a.spec.clone();
         Self {
             id: a.id.clone(),
-            spec: a.spec.clone(),
+            uid: s.uid,
+            name: s.name,
+            metadata: s.metadata,
+            rate_limit: s.rate_limit,
+            retry: s.retry,
             created_at: rfc3339(a.created_at),
             updated_at: rfc3339(a.updated_at),
         }

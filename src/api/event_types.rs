@@ -13,12 +13,22 @@ use crate::Hookbus;
 use crate::directory::CatalogueEntry;
 use crate::model::event_type::EventTypeSpec;
 
-/// A catalogued event type.
+/// A catalogued event type: its entry's fields and times (spelled out, not
+/// flattened: the entry refuses unknown fields, a view must not).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EventTypeView {
-    /// The declared entry.
-    #[serde(flatten)]
-    pub spec: EventTypeSpec,
+    /// The type.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// JSON Schema of its `data` (an object, or `true`/`false`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    /// Still accepted, with a warning.
+    pub deprecated: bool,
+    /// An example `data`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<Value>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -27,8 +37,13 @@ pub struct EventTypeView {
 
 impl From<&CatalogueEntry> for EventTypeView {
     fn from(e: &CatalogueEntry) -> Self {
+        let s = e.record.spec.clone();
         Self {
-            spec: e.record.spec.clone(),
+            name: s.name,
+            description: s.description,
+            schema: s.schema,
+            deprecated: s.deprecated,
+            example: s.example,
             created_at: rfc3339(e.record.created_at),
             updated_at: rfc3339(e.record.updated_at),
         }

@@ -17,6 +17,8 @@ mod health;
 mod metrics;
 pub mod openapi;
 mod openapi_doc;
+mod openapi_edit;
+mod openapi_tenancy;
 pub mod scope;
 mod script_path;
 mod transforms;

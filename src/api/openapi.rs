@@ -101,7 +101,7 @@ impl Modify for OperationIds {
 pub(super) async fn openapi_json(hub: actix_web::web::Data<crate::Hookbus>) -> HttpResponse {
     let generated = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     let mut doc = super::openapi_doc::document(generated, hub.config());
-    super::openapi_doc::webhooks(&mut doc, &hub.directory().event_types());
+    super::openapi_tenancy::webhooks(&mut doc, &hub.directory().event_types());
     HttpResponse::Ok().json(doc)
 }
 

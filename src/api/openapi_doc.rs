@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::openapi_edit::{EVENT_TYPE_ANY_PATTERN, TYPE_PATTERN, problem, set};
 use crate::config::Config;
 use crate::endpoint::spec::{MAX_URL_LEN, URL_PATTERN};
 use crate::event::{MAX_ID_LEN, MAX_TYPE_LEN};
@@ -19,110 +20,15 @@ pub const POSITIVE_DURATION_PATTERN: &str = r"^[1-9][0-9]{0,9}(ms|s|m|h|d)$";
 /// An attempt timeout: 1 ms to 5 minutes.
 pub const TIMEOUT_PATTERN: &str =
     r"^(([1-9][0-9]{0,4}|[12][0-9]{5}|300000)ms|([1-9][0-9]?|[12][0-9]{2}|300)s|[1-5]m)$";
-/// Any well-formed event type.
-pub const EVENT_TYPE_ANY_PATTERN: &str = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,15}$";
-/// An event type; the `hookbus.` prefix is reserved for the engine.
-pub const TYPE_PATTERN: &str = r"^(?!hookbus(\.|$))[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,15}$";
-fn problem() -> Value {
-    json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}})
-}
-
-fn set(doc: &mut Value, pointer: &str, patch: Value) {
-    if let (Some(Value::Object(target)), Value::Object(p)) = (doc.pointer_mut(pointer), patch) {
-        for (k, v) in p {
-            // `null` in a patch removes the key (e.g. a `$ref` replaced by an inline schema).
-            if v.is_null() {
-                target.remove(&k);
-            } else {
-                target.insert(k, v);
-            }
-        }
-    }
-}
-
 /// The generated document (`ApiDoc`, as JSON) completed for a server running with `config`.
 pub fn document(generated: Value, config: &Config) -> Value {
     let mut doc = generated;
     bounds(&mut doc, config);
+    super::openapi_tenancy::bounds(&mut doc);
     endpoint_view(&mut doc);
-    app_twins(&mut doc);
+    super::openapi_tenancy::app_twins(&mut doc);
     statuses(&mut doc, config.server.api_token.is_some());
     doc
-}
-
-/// Every per-application route again under `/v1/apps/{app}`: the same
-/// operation with the `app` path parameter, its own operation id, and a 404
-/// for an unknown application (or another application's record).
-fn app_twins(doc: &mut Value) {
-    let Some(Value::Object(paths)) = doc.pointer_mut("/paths") else {
-        return;
-    };
-    let param = json!({"name": "app", "in": "path", "required": true,
-        "description": "Application id (app_…) or uid", "schema": {"type": "string"}});
-    let twins: Vec<(String, Value)> = paths
-        .iter()
-        .filter(|(p, _)| super::scope::is_scoped(p))
-        .map(|(p, item)| {
-            let mut item = item.clone();
-            for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
-                let Some(op) = op.as_object_mut() else { continue };
-                if let Some(Value::String(id)) = op.get_mut("operationId") {
-                    *id = format!("app_{id}");
-                }
-                let params = op.entry("parameters").or_insert_with(|| json!([]));
-                if let Value::Array(ps) = params {
-                    ps.insert(0, param.clone());
-                }
-                if let Some(Value::Object(r)) = op.get_mut("responses") {
-                    r.entry("404").or_insert_with(|| {
-                        json!({"description": "Not found (an unknown application, or a record of another)", "content": problem()})
-                    });
-                }
-            }
-            (p.replacen("/v1/", "/v1/apps/{app}/", 1), item)
-        })
-        .collect();
-    paths.extend(twins);
-}
-
-/// The catalogue as OpenAPI 3.1 `webhooks`: one entry per event type, the
-/// delivered envelope with `data` as the type's schema, so a receiver's
-/// developers can generate types from the same document.
-pub fn webhooks(doc: &mut Value, catalogue: &[std::sync::Arc<crate::directory::CatalogueEntry>]) {
-    let mut hooks = Map::new();
-    for e in catalogue {
-        let spec = &e.record.spec;
-        let data = spec.schema.clone().unwrap_or_else(|| json!({}));
-        let mut body = json!({
-            "type": "object",
-            "required": ["id", "type", "timestamp", "data"],
-            "properties": {
-                "id": {"type": "string"},
-                "type": {"const": spec.name},
-                "timestamp": {"type": "string", "format": "date-time"},
-                "data": data,
-                "metadata": {"type": "object"}
-            }
-        });
-        if let Some(ex) = &spec.example {
-            body["example"] = json!({"id": "evt_…", "type": spec.name, "timestamp": "2026-01-01T00:00:00.000Z", "data": ex, "metadata": {}});
-        }
-        hooks.insert(
-            spec.name.clone(),
-            json!({"post": {
-                "summary": spec.name,
-                "description": spec.description,
-                "deprecated": spec.deprecated,
-                "operationId": format!("webhook_{}", spec.name.replace(['.', '-'], "_")),
-                "tags": ["event-types"],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": body}}},
-                "responses": {"200": {"description": "Any 2xx acknowledges the delivery"}}
-            }}),
-        );
-    }
-    if !hooks.is_empty() {
-        doc["webhooks"] = Value::Object(hooks);
-    }
 }
 
 /// Every bound the server enforces on a single field.

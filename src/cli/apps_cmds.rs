@@ -44,11 +44,18 @@ pub async fn apps(cmd: AppCommand) -> ExitCode {
                 ])
             })
         }
-        A::Delete { app, remote } => {
+        A::Delete {
+            application: app,
+            remote,
+        } => {
             let r = call(&remote, "DELETE", &format!("/v1/apps/{}", enc(&app)), None).await;
             finish(&remote, r, |_| format!("Deleted application {app}.\n"))
         }
-        A::CreateToken { app, name, remote } => {
+        A::CreateToken {
+            application: app,
+            name,
+            remote,
+        } => {
             let body = json!({"name": name});
             let path = format!("/v1/apps/{}/tokens", enc(&app));
             let r = call(&remote, "POST", &path, Some(&body)).await;
@@ -60,12 +67,19 @@ pub async fn apps(cmd: AppCommand) -> ExitCode {
                 )
             })
         }
-        A::Tokens { app, remote } => {
+        A::Tokens {
+            application: app,
+            remote,
+        } => {
             let path = format!("/v1/apps/{}/tokens", enc(&app));
             let r = call(&remote, "GET", &path, None).await;
             finish(&remote, r, |v| table(rows(v), TOKEN_COLUMNS))
         }
-        A::RevokeToken { app, token, remote } => {
+        A::RevokeToken {
+            application: app,
+            token,
+            remote,
+        } => {
             let path = format!("/v1/apps/{}/tokens/{}", enc(&app), enc(&token));
             let r = call(&remote, "DELETE", &path, None).await;
             finish(&remote, r, |_| format!("Revoked {token}.\n"))

@@ -278,7 +278,8 @@ pub enum AppCommand {
     /// Delete an application with its endpoints, dead letters and tokens.
     Delete {
         /// Application id or uid.
-        app: String,
+        #[arg(value_name = "APP")]
+        application: String,
         /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
@@ -286,7 +287,8 @@ pub enum AppCommand {
     /// Create an application-scoped API token; prints it once.
     CreateToken {
         /// Application id or uid.
-        app: String,
+        #[arg(value_name = "APP")]
+        application: String,
         /// A label for it.
         #[arg(long, default_value = "")]
         name: String,
@@ -297,7 +299,8 @@ pub enum AppCommand {
     /// List an application's tokens (prefixes only).
     Tokens {
         /// Application id or uid.
-        app: String,
+        #[arg(value_name = "APP")]
+        application: String,
         /// Server, token and output format.
         #[command(flatten)]
         remote: Remote,
@@ -305,7 +308,8 @@ pub enum AppCommand {
     /// Revoke a token.
     RevokeToken {
         /// Application id or uid.
-        app: String,
+        #[arg(value_name = "APP")]
+        application: String,
         /// Token id (tok_…).
         token: String,
         /// Server, token and output format.

@@ -24,7 +24,6 @@ pub struct EventTypeSpec {
     pub deprecated: bool,
     /// An example `data` (checked against `schema`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub example: Option<Value>,
 }
 

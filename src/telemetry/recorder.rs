@@ -107,6 +107,11 @@ pub fn describe() {
         Unit::Count,
         "Transform runs that failed."
     );
+    describe_counter!(
+        names::EVENTS_FILTERED_OUT,
+        Unit::Count,
+        "Matched events the endpoint's payload filter turned away (no delivery made)."
+    );
     describe_histogram!(
         names::STORE_COMMIT_DURATION,
         Unit::Seconds,

@@ -609,3 +609,120 @@ async fn verify_checks_a_received_request_for_both_schemes() {
     }
     hub.shutdown().await;
 }
+
+#[actix_web::test]
+async fn app_commands_and_the_app_flag_work_on_one_application() {
+    let (hub, dir, api) = start_with_api().await;
+    let base = api.base().to_string();
+    let ok = |out: &Out| assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let out = hookbus(
+        &base,
+        &["apps", "create", "--uid", "acme", "--name", "Acme"],
+    )
+    .await;
+    ok(&out);
+    assert!(
+        out.stdout.contains("acme") && out.stdout.contains("app_"),
+        "{}",
+        out.stdout
+    );
+    let out = hookbus(
+        &base,
+        &[
+            "endpoints",
+            "create",
+            "--app",
+            "acme",
+            "--name",
+            "billing",
+            "--endpoint-url",
+            "http://127.0.0.1:9/",
+            "--event",
+            "order.*",
+        ],
+    )
+    .await;
+    ok(&out);
+    let out = hookbus(&base, &["endpoints", "list", "--app", "acme"]).await;
+    ok(&out);
+    assert!(out.stdout.contains("billing"), "{}", out.stdout);
+    let out = hookbus(&base, &["endpoints", "list"]).await;
+    assert!(
+        !out.stdout.contains("billing"),
+        "the default application has none: {}",
+        out.stdout
+    );
+    let out = hookbus(
+        &base,
+        &[
+            "publish",
+            "order.created",
+            "--app",
+            "acme",
+            "--data",
+            r#"{"id":1}"#,
+        ],
+    )
+    .await;
+    ok(&out);
+    assert_eq!(hub.app("acme").unwrap().endpoints().await.unwrap().len(), 1);
+    // A token for the application's portal, used through HOOKBUS_APP.
+    let out = hookbus(&base, &["apps", "create-token", "acme", "--name", "portal"]).await;
+    ok(&out);
+    let token = out
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("hbk_"))
+        .expect("the token is printed")
+        .to_string();
+    let out = hookbus_env(
+        &["endpoints", "list"],
+        &[
+            ("HOOKBUS_URL", &base),
+            ("HOOKBUS_API_TOKEN", &token),
+            ("HOOKBUS_APP", "acme"),
+        ],
+        None,
+    )
+    .await;
+    ok(&out);
+    assert!(out.stdout.contains("billing"), "{}", out.stdout);
+    let out = hookbus(&base, &["apps", "tokens", "acme"]).await;
+    ok(&out);
+    assert!(
+        out.stdout.contains("portal") && !out.stdout.contains(&token),
+        "{}",
+        out.stdout
+    );
+    // The catalogue.
+    let file = dir.path().join("type.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "order.created", "description": "An order was placed"}"#,
+    )
+    .unwrap();
+    ok(&hookbus(
+        &base,
+        &["event-types", "create", "--file", file.to_str().unwrap()],
+    )
+    .await);
+    ok(&hookbus(&base, &["event-types", "deprecate", "order.created"]).await);
+    let out = hookbus(&base, &["event-types", "list"]).await;
+    ok(&out);
+    assert!(
+        out.stdout.contains("order.created") && out.stdout.contains("true"),
+        "{}",
+        out.stdout
+    );
+    // Deleting it takes its endpoints along.
+    ok(&hookbus(&base, &["apps", "delete", "acme"]).await);
+    let out = hookbus(&base, &["apps", "list"]).await;
+    ok(&out);
+    assert!(
+        !out.stdout.contains("acme") && out.stdout.contains("default"),
+        "{}",
+        out.stdout
+    );
+    assert!(hub.store().endpoints().unwrap().is_empty());
+    hub.shutdown().await;
+}
