@@ -99,6 +99,8 @@ struct Inner {
     board: Arc<crate::telemetry::board::Board>,
     /// Applications, their tokens and the event-type catalogue.
     directory: Arc<Directory>,
+    /// The bus's latest publish push-back assessment.
+    pressure: Arc<Mutex<crate::bus::pressure::Pressure>>,
 }
 
 impl Drop for Inner {
@@ -175,6 +177,7 @@ impl Hookbus {
         );
         let outcomes = crate::outcomes::channel();
         let board = Arc::new(crate::telemetry::board::Board::default());
+        let pressure = Arc::new(Mutex::new(crate::bus::pressure::Pressure::default()));
         crate::telemetry::EngineStarted.emit();
         let bus = {
             let wiring = Wiring {
@@ -189,6 +192,11 @@ impl Hookbus {
                 outcomes: outcomes.clone(),
                 board: board.clone(),
                 max_endpoints_per_app: config.apps.max_endpoints_per_app,
+                backlog_bounds: crate::bus::pressure::Bounds {
+                    global: config.delivery.max_backlog,
+                    per_endpoint: config.delivery.max_backlog_per_endpoint,
+                },
+                pressure: pressure.clone(),
             };
             Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(wiring))
         };
@@ -206,6 +214,7 @@ impl Hookbus {
                 outcomes,
                 board,
                 directory,
+                pressure,
             }),
         };
         for spec in hub.inner.config.endpoints.clone() {
@@ -446,6 +455,16 @@ impl Hookbus {
     /// stats. Kept in its history as a delivery marked `test`.
     pub async fn test_endpoint(&self, id_or_name: &str) -> Result<TestReport, BusError> {
         self.default_app().test_endpoint(id_or_name).await
+    }
+
+    /// The latest publish push-back assessment: the healthy backlog, and
+    /// whether (and for which endpoints) publishes are being refused.
+    pub fn pressure(&self) -> crate::bus::pressure::Pressure {
+        self.inner
+            .pressure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Applications, their tokens and the event-type catalogue.

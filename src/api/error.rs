@@ -79,6 +79,9 @@ pub enum ApiError {
         /// Whole seconds until a retry may succeed (at least 1).
         retry_after: u64,
     },
+    /// The healthy backlog is over its bound; nothing was acknowledged (503, `Retry-After: 1`).
+    #[error("{0}")]
+    Backlogged(String),
     /// The store refused the write (disk full, I/O error); nothing was acknowledged (503).
     #[error(
         "the event store refused the write (for example, the disk is full); nothing was acknowledged, retry later"
@@ -105,6 +108,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::Backlogged(_) => "backlog_full",
             ApiError::StoreUnavailable => "store_unavailable",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal_error",
@@ -160,7 +164,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable | ApiError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::StoreUnavailable | ApiError::Backlogged(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -187,7 +193,10 @@ impl ResponseError for ApiError {
         if let ApiError::MethodNotAllowed { allow } = self {
             resp.insert_header(("allow", allow.as_str()));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(self, ApiError::Backlogged(_)) {
+            // Deliveries drain in seconds once publishing pauses: ask for a short wait.
+            resp.insert_header(("retry-after", "1"));
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.insert_header(("retry-after", "5"));
         }
         if let ApiError::TooManyRequests { retry_after } = self {
@@ -208,9 +217,19 @@ impl From<BusError> for ApiError {
                 ApiError::StoreUnavailable
             }
             BusError::Unavailable => ApiError::Unavailable,
-            BusError::RateLimited(d) => ApiError::TooManyRequests {
-                retry_after: d.as_secs_f64().ceil().max(1.0) as u64,
-            },
+            BusError::Overloaded(why) => {
+                crate::telemetry::PublishRefused { reason: "backlog" }.emit();
+                ApiError::Backlogged(why)
+            }
+            BusError::RateLimited(d) => {
+                crate::telemetry::PublishRefused {
+                    reason: "rate_limit",
+                }
+                .emit();
+                ApiError::TooManyRequests {
+                    retry_after: d.as_secs_f64().ceil().max(1.0) as u64,
+                }
+            }
         }
     }
 }

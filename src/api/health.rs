@@ -38,9 +38,19 @@ pub(super) async fn readyz(hub: web::Data<Hookbus>) -> HttpResponse {
     let writable = hub.store().writable();
     let store_ok = readable && writable;
     let endpoints = hub.endpoints().await.ok().map(|e| e.len());
-    let ready = store_ok && endpoints.is_some();
+    let pressure = hub.pressure();
+    let pushing_back = pressure.global;
+    let ready = store_ok && endpoints.is_some() && !pushing_back;
+    let d = &hub.config().delivery;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
+        // Why publishes answer 503 (push-back), and how far it is from the bound.
+        "backlog": {
+            "status": if pushing_back { "over" } else { "ok" },
+            "healthy": pressure.healthy_backlog,
+            "max": d.max_backlog,
+            "endpoints_over": pressure.endpoints.len(),
+        },
         "store": match (readable, writable) {
             (true, true) => "ok",
             (true, false) => "write_failed",

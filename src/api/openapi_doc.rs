@@ -468,7 +468,7 @@ fn statuses(doc: &mut Value, token: bool) {
                 add("403", "Cross-site browser request refused");
                 add(
                     "503",
-                    "Store unavailable or shutting down; nothing acknowledged",
+                    "Store unavailable, backlog over its bound (push-back) or shutting down; nothing acknowledged",
                 );
                 if has_body {
                     add("400", "Malformed JSON");

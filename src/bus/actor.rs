@@ -61,10 +61,23 @@ pub struct Wiring {
     pub board: Arc<crate::telemetry::board::Board>,
     /// `apps.max_endpoints_per_app` (the default application has no limit).
     pub max_endpoints_per_app: usize,
+    /// `delivery.max_backlog`, `delivery.max_backlog_per_endpoint`.
+    pub backlog_bounds: super::pressure::Bounds,
+    /// The latest push-back assessment, shared with `/readyz`.
+    pub pressure: Arc<std::sync::Mutex<super::pressure::Pressure>>,
 }
 
 /// An event's W3C `traceparent` and its publish span, carried to its deliveries.
 type Trace = (Option<String>, Option<tracing::Span>);
+
+/// A planned publish: the batch, the receipts, each endpoint's new items,
+/// and how many matched events each endpoint's filter turned away.
+type Planned = (
+    Changes,
+    Vec<PublishReceipt>,
+    HashMap<String, Vec<Item>>,
+    HashMap<String, u64>,
+);
 
 /// Routes events to endpoint actors.
 pub struct Bus {
@@ -85,6 +98,8 @@ pub struct Bus {
 
 /// How often the retention sweep runs.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// How often the healthy backlog is summed for publish push-back.
+const PRESSURE_EVERY: Duration = Duration::from_millis(100);
 
 impl Bus {
     /// A bus wired to the rest of the engine.
@@ -238,12 +253,7 @@ impl Bus {
 
     /// Build the batch for `events` (each with its traceparent and publish
     /// span); returns receipts and per-endpoint items.
-    fn plan(
-        &mut self,
-        events: Vec<(Event, Trace)>,
-        about: Option<&str>,
-        app: &str,
-    ) -> (Changes, Vec<PublishReceipt>, HashMap<String, Vec<Item>>) {
+    fn plan(&mut self, events: Vec<(Event, Trace)>, about: Option<&str>, app: &str) -> Planned {
         let now = now_ms();
         let mut changes = Changes::new();
         let mut receipts = Vec::with_capacity(events.len());
@@ -350,10 +360,37 @@ impl Bus {
                 deliveries: refs,
             });
         }
-        for (ep, n) in filtered {
-            self.count_filtered(&ep, n);
+        (changes, receipts, fanout, filtered)
+    }
+
+    /// Sum the healthy endpoints' backlog again (see `pressure`).
+    fn reassess(&mut self) {
+        let rows = self.w.board.rows();
+        let mut p = self.w.pressure.lock().unwrap_or_else(|e| e.into_inner());
+        let next = super::pressure::assess(&rows, self.w.backlog_bounds, &p);
+        if next.global != p.global || next.endpoints != p.endpoints {
+            tracing::warn!(
+                healthy_backlog = next.healthy_backlog,
+                global = next.global,
+                endpoints = next.endpoints.len(),
+                "Publish push-back changed."
+            );
         }
-        (changes, receipts, fanout)
+        *p = next;
+    }
+
+    /// Why publishing to `targets` must wait now, if it must: the healthy
+    /// backlog over the global bound, or a target over its own (judged by
+    /// its live queue depth).
+    fn pushed_back<'a>(&self, mut targets: impl Iterator<Item = &'a str>) -> Option<String> {
+        let bounds = self.w.backlog_bounds;
+        let mut p = self.w.pressure.lock().unwrap_or_else(|e| e.into_inner());
+        if p.global || bounds.per_endpoint == 0 {
+            return p.refuses(bounds, std::iter::empty());
+        }
+        targets
+            .find(|t| p.endpoint_over(t, self.w.board.row(t).as_ref(), bounds))
+            .and_then(|t| p.refuses(bounds, std::iter::once(t)))
     }
 
     /// Events an endpoint's filter turned away: a counter, and the
@@ -388,6 +425,10 @@ impl Actor for Bus {
                 }
             }
             Err(e) => tracing::error!(error = %e, "Cannot read the operational-event outbox."),
+        }
+        let b = self.w.backlog_bounds;
+        if b.global > 0 || b.per_endpoint > 0 {
+            ctx.run_interval(PRESSURE_EVERY, |act, _| act.reassess());
         }
         ctx.run_interval(SWEEP_EVERY, |act, _| {
             let store = act.w.store.clone();
@@ -493,11 +534,21 @@ impl Bus {
         self.committing.extend(claimed.iter().cloned());
         let count = fresh.len() as u64;
         let order: Vec<usize> = fresh.iter().map(|(i, _)| *i).collect();
-        let (mut changes, receipts, fanout) = self.plan(
+        let (mut changes, receipts, fanout, filtered) = self.plan(
             fresh.into_iter().map(|(_, e)| e).collect(),
             about.as_deref(),
             &app,
         );
+        // Push-back: not for the engine's own events (their outbox would only
+        // retry), nor for a request that only repeats acknowledged keys.
+        if !is_operational && count > 0 {
+            if let Some(why) = self.pushed_back(fanout.keys().map(String::as_str)) {
+                for id in &claimed {
+                    self.committing.remove(id);
+                }
+                return fail(BusError::Overloaded(why));
+            }
+        }
         let now = now_ms();
         for (key, receipt) in keys_of_fresh.iter().zip(&receipts) {
             if let Some(key) = key {
@@ -522,6 +573,9 @@ impl Bus {
                 act.committing.remove(id);
             }
             res?;
+            for (ep, n) in filtered {
+                act.count_filtered(&ep, n);
+            }
             EventsPublished {
                 count,
                 kind: if is_operational {
@@ -531,6 +585,12 @@ impl Bus {
                 },
             }
             .emit();
+            if act.w.backlog_bounds != Default::default() {
+                let mut p = act.w.pressure.lock().unwrap_or_else(|e| e.into_inner());
+                for (ep, items) in &fanout {
+                    p.enqueued(ep, items.len(), act.w.backlog_bounds);
+                }
+            }
             for (ep, items) in fanout {
                 if let Some(reg) = act.endpoints.get(&ep) {
                     // do_send: the rows are durable, and the actor must see them

@@ -8,6 +8,7 @@ pub mod last_applied;
 pub mod matcher;
 pub mod messages;
 mod outbox;
+pub mod pressure;
 
 pub use actor::Bus;
 
@@ -58,6 +59,10 @@ pub enum BusError {
     /// The application's publish rate limit is spent; retry after this long.
     #[error("the application's rate limit is exceeded; retry in {0:?}")]
     RateLimited(std::time::Duration),
+    /// Healthy endpoints' backlog is over `delivery.max_backlog` (or one
+    /// endpoint's over its own bound): nothing was acknowledged; retry shortly.
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 impl From<crate::directory::DirectoryError> for BusError {

@@ -132,6 +132,14 @@ pub struct DeliveryConfig {
     /// CIDRs deliveries may reach although they are loopback, private, link-local,
     /// CGNAT, … (SSRF guard), e.g. `["127.0.0.0/8"]` for local receivers. Default none.
     pub allow_networks: Vec<String>,
+    /// Publish push-back: with more deliveries than this queued for healthy
+    /// endpoints (active, circuit closed), publishes answer 503 with
+    /// `Retry-After` until the backlog is under 90 % of it. A down receiver's
+    /// backlog does not count. Default 1000000; 0 turns it off.
+    pub max_backlog: usize,
+    /// The same for one healthy endpoint: publishes that would reach it are
+    /// refused while it is over. Default 0 (off).
+    pub max_backlog_per_endpoint: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -143,6 +151,8 @@ impl Default for DeliveryConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue_memory: 1000,
             allow_networks: Vec::new(),
+            max_backlog: 1_000_000,
+            max_backlog_per_endpoint: 0,
         }
     }
 }

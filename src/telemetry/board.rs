@@ -42,6 +42,11 @@ impl Board {
         self.lock().remove(endpoint_id);
     }
 
+    /// One endpoint's row.
+    pub fn row(&self, endpoint_id: &str) -> Option<EndpointRow> {
+        self.lock().get(endpoint_id).cloned()
+    }
+
     /// Every row, by endpoint id.
     pub fn rows(&self) -> Vec<(String, EndpointRow)> {
         self.lock()

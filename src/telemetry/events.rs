@@ -59,6 +59,19 @@ impl EventsFilteredOut<'_> {
     }
 }
 
+/// A publish was refused before anything was acknowledged.
+pub struct PublishRefused {
+    /// One of [`names::REFUSALS`].
+    pub reason: &'static str,
+}
+
+impl PublishRefused {
+    /// Record it.
+    pub fn emit(self) {
+        counter!(names::PUBLISH_REFUSED, "reason" => self.reason).increment(1);
+    }
+}
+
 /// The engine started: every global family exists from now on, at 0.
 pub struct EngineStarted;
 
@@ -67,6 +80,9 @@ impl EngineStarted {
     pub fn emit(self) {
         for kind in names::EVENT_KINDS {
             counter!(names::EVENTS_PUBLISHED, "kind" => *kind).increment(0);
+        }
+        for reason in names::REFUSALS {
+            counter!(names::PUBLISH_REFUSED, "reason" => *reason).increment(0);
         }
         // Registering a histogram makes its (empty) buckets, _sum and _count appear.
         let _ = histogram!(names::STORE_COMMIT_DURATION);

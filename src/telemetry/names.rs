@@ -6,6 +6,10 @@ pub const EVENTS_PUBLISHED: &str = "hookbus_events_published_total";
 pub const DELIVERIES: &str = "hookbus_deliveries_total";
 /// Counter `{endpoint}`: matched events the endpoint's `filter` turned away (no delivery made).
 pub const EVENTS_FILTERED_OUT: &str = "hookbus_events_filtered_out_total";
+/// Counter `{reason}`: publishes refused (`backlog`: push-back, `rate_limit`: an application's limit).
+pub const PUBLISH_REFUSED: &str = "hookbus_publish_refused_total";
+/// Every `reason` label of [`PUBLISH_REFUSED`].
+pub const REFUSALS: &[&str] = &["backlog", "rate_limit"];
 /// Counter `{endpoint,result}`: attempts by result (2xx, 3xx, 4xx, 5xx, timeout, connect_error).
 pub const DELIVERY_ATTEMPTS: &str = "hookbus_delivery_attempts_total";
 /// Histogram `{endpoint}`: attempt duration, seconds.

@@ -108,6 +108,11 @@ pub fn describe() {
         "Transform runs that failed."
     );
     describe_counter!(
+        names::PUBLISH_REFUSED,
+        Unit::Count,
+        "Publishes refused before anything was acknowledged (backlog push-back, an application's rate limit)."
+    );
+    describe_counter!(
         names::EVENTS_FILTERED_OUT,
         Unit::Count,
         "Matched events the endpoint's payload filter turned away (no delivery made)."

@@ -20,6 +20,7 @@ mod monitoring;
 mod playground;
 mod policy;
 mod props;
+mod pushback;
 mod script_errors;
 mod script_isolation;
 mod scripts;
