@@ -366,6 +366,7 @@ fn assert_nothing_lost(r: &Report) {
 
 #[actix_web::test]
 async fn three_kill_9_cycles_lose_no_acknowledged_event() {
+    let _turn = MACHINE.lock().await;
     let r = crash_campaign(3, seed()).await;
     assert_nothing_lost(&r);
 }

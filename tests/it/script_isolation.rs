@@ -139,6 +139,7 @@ async fn paced_phase(hostile: bool) -> Phase {
 
 #[actix_web::test]
 async fn a_healthy_scripted_endpoint_keeps_its_rate_and_tail_beside_expensive_scripts() {
+    let _turn = MACHINE.lock().await;
     let alone = paced_phase(false).await;
     let beside = paced_phase(true).await;
     eprintln!(

@@ -78,6 +78,11 @@ struct State {
     received: Vec<Received>,
 }
 
+/// Tests that saturate both cores (Schemathesis, the crash campaign) and
+/// tests that measure tail latency take turns: on a 2-core machine a p99 of
+/// 120 samples measured beside a fuzzer is the fuzzer's, not the engine's.
+pub static MACHINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A loopback HTTP receiver whose answers can be scripted and changed mid-test.
 #[derive(Clone)]
 pub struct TestReceiver {
