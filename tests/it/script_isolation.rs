@@ -170,11 +170,15 @@ async fn a_healthy_scripted_endpoint_keeps_its_rate_and_tail_beside_expensive_sc
         alone.plain_rate,
         beside.plain_rate
     );
-    let bound = alone.scripted_p99 * 2 + Duration::from_millis(5);
+    // The machine's own noise in the same window is the plain endpoint's
+    // tail (same engine, no script): the scripts may cost the scripted
+    // endpoint nothing beyond 2× its tail alone or that noise, plus 5 ms.
+    let bound = (alone.scripted_p99 * 2).max(beside.plain_p99) + Duration::from_millis(5);
     assert!(
         beside.scripted_p99 <= bound,
-        "scripted p99 {:?} beside expensive scripts, over 2× alone ({:?}) + 5 ms",
+        "scripted p99 {:?} beside expensive scripts, over max(2× alone ({:?}), the plain endpoint's p99 beside ({:?})) + 5 ms",
         beside.scripted_p99,
-        alone.scripted_p99
+        alone.scripted_p99,
+        beside.plain_p99
     );
 }
