@@ -138,6 +138,7 @@ async fn paced_phase(hostile: bool) -> Phase {
 }
 
 #[actix_web::test]
+#[ignore = "a tail-latency measurement: .ci/run runs it alone after the suite (the suite's own load on 2 cores is not the scripts')"]
 async fn a_healthy_scripted_endpoint_keeps_its_rate_and_tail_beside_expensive_scripts() {
     let _turn = MACHINE.lock().await;
     let alone = paced_phase(false).await;
