@@ -644,6 +644,10 @@ impl Hookbus {
         for a in arbiters {
             let _ = actix_rt::task::spawn_blocking(move || a.join()).await;
         }
+        // Outcomes the actors handed to the committer are written before the store closes.
+        if let Err(e) = self.inner.store.flush().await {
+            tracing::error!(error = %e, "Cannot write the last outcomes; those deliveries will be attempted again.");
+        }
         // Counted after the actors stopped, so the figure is what the next start resumes.
         let pending: usize = self
             .inner

@@ -129,6 +129,9 @@ impl Routes {
                 // Outermost: preflights are answered (and cross-site requests
                 // refused) before authentication.
                 .wrap(browser::BrowserGuard::new(&origins))
+                // First: actix tries resources in order, and every dynamic
+                // one before a match runs a regex; publishing is the hot path.
+                .configure(publish_routes)
                 .service(apps::list)
                 .service(apps::create)
                 .service(apps::create_token)
@@ -151,8 +154,8 @@ impl Routes {
                         .configure(|c| fallback::register(c, "/v1", &scope::is_scoped))
                         .default_service(web::to(fallback::not_found)),
                 )
-                // The flat routes: the default application.
-                .configure(app_routes)
+                // The flat routes: the default application (publishing is above).
+                .configure(other_app_routes)
                 .configure(|c| fallback::register(c, "/v1", &|p| !p.starts_with("/v1/apps")))
                 .default_service(web::to(fallback::not_found)),
         );
@@ -167,9 +170,18 @@ impl Routes {
 /// under `/v1/apps/{app}`. Handlers take a [`scope::Scope`], so the same
 /// code serves both and only ever reaches the scope's records.
 fn app_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(events::publish)
-        .service(events::publish_batch)
-        .service(events::get_one)
+    publish_routes(cfg);
+    other_app_routes(cfg);
+}
+
+/// Publishing, one event or a batch.
+fn publish_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(events::publish).service(events::publish_batch);
+}
+
+/// [`app_routes`] but publishing.
+fn other_app_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(events::get_one)
         .service(endpoints::read::list)
         .service(endpoints::write::create)
         .service(endpoints::read::stats)

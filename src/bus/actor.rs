@@ -341,6 +341,7 @@ impl Bus {
                     rendered: None,
                     budget_start: 0,
                     queued_ms: now,
+                    created_ms: now,
                 });
                 refs.push(ReceiptDelivery {
                     id,

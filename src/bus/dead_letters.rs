@@ -260,6 +260,7 @@ pub(super) fn reopen(
         rendered: None,
         budget_start: d.attempts,
         queued_ms: d.queued_at,
+        created_ms: d.created_at,
     }
 }
 

@@ -64,6 +64,14 @@ pub struct EndpointActor {
     pub(super) draining: Option<Vec<tokio::sync::oneshot::Sender<()>>>,
     /// Operational events raised but not yet written with an outcome.
     pub(super) outbox: Vec<crate::store::records::OutboxEntry>,
+    /// Writes awaited here (outcomes carrying operational events, stale
+    /// queue rows); draining waits for them.
+    pub(super) writes_pending: usize,
+    /// Finished deliveries whose queue-row removal is not written yet: the
+    /// store still shows them queued, so page reads and late offers skip them.
+    pub(super) unsettled: super::unsettled::Unsettled,
+    /// A write dropping stale queue rows is on its way: page reads wait for it.
+    stale_pending: bool,
     /// Outcomes for the host.
     pub(super) outcomes: Option<crate::outcomes::Sender>,
     /// Gauges for `/metrics`.
@@ -149,6 +157,9 @@ impl EndpointActor {
             rate_wait: None,
             bus,
             outbox: Vec::new(),
+            writes_pending: 0,
+            unsettled: Default::default(),
+            stale_pending: false,
             outcomes,
             board,
             last_gauges: std::cell::Cell::new(None),
@@ -202,9 +213,10 @@ impl EndpointActor {
 
     /// Start as many attempts as the limits allow, page in more work, re-arm the timer.
     pub(super) fn pump(&mut self, ctx: &mut Context<Self>) {
-        self.page_in();
+        self.page_in(ctx);
         if let Some(waiters) = &mut self.draining {
-            if self.queue.in_flight() == 0 {
+            // Drained once nothing is in flight and every outcome is written.
+            if self.queue.in_flight() == 0 && self.writes_pending == 0 {
                 for w in waiters.drain(..) {
                     let _ = w.send(());
                 }
@@ -247,7 +259,7 @@ impl EndpointActor {
                 }
                 self.start_attempt(item, ctx);
             }
-            self.page_in();
+            self.page_in(ctx);
             // Attempts may have started: in-flight is part of the gauges.
             self.gauges();
         }
@@ -255,10 +267,13 @@ impl EndpointActor {
     }
 
     /// Read the next page of the durable queue when there is room.
-    fn page_in(&mut self) {
+    fn page_in(&mut self, ctx: &mut Context<Self>) {
         let Some((after, room)) = self.queue.wants_page() else {
             return;
         };
+        if self.stale_pending {
+            return;
+        }
         let rows = match self.store.queue_page(&self.record.id, after, room) {
             Ok(rows) => rows,
             Err(e) => {
@@ -272,8 +287,13 @@ impl EndpointActor {
         let now_ms = now_ms();
         let mut items = Vec::with_capacity(rows.len());
         let mut stale = Changes::new();
-        let mut stale_rows = 0;
+        let mut stale_rows = Vec::new();
+        self.settle_written();
         for (ticket, dlv_id) in rows {
+            // Finished here; the row's removal is on its way to the store.
+            if self.unsettled.holds(ticket) {
+                continue;
+            }
             match self.store.delivery(&dlv_id) {
                 Ok(Some(d)) if d.status.is_open() => {
                     let due = d
@@ -288,6 +308,7 @@ impl EndpointActor {
                         } else {
                             d.queued_at
                         },
+                        created_ms: d.created_at,
                         delivery_id: d.id,
                         ticket,
                         event_id: d.event_id,
@@ -300,21 +321,62 @@ impl EndpointActor {
                 // Finished (or vanished) deliveries whose queue row outlived them.
                 Ok(_) => {
                     stale.dequeue(&self.record.id, ticket);
-                    stale_rows += 1;
+                    stale_rows.push(ticket);
                 }
                 Err(e) => {
                     tracing::error!(endpoint = self.name(), delivery = %dlv_id, error = %e, "Cannot read delivery.")
                 }
             }
         }
-        match self.store.write_now(&stale) {
-            Ok(()) => (0..stale_rows).for_each(|_| self.depth.dequeued()),
-            // Harmless: the next page read finds the same rows and tries again.
-            Err(e) => {
-                tracing::warn!(endpoint = self.name(), error = %e, "Cannot drop finished queue rows.")
-            }
-        }
         self.queue.add_page(items, last, exhausted);
+        if !stale_rows.is_empty() {
+            self.drop_stale_rows(stale, stale_rows, ctx);
+        }
+    }
+
+    /// Forget the unsettled tickets whose writes the committer has written.
+    pub(super) fn settle_written(&mut self) {
+        let store = &self.store;
+        self.unsettled.settle(|w| store.is_written(w));
+    }
+
+    /// Remove queue rows that outlived their deliveries, on the committer
+    /// thread. No page read runs until it is written (`writes_pending`), so
+    /// none counts them twice.
+    fn drop_stale_rows(&mut self, stale: Changes, tickets: Vec<u128>, ctx: &mut Context<Self>) {
+        let written = self.store.record(stale);
+        self.writes_pending += 1;
+        self.stale_pending = true;
+        let done = written.into_actor(self).map(
+            move |result, act: &mut Self, ctx| {
+                act.writes_pending -= 1;
+                act.stale_pending = false;
+                match result {
+                    Ok(()) => tickets.iter().for_each(|_| act.depth.dequeued()),
+                    // Harmless: the next page read finds the same rows and tries again.
+                    Err(e) => {
+                        tracing::warn!(endpoint = act.name(), error = %e, "Cannot drop finished queue rows.")
+                    }
+                }
+                act.gauges();
+                act.pump(ctx);
+            },
+        );
+        ctx.spawn(done);
+    }
+
+    /// Write the endpoint's totals (outside an outcome), on the committer thread.
+    fn write_totals(&self, what: &'static str) {
+        let mut changes = Changes::new();
+        changes.totals(&self.record.id, self.stats.totals());
+        let written = self.store.record(changes);
+        let endpoint = self.label_owned();
+        // Queued already (in order with the outcomes); only the error is awaited.
+        actix::spawn(async move {
+            if let Err(e) = written.await {
+                tracing::error!(%endpoint, error = %e, "Cannot write the endpoint's {what}.");
+            }
+        });
     }
 
     /// Keep exactly one timer, for the earliest of: next retry, breaker reopening.
@@ -420,6 +482,11 @@ impl Handler<Enqueue> for EndpointActor {
             // A page read that ran after the commit may have loaded (or even
             // finished) it already: only the queue row says it is still open.
             if self.queue.is_paged_range(item.ticket) {
+                // Finished here, its queue row not yet removed in the store.
+                self.settle_written();
+                if self.unsettled.holds(item.ticket) {
+                    continue;
+                }
                 if !self
                     .store
                     .is_queued(&self.record.id, item.ticket)
@@ -473,12 +540,7 @@ impl Handler<Reconfigure> for EndpointActor {
         if resumed && self.stats.failing_since().is_some() {
             // Re-enabled by an operator: `disable_after` gets a whole new window.
             self.stats.set_failing_since(None);
-            let mut changes = Changes::new();
-            changes.totals(&self.record.id, self.stats.totals());
-            if let Err(e) = self.store.write_now(&changes) {
-                tracing::error!(endpoint = self.name(), error = %e,
-                    "Cannot reset the disable_after clock in the store.");
-            }
+            self.write_totals("reset disable_after clock");
         }
         if renamed {
             crate::telemetry::EndpointSeries {
@@ -518,19 +580,15 @@ impl Handler<FilteredOut> for EndpointActor {
 
 impl EndpointActor {
     fn write_filtered_out(&self) {
-        let mut changes = Changes::new();
-        changes.totals(&self.record.id, self.stats.totals());
-        if let Err(e) = self.store.write_now(&changes) {
-            tracing::warn!(endpoint = self.name(), error = %e,
-                "Cannot write the endpoint's filtered-out count.");
-        }
+        self.write_totals("filtered-out count");
     }
 }
 
 impl Handler<Drain> for EndpointActor {
     type Result = ResponseFuture<()>;
 
-    /// Stop starting attempts; answer once none is in flight.
+    /// Stop starting attempts; answer once none is in flight and every
+    /// outcome handed to the committer is written.
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.draining.get_or_insert_with(Vec::new).push(tx);
@@ -538,8 +596,11 @@ impl Handler<Drain> for EndpointActor {
             ctx.cancel_future(h);
         }
         self.pump(ctx);
+        let store = self.store.clone();
         Box::pin(async move {
             let _ = rx.await;
+            // Queued after the last outcome (nothing is in flight now).
+            let _ = store.flush().await;
         })
     }
 }

@@ -33,6 +33,9 @@ pub struct Item {
     pub budget_start: u32,
     /// When it last entered the queue (publish or replay), Unix ms.
     pub queued_ms: u64,
+    /// When the delivery was created, Unix ms: with the fields above, all
+    /// the actor needs to write the delivery's row without reading it.
+    pub created_ms: u64,
 }
 
 /// Bounded in-memory queue with retry scheduling.
@@ -259,6 +262,7 @@ mod tests {
             rendered: None,
             budget_start: 0,
             queued_ms: 0,
+            created_ms: 0,
         }
     }
 

@@ -15,7 +15,9 @@ use super::verdict;
 use crate::endpoint::spec::Status;
 use crate::ids::now_ms;
 use crate::store::Changes;
-use crate::store::records::{AttemptRecord, DeadLetter, DeliveryStatus, OutboxEntry};
+use crate::store::records::{
+    AttemptRecord, DeadLetter, DeliveryRecord, DeliveryStatus, OutboxEntry,
+};
 use crate::telemetry::{DeliveryFinished, DeliveryOutcome};
 
 /// How a delivery ends up after one step.
@@ -28,8 +30,9 @@ pub(super) struct Settle {
 }
 
 impl EndpointActor {
-    /// Write the outcome (one atomic, unsynced batch), update stats and
-    /// telemetry, return the item to the queue if it will be retried, pump.
+    /// Write the outcome (one atomic, unsynced batch, on the committer
+    /// thread), update stats and telemetry, return the item to the queue if
+    /// it will be retried, pump.
     pub(super) fn settle(&mut self, item: Item, s: Settle, ctx: &mut Context<Self>) {
         let now = Instant::now();
         let mut changes = Changes::new();
@@ -45,21 +48,24 @@ impl EndpointActor {
         let next_attempt_at = s
             .retry_at
             .map(|at| now_ms() + at.saturating_duration_since(now).as_millis() as u64);
-        match self.store.delivery(&item.delivery_id) {
-            Ok(Some(mut d)) => {
-                d.status = s.status;
-                d.attempts = item.attempts;
-                d.updated_at = now_ms();
-                d.last_error = s.reason.clone();
-                d.next_attempt_at = next_attempt_at;
-                d.last_delay_ms = item.last_delay.map(|l| l.as_millis() as u64);
-                changes.delivery(&d);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(delivery = %item.delivery_id, error = %e, "Cannot read delivery.")
-            }
-        }
+        // Built from what the actor holds: no read on this thread.
+        changes.delivery(&DeliveryRecord {
+            id: item.delivery_id.clone(),
+            event_id: item.event_id.clone(),
+            endpoint_id: self.record.id.clone(),
+            app: self.record.app.clone(),
+            status: s.status,
+            attempts: item.attempts,
+            created_at: item.created_ms,
+            updated_at: now_ms(),
+            next_attempt_at,
+            last_delay_ms: item.last_delay.map(|l| l.as_millis() as u64),
+            last_error: s.reason.clone(),
+            ticket: item.ticket,
+            budget_start: item.budget_start,
+            queued_at: item.queued_ms,
+            test: false,
+        });
         match s.status {
             DeliveryStatus::Delivered => self.stats.delivered(),
             DeliveryStatus::Failed => self.stats.failed(),
@@ -73,7 +79,8 @@ impl EndpointActor {
         // In the outcome's own batch: the totals never count an outcome the
         // store does not have, and survive restarts with it.
         changes.totals(&self.record.id, self.stats.totals());
-        if s.status != DeliveryStatus::Failed {
+        let dequeued = s.status != DeliveryStatus::Failed;
+        if dequeued {
             changes.dequeue(&self.record.id, item.ticket);
             self.depth.dequeued();
         }
@@ -116,18 +123,11 @@ impl EndpointActor {
         }
         // Operational events this outcome (or the attempt before it) raised
         // go in the outcome's own batch: kept exactly when the outcome is.
-        for entry in &self.outbox {
+        let outbox = std::mem::take(&mut self.outbox);
+        for entry in &outbox {
             changes.outbox(entry);
         }
-        match self.store.write_now(&changes) {
-            Ok(()) => self.announce(),
-            // The queue row stays, so the delivery is attempted again after a
-            // restart; the pending events go with the next outcome written.
-            Err(e) => {
-                tracing::error!(endpoint = %self.name(), delivery = %item.delivery_id, error = %e,
-                "Cannot record the outcome; the delivery will be retried.")
-            }
-        }
+        self.write_outcome(changes, dequeued.then_some(item.ticket), outbox, ctx);
         let end_to_end = (s.outcome == DeliveryOutcome::Success)
             .then(|| {
                 item.event
@@ -186,6 +186,53 @@ impl EndpointActor {
 }
 
 impl EndpointActor {
+    /// Hand an outcome's batch to the committer thread and carry on: the
+    /// next attempt does not wait for it. Until it is written, `ticket` (a
+    /// finished delivery whose queue row is still in the store) is held in
+    /// `unsettled`, so no page read or late offer takes it again. Only an
+    /// outcome carrying operational events is awaited (they go to the bus
+    /// once their outbox rows are written); the rest cost no wake-up.
+    fn write_outcome(
+        &mut self,
+        changes: Changes,
+        ticket: Option<u128>,
+        outbox: Vec<OutboxEntry>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.settle_written();
+        if outbox.is_empty() {
+            let w = self.store.hand_over(changes);
+            if let Some(t) = ticket {
+                self.unsettled.add(w, t);
+            }
+            return;
+        }
+        let (w, written) = self.store.record_numbered(changes);
+        if let Some(t) = ticket {
+            self.unsettled.add(w, t);
+        }
+        self.writes_pending += 1;
+        let done = written.into_actor(self).map(
+            move |result, act: &mut Self, ctx| {
+                act.writes_pending -= 1;
+                match result {
+                    Ok(()) => act.announce(outbox),
+                    // The queue row stays, so the delivery is attempted again
+                    // after a restart; the events go with the next outcome.
+                    Err(e) => {
+                        tracing::error!(endpoint = %act.name(), error = %e,
+                            "Cannot record an outcome; the delivery will be retried after a restart.");
+                        act.outbox.extend(outbox);
+                    }
+                }
+                if act.draining.is_some() {
+                    act.pump(ctx);
+                }
+            },
+        );
+        ctx.spawn(done);
+    }
+
     /// Raise an operational event about this endpoint (never delivered to
     /// it). It is written to the outbox with the next outcome, then handed
     /// to the bus, which publishes it and clears the entry in one commit.
@@ -204,10 +251,10 @@ impl EndpointActor {
         });
     }
 
-    /// Hand the events now in the outbox to the bus.
-    fn announce(&mut self) {
+    /// Hand events whose outbox rows are written to the bus.
+    fn announce(&self, entries: Vec<OutboxEntry>) {
         let Some(bus) = &self.bus else { return };
-        for entry in self.outbox.drain(..) {
+        for entry in entries {
             bus.do_send(ToBus::Announce(Box::new(entry)));
         }
     }

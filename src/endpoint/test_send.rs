@@ -111,7 +111,20 @@ impl Handler<SendTest> for EndpointActor {
                 }
             }
             .into_actor(act)
-            .map(move |sent, act, _| act.record_test(&info, prepared, sent, started_ms))
+            .then(move |sent, act, _| {
+                let (report, written) = act.record_test(&info, prepared, sent, started_ms);
+                let endpoint = act.label_owned();
+                // Answered once the history has it, so a read right after finds it.
+                async move {
+                    if let Err(e) = written.await {
+                        // The answer still says what the receiver did; only the history misses it.
+                        tracing::error!(%endpoint, error = %e,
+                            "Cannot keep the test send in the endpoint's history.");
+                    }
+                    report
+                }
+                .into_actor(act)
+            })
         }))
     }
 }
@@ -150,7 +163,10 @@ impl EndpointActor {
         prepared: Prepared,
         sent: Option<AttemptResult>,
         started_ms: u64,
-    ) -> TestReport {
+    ) -> (
+        TestReport,
+        impl std::future::Future<Output = Result<(), crate::store::StoreError>> + use<>,
+    ) {
         let delivery_id = ids::delivery_id();
         let mut report = TestReport {
             event_id: info.id.clone(),
@@ -228,12 +244,8 @@ impl EndpointActor {
         if let Some(a) = &attempt {
             changes.attempt(&delivery.id, a);
         }
-        if let Err(e) = self.store.write_now(&changes) {
-            // The answer still says what the receiver did; only the history misses it.
-            tracing::error!(endpoint = %self.name(), error = %e,
-                "Cannot keep the test send in the endpoint's history.");
-        }
-        report
+        // Written on the committer thread, not this one.
+        (report, self.store.record(changes))
     }
 }
 

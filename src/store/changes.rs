@@ -5,8 +5,9 @@
 //! Only this module turns those meanings into keys and column families, so
 //! the callers (bus, endpoint actors, retention) never build raw rows, and a
 //! second backend has one narrow seam to implement: the methods below plus
-//! [`Store::commit`](super::Store::commit) and
-//! [`Store::write_now`](super::Store::write_now).
+//! [`Store::commit`](super::Store::commit) (durable, for publishes),
+//! [`Store::record`](super::Store::record) (in order, no fsync of its own,
+//! for outcomes) and [`Store::write_now`](super::Store::write_now).
 
 use super::op::Op;
 #[cfg(doc)]

@@ -5,10 +5,17 @@
 //! an actix arbiter that would stall every actor sharing it. While one group
 //! is being synced, new requests pile up in the channel and form the next
 //! group, so the fsync cost is shared by everyone who published meanwhile.
+//!
+//! Delivery outcomes come here too, as *unsynced* requests: the endpoint
+//! actors never call RocksDB on their threads (they would wait behind the
+//! fsync group and memtable switches, on the threads that run awc). An
+//! unsynced request rides in whatever group forms next; a group with no
+//! durable request in it is written without fsync. One thread writes
+//! everything, so writes land in the order they were queued.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Instant;
 
@@ -25,13 +32,28 @@ const MAX_GROUP: usize = 1024;
 
 struct Request {
     ops: Vec<Op>,
-    done: oneshot::Sender<Result<(), String>>,
+    /// Needs an fsync (per the configured durability) before it is answered.
+    durable: bool,
+    /// Its place in the order of requests (see [`Written`]).
+    seq: u64,
+    /// Who waits for the result; none for a request handed over unawaited.
+    done: Option<oneshot::Sender<Result<(), String>>>,
 }
+
+/// A handed-over write's place in the committer's order: it has been
+/// written (or has failed, logged) once [`Committer::is_written`] says so.
+/// Checking costs an atomic load, so an actor need not be woken per write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Written(pub(crate) u64);
 
 /// Handle to the committer thread; cloning shares the thread.
 #[derive(Clone)]
 pub(crate) struct Committer {
-    tx: mpsc::Sender<Request>,
+    /// The next sequence number with the sender, under one lock, so
+    /// numbers are handed out in the channel's order.
+    tx: Arc<Mutex<(u64, mpsc::Sender<Request>)>>,
+    /// The sequence number of the last request written (or failed).
+    written: Arc<AtomicU64>,
     /// Whether the latest write succeeded: after an I/O error (disk full)
     /// RocksDB refuses writes, and `/readyz` should say so.
     writable: Arc<AtomicBool>,
@@ -50,12 +72,18 @@ impl Committer {
         let db = Arc::downgrade(db);
         let writable = Arc::new(AtomicBool::new(true));
         let fail_next = Arc::new(AtomicUsize::new(0));
-        let (flag, failing) = (writable.clone(), fail_next.clone());
+        let written = Arc::new(AtomicU64::new(0));
+        let state = State {
+            writable: writable.clone(),
+            fail_next: fail_next.clone(),
+            written: written.clone(),
+        };
         thread::Builder::new()
             .name("hookbus-commit".into())
-            .spawn(move || run(&db, &rx, sync, &flag, &failing))?;
+            .spawn(move || run(&db, &rx, sync, &state))?;
         Ok(Self {
-            tx,
+            tx: Arc::new(Mutex::new((1, tx))),
+            written,
             writable,
             fail_next,
         })
@@ -84,31 +112,93 @@ impl Committer {
         &self,
         ops: Vec<Op>,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
+        self.queue(ops, true).1
+    }
+
+    /// Write `ops` atomically, in order with every other request, without
+    /// an fsync of their own (they share one if a durable request is in the
+    /// same group). Queued now; the future resolves once they are written.
+    pub(crate) fn record(
+        &self,
+        ops: Vec<Op>,
+    ) -> (
+        Written,
+        impl std::future::Future<Output = Result<(), StoreError>> + use<>,
+    ) {
+        self.queue(ops, false)
+    }
+
+    /// Like [`Self::record`], but nobody waits: [`Self::is_written`] tells
+    /// when it is written; a failure is logged here (and `writable` drops).
+    pub(crate) fn hand_over(&self, ops: Vec<Op>) -> Written {
+        self.send(ops, false, None).unwrap_or(Written(0))
+    }
+
+    /// Has the handed-over write `w` been written (or failed)?
+    pub(crate) fn is_written(&self, w: Written) -> bool {
+        self.written.load(Ordering::Acquire) >= w.0
+    }
+
+    fn send(
+        &self,
+        ops: Vec<Op>,
+        durable: bool,
+        done: Option<oneshot::Sender<Result<(), String>>>,
+    ) -> Result<Written, StoreError> {
+        let mut guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = guard.0;
+        guard
+            .1
+            .send(Request {
+                ops,
+                durable,
+                seq,
+                done,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        guard.0 += 1;
+        Ok(Written(seq))
+    }
+
+    fn queue(
+        &self,
+        ops: Vec<Op>,
+        durable: bool,
+    ) -> (
+        Written,
+        impl std::future::Future<Output = Result<(), StoreError>> + use<>,
+    ) {
         let (done, wait) = oneshot::channel();
-        let queued = self
-            .tx
-            .send(Request { ops, done })
-            .map_err(|_| StoreError::Closed);
-        async move {
+        let queued = self.send(ops, durable, Some(done));
+        let number = *queued.as_ref().unwrap_or(&Written(0));
+        (number, async move {
             queued?;
             match wait.await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(msg)) => Err(StoreError::Write(msg)),
                 Err(_) => Err(StoreError::Closed),
             }
-        }
+        })
     }
 }
 
-fn run(
-    db: &Weak<DB>,
-    rx: &mpsc::Receiver<Request>,
-    sync: bool,
-    writable: &AtomicBool,
-    fail_next: &AtomicUsize,
-) {
-    let mut opts = WriteOptions::new();
-    opts.set_sync(sync);
+/// What the thread shares with the handles.
+struct State {
+    writable: Arc<AtomicBool>,
+    fail_next: Arc<AtomicUsize>,
+    written: Arc<AtomicU64>,
+}
+
+fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool, state: &State) {
+    let State {
+        writable,
+        fail_next,
+        written,
+    } = state;
+    let mut synced = WriteOptions::new();
+    synced.set_sync(sync);
+    let mut unsynced = WriteOptions::new();
+    unsynced.set_sync(false);
     let mut group = Vec::with_capacity(64);
     while let Ok(first) = rx.recv() {
         group.push(first);
@@ -119,31 +209,60 @@ fn run(
             }
         }
         let started = Instant::now();
-        let injected = fail_next
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
+        let durable = group.iter().any(|r| r.durable);
+        // The failpoint stands for a failed publish commit: it takes the
+        // group's durable requests; outcomes riding along are written.
+        let injected = durable
+            && fail_next
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok();
         let result = match db.upgrade() {
-            _ if injected => Err("injected failure (fail_next_commits)".to_string()),
             Some(db) => {
                 let mut batch = WriteBatch::default();
-                for req in &group {
+                for req in group.iter().filter(|r| !(injected && r.durable)) {
                     for op in &req.ops {
                         op.apply(&db, &mut batch);
                     }
                 }
-                db.write_opt(batch, &opts).map_err(|e| e.into_string())
+                let opts = if durable && !injected {
+                    &synced
+                } else {
+                    &unsynced
+                };
+                db.write_opt(batch, opts).map_err(|e| e.into_string())
             }
             None => Err("the store is closed".to_string()),
         };
-        writable.store(result.is_ok(), Ordering::Relaxed);
-        telemetry::StoreCommitted {
-            elapsed: started.elapsed(),
-            group: group.len(),
+        writable.store(result.is_ok() && !injected, Ordering::Relaxed);
+        // The commit histogram is the publish path's: outcome-only groups
+        // (no fsync) would only dilute it.
+        if durable {
+            telemetry::StoreCommitted {
+                elapsed: started.elapsed(),
+                group: group.len(),
+            }
+            .emit();
         }
-        .emit();
+        if let Some(last) = group.last() {
+            written.store(last.seq, Ordering::Release);
+        }
+        if let Err(e) = &result {
+            let unawaited = group.iter().filter(|r| r.done.is_none()).count();
+            if unawaited > 0 {
+                tracing::error!(error = %e, unawaited,
+                    "Cannot record delivery outcomes; those deliveries will be attempted again.");
+            }
+        }
         for req in group.drain(..) {
             // A publisher that gave up waiting is not an error here.
-            let _ = req.done.send(result.clone());
+            if let Some(done) = req.done {
+                let answer = if injected && req.durable {
+                    Err("injected failure (fail_next_commits)".to_string())
+                } else {
+                    result.clone()
+                };
+                let _ = done.send(answer);
+            }
         }
     }
 }

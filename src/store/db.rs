@@ -8,7 +8,7 @@ use rocksdb::{
 };
 use serde::de::DeserializeOwned;
 
-use super::committer::Committer;
+use super::committer::{Committer, Written};
 use super::crypto::MasterKey;
 use super::op::{Op, cf};
 use super::records::{
@@ -102,6 +102,52 @@ impl Store {
         changes: Changes,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
         self.committer.commit(changes.ops)
+    }
+
+    /// Write `changes` atomically, after every write queued before them,
+    /// without an fsync of their own, on the committer thread: the caller
+    /// never runs RocksDB itself. Queued at the call; the future resolves
+    /// once they are written (WAL and memtable). For what follows a publish
+    /// (attempt outcomes): a crash before the write only means the delivery
+    /// is attempted again (at-least-once), never lost, as the batch is atomic.
+    pub(crate) fn record(
+        &self,
+        changes: Changes,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
+        self.committer.record(changes.ops).1
+    }
+
+    /// [`Store::record`], also saying where the batch is in the order (see
+    /// [`Store::is_written`]).
+    pub(crate) fn record_numbered(
+        &self,
+        changes: Changes,
+    ) -> (
+        Written,
+        impl std::future::Future<Output = Result<(), StoreError>> + use<>,
+    ) {
+        self.committer.record(changes.ops)
+    }
+
+    /// Like [`Store::record`], for a caller that does not wait: the returned
+    /// [`Written`] tells (by [`Store::is_written`], an atomic load) when the
+    /// batch is written, so no task is woken per write; a failure is logged
+    /// by the committer (and [`Store::writable`] turns false).
+    pub(crate) fn hand_over(&self, changes: Changes) -> Written {
+        self.committer.hand_over(changes.ops)
+    }
+
+    /// Has the batch behind `w` been written (or failed)?
+    pub(crate) fn is_written(&self, w: Written) -> bool {
+        self.committer.is_written(w)
+    }
+
+    /// Resolves once every write queued before it (committed or recorded)
+    /// is written: shutdown waits for it before the store closes.
+    pub(crate) fn flush(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
+        self.committer.record(Vec::new()).1
     }
 
     /// Write `changes` atomically now, without fsync. For state changes after
@@ -258,8 +304,9 @@ impl Store {
         self.scan_json(Cf::Outbox, b"", None, usize::MAX, "outbox entry")
     }
 
-    /// Make the next `n` group commits fail as a full disk would (tests of
-    /// what survives a failed commit; nothing else calls it).
+    /// Make the next `n` durable (publish) commits fail as a full disk
+    /// would; outcome writes are not failed (tests of what survives a
+    /// failed commit; nothing else calls it).
     #[doc(hidden)]
     pub fn fail_next_commits(&self, n: usize) {
         self.committer.fail_next(n);
@@ -464,5 +511,44 @@ mod tests {
         }
         let _store = Store::open(&path, Durability::Buffered, key()).unwrap();
         assert!(crate::ids::next_ulid().0 > ahead);
+    }
+
+    #[test]
+    fn recorded_and_committed_writes_land_in_the_order_they_were_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::load_or_create(None, dir.path()).unwrap();
+        let store = Store::open(&dir.path().join("db"), Durability::Fsync, key).unwrap();
+        let totals = |delivered| {
+            let mut c = Changes::new();
+            c.totals(
+                "ep_a",
+                &EndpointTotals {
+                    delivered,
+                    ..Default::default()
+                },
+            );
+            c
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // Queued at the call, whatever order the futures are awaited in.
+        let first = store.record(totals(1));
+        let second = store.commit(totals(2));
+        let third = store.record(totals(3));
+        rt.block_on(async {
+            third.await.unwrap();
+            second.await.unwrap();
+            first.await.unwrap();
+        });
+        assert_eq!(store.endpoint_totals("ep_a").unwrap().delivered, 3);
+        let last = store.commit(totals(4));
+        let barrier = store.flush();
+        rt.block_on(async {
+            barrier.await.unwrap();
+            // The barrier resolved, so everything queued before it is written.
+            assert_eq!(store.endpoint_totals("ep_a").unwrap().delivered, 4);
+            last.await.unwrap();
+        });
     }
 }

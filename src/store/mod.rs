@@ -41,6 +41,7 @@ pub mod records;
 pub mod retention;
 
 pub use changes::Changes;
+pub use committer::Written;
 pub use db::Store;
 pub use dead_index::DeadLetterQuery;
 

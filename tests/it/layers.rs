@@ -179,3 +179,19 @@ fn no_file_imports_a_file_that_imports_it_back() {
     }
     assert!(cycles.is_empty(), "modules on an import cycle: {cycles:?}");
 }
+
+#[test]
+fn endpoint_actors_never_write_rocksdb_on_their_own_threads() {
+    // Outcomes go to the committer thread (`Store::record`); a synchronous
+    // `write_now` here would put RocksDB's write queue (behind the publish
+    // fsync and memtable switches) back on the threads that run awc.
+    let offenders: Vec<String> = module_sources()
+        .into_iter()
+        .filter(|(module, code)| module.starts_with("endpoint") && code.contains("write_now("))
+        .map(|(module, _)| module)
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "synchronous store writes in {offenders:?}"
+    );
+}
