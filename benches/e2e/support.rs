@@ -117,6 +117,29 @@ pub fn thread_cpu() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// Read and write system calls (`/proc/<pid>/io` syscr + syscw: every
+/// read/recv/write/send-family call, all threads) and context switches
+/// (voluntary + involuntary, summed over the live threads) of process `pid` so far.
+pub fn process_counters(pid: u32) -> (u64, u64) {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    let field = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let syscalls = field(&io, "syscr:") + field(&io, "syscw:");
+    let mut switches = 0;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let st = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            switches +=
+                field(&st, "voluntary_ctxt_switches:") + field(&st, "nonvoluntary_ctxt_switches:");
+        }
+    }
+    (syscalls, switches)
+}
+
 /// CPU time (user + system) of process `pid` so far, from `/proc`.
 pub fn process_cpu(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -195,6 +218,11 @@ impl Server {
 
     pub fn cpu(&self) -> Duration {
         process_cpu(self.child.id())
+    }
+
+    /// See [`process_counters`].
+    pub fn counters(&self) -> (u64, u64) {
+        process_counters(self.child.id())
     }
 }
 

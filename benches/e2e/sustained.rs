@@ -34,6 +34,13 @@ struct Trial {
     /// The publishers could not keep the pace (the load generator, not the
     /// engine's delivery, was the limit).
     publisher_short: bool,
+    /// Engine CPU (user + system) per acknowledged event, publish and
+    /// delivery, over the window and the drain after it.
+    cpu_us: f64,
+    /// Engine read/write-family system calls per acknowledged event.
+    syscalls: f64,
+    /// Engine context switches per acknowledged event.
+    switches: f64,
 }
 
 pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
@@ -61,13 +68,14 @@ pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
     );
     for _ in 0..TRIALS {
         let rate = (lo + hi) / 2.0;
-        let t = trial(&server.base, sink, rate, window).await;
+        let t = trial(&server, sink, rate, window).await;
         println!(
-            "  trial {:>7.0}/s: acknowledged {:>6}, backlog at end {:>6}, worst in 2nd half {:>6} → {}",
+            "  trial {:>7.0}/s: acknowledged {:>6}, backlog at end {:>6}, worst in 2nd half {:>6}, engine {:>5.1} CPU µs/event → {}",
             t.rate,
             t.acknowledged,
             t.end_backlog,
             t.worst_backlog,
+            t.cpu_us,
             if t.flat {
                 "flat"
             } else if t.publisher_short {
@@ -88,9 +96,12 @@ pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
     println!("B-awc, {IN_FLIGHT} in flight: {rate_b:.0} deliveries/s");
     match best {
         Some(t) => println!(
-            "sustained, queue flat: {:.0} deliveries/s, ratio to B-awc {:.3}{}",
+            "sustained, queue flat: {:.0} deliveries/s, ratio to B-awc {:.3}, engine {:.1} CPU µs, {:.1} read/write syscalls, {:.1} context switches per event{}",
             t.rate,
             t.rate / rate_b,
+            t.cpu_us,
+            t.syscalls,
+            t.switches,
             if delivery_bound {
                 " (above it the backlog grew: the engine's limit)"
             } else if publisher_bound {
@@ -103,7 +114,10 @@ pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
     }
 }
 
-async fn trial(base: &str, sink: &Sink, rate: f64, window: Duration) -> Trial {
+async fn trial(server: &Server, sink: &Sink, rate: f64, window: Duration) -> Trial {
+    let base = server.base.as_str();
+    let cpu_before = server.cpu();
+    let counters_before = server.counters();
     let client = awc::Client::builder()
         .connector(awc::Connector::new().limit(0))
         .timeout(Duration::from_secs(30))
@@ -158,7 +172,13 @@ async fn trial(base: &str, sink: &Sink, rate: f64, window: Duration) -> Trial {
     let acknowledged = acked.get();
     // Drain before the next trial.
     wait_count(sink, acknowledged, Duration::from_secs(300)).await;
+    let per_event = acknowledged.max(1) as f64;
+    let cpu_us = (server.cpu() - cpu_before).as_secs_f64() * 1e6 / per_event;
+    let counters = server.counters();
     Trial {
+        cpu_us,
+        syscalls: counters.0.saturating_sub(counters_before.0) as f64 / per_event,
+        switches: counters.1.saturating_sub(counters_before.1) as f64 / per_event,
         rate,
         acknowledged,
         end_backlog,

@@ -72,6 +72,12 @@ pub struct EndpointActor {
     pub(super) unsettled: super::unsettled::Unsettled,
     /// A write dropping stale queue rows is on its way: page reads wait for it.
     stale_pending: bool,
+    /// Outcome rows not yet handed to the committer (see `settle.rs`).
+    pub(super) outcome_buf: Changes,
+    /// Outcomes in `outcome_buf`.
+    pub(super) outcome_count: usize,
+    /// A hand-over of `outcome_buf` is scheduled.
+    pub(super) flush_armed: bool,
     /// Outcomes for the host.
     pub(super) outcomes: Option<crate::outcomes::Sender>,
     /// Gauges for `/metrics`.
@@ -160,6 +166,9 @@ impl EndpointActor {
             writes_pending: 0,
             unsettled: Default::default(),
             stale_pending: false,
+            outcome_buf: Changes::new(),
+            outcome_count: 0,
+            flush_armed: false,
             outcomes,
             board,
             last_gauges: std::cell::Cell::new(None),
@@ -214,8 +223,12 @@ impl EndpointActor {
     /// Start as many attempts as the limits allow, page in more work, re-arm the timer.
     pub(super) fn pump(&mut self, ctx: &mut Context<Self>) {
         self.page_in(ctx);
+        if self.draining.is_some() && self.queue.in_flight() == 0 {
+            // The drain's barrier must come after every outcome.
+            self.flush_outcomes();
+        }
         if let Some(waiters) = &mut self.draining {
-            // Drained once nothing is in flight and every outcome is written.
+            // Drained once nothing is in flight and every outcome is handed over.
             if self.queue.in_flight() == 0 && self.writes_pending == 0 {
                 for w in waiters.drain(..) {
                     let _ = w.send(());
@@ -366,7 +379,11 @@ impl EndpointActor {
     }
 
     /// Write the endpoint's totals (outside an outcome), on the committer thread.
-    fn write_totals(&self, what: &'static str) {
+    fn write_totals(&mut self, what: &'static str) {
+        if self.outcome_count > 0 {
+            // The buffered outcomes go with the totals (never ahead of them).
+            return self.flush_outcomes();
+        }
         let mut changes = Changes::new();
         changes.totals(&self.record.id, self.stats.totals());
         let written = self.store.record(changes);
@@ -415,6 +432,11 @@ impl EndpointActor {
 
 impl Actor for EndpointActor {
     type Context = Context<Self>;
+
+    /// However it stops, buffered outcomes go to the committer.
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.flush_outcomes();
+    }
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // `do_send` from the bus ignores capacity; this only bounds `try_send`.
@@ -579,7 +601,7 @@ impl Handler<FilteredOut> for EndpointActor {
 }
 
 impl EndpointActor {
-    fn write_filtered_out(&self) {
+    fn write_filtered_out(&mut self) {
         self.write_totals("filtered-out count");
     }
 }
@@ -610,6 +632,7 @@ impl Handler<Stop> for EndpointActor {
 
     /// Stop; pending rows stay durable (and a filtered-out count not yet written is written now).
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        self.flush_outcomes();
         if self.filtered_flush {
             self.filtered_flush = false;
             self.write_filtered_out();

@@ -20,6 +20,13 @@ use crate::store::records::{
 };
 use crate::telemetry::{DeliveryFinished, DeliveryOutcome};
 
+/// Longest an outcome waits in the actor's buffer before it is handed to
+/// the committer (a crash in between re-sends it, as one before any write would).
+const OUTCOME_FLUSH: Duration = Duration::from_millis(2);
+
+/// Outcomes that make the buffer go at once.
+const OUTCOME_BATCH: usize = 64;
+
 /// How a delivery ends up after one step.
 pub(super) struct Settle {
     pub(super) status: DeliveryStatus,
@@ -76,9 +83,6 @@ impl EndpointActor {
             DeliveryStatus::Filtered => self.stats.filtered(),
             DeliveryStatus::Pending => {}
         }
-        // In the outcome's own batch: the totals never count an outcome the
-        // store does not have, and survive restarts with it.
-        changes.totals(&self.record.id, self.stats.totals());
         let dequeued = s.status != DeliveryStatus::Failed;
         if dequeued {
             changes.dequeue(&self.record.id, item.ticket);
@@ -124,9 +128,6 @@ impl EndpointActor {
         // Operational events this outcome (or the attempt before it) raised
         // go in the outcome's own batch: kept exactly when the outcome is.
         let outbox = std::mem::take(&mut self.outbox);
-        for entry in &outbox {
-            changes.outbox(entry);
-        }
         self.write_outcome(changes, dequeued.then_some(item.ticket), outbox, ctx);
         let end_to_end = (s.outcome == DeliveryOutcome::Success)
             .then(|| {
@@ -186,12 +187,16 @@ impl EndpointActor {
 }
 
 impl EndpointActor {
-    /// Hand an outcome's batch to the committer thread and carry on: the
-    /// next attempt does not wait for it. Until it is written, `ticket` (a
-    /// finished delivery whose queue row is still in the store) is held in
-    /// `unsettled`, so no page read or late offer takes it again. Only an
+    /// Buffer an outcome's rows for the committer thread and carry on: the
+    /// next attempt does not wait for the write. The buffer is handed over
+    /// as one batch (with the totals, so they never count an outcome the
+    /// store lacks) within [`OUTCOME_FLUSH`], or at [`OUTCOME_BATCH`]
+    /// outcomes: one channel send and one wake-up of the committer per
+    /// batch rather than per delivery. Until written, `ticket` (a finished
+    /// delivery whose queue row is still in the store) is held in
+    /// `unsettled`, so no page read or late offer takes it again. An
     /// outcome carrying operational events is awaited (they go to the bus
-    /// once their outbox rows are written); the rest cost no wake-up.
+    /// once their outbox rows are written).
     fn write_outcome(
         &mut self,
         changes: Changes,
@@ -200,36 +205,66 @@ impl EndpointActor {
         ctx: &mut Context<Self>,
     ) {
         self.settle_written();
-        if outbox.is_empty() {
-            let w = self.store.hand_over(changes);
-            if let Some(t) = ticket {
-                self.unsettled.add(w, t);
-            }
+        self.outcome_buf.extend(changes);
+        self.outcome_count += 1;
+        if let Some(t) = ticket {
+            self.unsettled.buffer(t);
+        }
+        if !outbox.is_empty() {
+            return self.flush_awaited(outbox, ctx);
+        }
+        if self.outcome_count >= OUTCOME_BATCH {
+            self.flush_outcomes();
+        } else if !self.flush_armed {
+            self.flush_armed = true;
+            ctx.run_later(OUTCOME_FLUSH, |act, _| {
+                act.flush_armed = false;
+                act.flush_outcomes();
+            });
+        }
+    }
+
+    /// Hand the buffered outcomes to the committer, unawaited.
+    pub(super) fn flush_outcomes(&mut self) {
+        if self.outcome_count == 0 {
             return;
         }
-        let (w, written) = self.store.record_numbered(changes);
-        if let Some(t) = ticket {
-            self.unsettled.add(w, t);
+        let mut changes = std::mem::take(&mut self.outcome_buf);
+        self.outcome_count = 0;
+        changes.totals(&self.record.id, self.stats.totals());
+        let w = self.store.hand_over(changes);
+        self.unsettled.handed_over(w);
+    }
+
+    /// Hand the buffer over with operational events and wait for the write.
+    fn flush_awaited(&mut self, outbox: Vec<OutboxEntry>, ctx: &mut Context<Self>) {
+        let mut changes = std::mem::take(&mut self.outcome_buf);
+        self.outcome_count = 0;
+        changes.totals(&self.record.id, self.stats.totals());
+        for entry in &outbox {
+            changes.outbox(entry);
         }
+        let (w, written) = self.store.record_numbered(changes);
+        self.unsettled.handed_over(w);
         self.writes_pending += 1;
-        let done = written.into_actor(self).map(
-            move |result, act: &mut Self, ctx| {
+        let done = written
+            .into_actor(self)
+            .map(move |result, act: &mut Self, ctx| {
                 act.writes_pending -= 1;
                 match result {
                     Ok(()) => act.announce(outbox),
-                    // The queue row stays, so the delivery is attempted again
+                    // The queue rows stay, so the deliveries are attempted again
                     // after a restart; the events go with the next outcome.
                     Err(e) => {
                         tracing::error!(endpoint = %act.name(), error = %e,
-                            "Cannot record an outcome; the delivery will be retried after a restart.");
+                        "Cannot record outcomes; the deliveries will be retried after a restart.");
                         act.outbox.extend(outbox);
                     }
                 }
                 if act.draining.is_some() {
                     act.pump(ctx);
                 }
-            },
-        );
+            });
         ctx.spawn(done);
     }
 

@@ -6,6 +6,7 @@
 //! delivery again and send it twice. The actor checks here first. Writes are
 //! numbered in the committer's order ([`Written`]), so one "written up to"
 //! figure settles every entry at or below it, and entries leave in order.
+//! An outcome still buffered in the actor (not handed over yet) is held too.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -15,10 +16,25 @@ use crate::store::Written;
 #[derive(Debug, Default)]
 pub struct Unsettled {
     order: VecDeque<(Written, u128)>,
+    /// Finished, in the actor's outcome buffer: no write number yet.
+    buffered: Vec<u128>,
     tickets: HashSet<u128>,
 }
 
 impl Unsettled {
+    /// `ticket` finished; its outcome waits in the actor's buffer.
+    pub fn buffer(&mut self, ticket: u128) {
+        self.buffered.push(ticket);
+        self.tickets.insert(ticket);
+    }
+
+    /// The buffer went to the committer as write `w`.
+    pub fn handed_over(&mut self, w: Written) {
+        for t in self.buffered.drain(..) {
+            self.order.push_back((w, t));
+        }
+    }
+
     /// `ticket`'s row goes with write `w` (writes are added in their order).
     pub fn add(&mut self, w: Written, ticket: u128) {
         self.order.push_back((w, ticket));
@@ -42,14 +58,14 @@ impl Unsettled {
         self.tickets.contains(&ticket)
     }
 
-    /// Entries waiting.
+    /// Entries waiting (buffered or handed over).
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.tickets.len()
     }
 
     /// No entry waiting.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.tickets.is_empty()
     }
 }
 
@@ -71,6 +87,19 @@ mod tests {
         assert_eq!(u.len(), 1);
         u.settle(|w| w.0 <= 9);
         assert!(u.is_empty() && !u.holds(90));
+    }
+
+    #[test]
+    fn a_buffered_ticket_is_held_until_its_write_is_handed_over_and_written() {
+        let mut u = Unsettled::default();
+        u.buffer(7);
+        u.settle(|_| true);
+        assert!(u.holds(7), "no write yet: nothing can have written it");
+        u.handed_over(Written(12));
+        u.settle(|w| w.0 <= 11);
+        assert!(u.holds(7));
+        u.settle(|w| w.0 <= 12);
+        assert!(!u.holds(7) && u.is_empty());
     }
 
     #[test]
