@@ -300,7 +300,7 @@ impl EndpointActor {
         let now_ms = now_ms();
         let mut items = Vec::with_capacity(rows.len());
         let mut stale = Changes::new();
-        let mut stale_rows = Vec::new();
+        let mut stale_rows = 0;
         self.settle_written();
         for (ticket, dlv_id) in rows {
             // Finished here; the row's removal is on its way to the store.
@@ -334,7 +334,7 @@ impl EndpointActor {
                 // Finished (or vanished) deliveries whose queue row outlived them.
                 Ok(_) => {
                     stale.dequeue(&self.record.id, ticket);
-                    stale_rows.push(ticket);
+                    stale_rows += 1;
                 }
                 Err(e) => {
                     tracing::error!(endpoint = self.name(), delivery = %dlv_id, error = %e, "Cannot read delivery.")
@@ -342,7 +342,7 @@ impl EndpointActor {
             }
         }
         self.queue.add_page(items, last, exhausted);
-        if !stale_rows.is_empty() {
+        if stale_rows > 0 {
             self.drop_stale_rows(stale, stale_rows, ctx);
         }
     }
@@ -353,10 +353,10 @@ impl EndpointActor {
         self.unsettled.settle(|w| store.is_written(w));
     }
 
-    /// Remove queue rows that outlived their deliveries, on the committer
-    /// thread. No page read runs until it is written (`writes_pending`), so
-    /// none counts them twice.
-    fn drop_stale_rows(&mut self, stale: Changes, tickets: Vec<u128>, ctx: &mut Context<Self>) {
+    /// Remove `rows` queue rows that outlived their deliveries, on the
+    /// committer thread. No page read runs until it is written
+    /// (`stale_pending`), so none counts them twice.
+    fn drop_stale_rows(&mut self, stale: Changes, rows: usize, ctx: &mut Context<Self>) {
         let written = self.store.record(stale);
         self.writes_pending += 1;
         self.stale_pending = true;
@@ -365,7 +365,7 @@ impl EndpointActor {
                 act.writes_pending -= 1;
                 act.stale_pending = false;
                 match result {
-                    Ok(()) => tickets.iter().for_each(|_| act.depth.dequeued()),
+                    Ok(()) => (0..rows).for_each(|_| act.depth.dequeued()),
                     // Harmless: the next page read finds the same rows and tries again.
                     Err(e) => {
                         tracing::warn!(endpoint = act.name(), error = %e, "Cannot drop finished queue rows.")

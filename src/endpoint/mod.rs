@@ -18,7 +18,7 @@ pub mod spec;
 pub mod ssrf;
 pub mod stats;
 pub mod test_send;
-pub mod unsettled;
+mod unsettled;
 pub mod verdict;
 
 pub use actor::EndpointActor;

@@ -224,23 +224,27 @@ impl EndpointActor {
         }
     }
 
+    /// Empty the buffer into one batch, closed by the totals it accounts for.
+    fn take_outcomes(&mut self) -> Changes {
+        let mut changes = std::mem::take(&mut self.outcome_buf);
+        self.outcome_count = 0;
+        changes.totals(&self.record.id, self.stats.totals());
+        changes
+    }
+
     /// Hand the buffered outcomes to the committer, unawaited.
     pub(super) fn flush_outcomes(&mut self) {
         if self.outcome_count == 0 {
             return;
         }
-        let mut changes = std::mem::take(&mut self.outcome_buf);
-        self.outcome_count = 0;
-        changes.totals(&self.record.id, self.stats.totals());
+        let changes = self.take_outcomes();
         let w = self.store.hand_over(changes);
         self.unsettled.handed_over(w);
     }
 
     /// Hand the buffer over with operational events and wait for the write.
     fn flush_awaited(&mut self, outbox: Vec<OutboxEntry>, ctx: &mut Context<Self>) {
-        let mut changes = std::mem::take(&mut self.outcome_buf);
-        self.outcome_count = 0;
-        changes.totals(&self.record.id, self.stats.totals());
+        let mut changes = self.take_outcomes();
         for entry in &outbox {
             changes.outbox(entry);
         }

@@ -35,12 +35,6 @@ impl Unsettled {
         }
     }
 
-    /// `ticket`'s row goes with write `w` (writes are added in their order).
-    pub fn add(&mut self, w: Written, ticket: u128) {
-        self.order.push_back((w, ticket));
-        self.tickets.insert(ticket);
-    }
-
     /// Forget every entry whose write `is_written` says is done.
     pub fn settle(&mut self, is_written: impl Fn(Written) -> bool) {
         while let Some(&(w, ticket)) = self.order.front() {
@@ -57,16 +51,6 @@ impl Unsettled {
     pub fn holds(&self, ticket: u128) -> bool {
         self.tickets.contains(&ticket)
     }
-
-    /// Entries waiting (buffered or handed over).
-    pub fn len(&self) -> usize {
-        self.tickets.len()
-    }
-
-    /// No entry waiting.
-    pub fn is_empty(&self) -> bool {
-        self.tickets.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -76,17 +60,18 @@ mod tests {
     #[test]
     fn a_ticket_is_held_until_the_write_removing_its_row_is_written() {
         let mut u = Unsettled::default();
-        u.add(Written(3), 30);
-        u.add(Written(4), 40);
-        u.add(Written(9), 90);
+        u.buffer(30);
+        u.buffer(40);
+        u.handed_over(Written(3));
+        u.buffer(90);
+        u.handed_over(Written(9));
         u.settle(|w| w.0 <= 2);
         assert!(u.holds(30) && u.holds(40) && u.holds(90));
         u.settle(|w| w.0 <= 4);
         assert!(!u.holds(30) && !u.holds(40));
         assert!(u.holds(90));
-        assert_eq!(u.len(), 1);
         u.settle(|w| w.0 <= 9);
-        assert!(u.is_empty() && !u.holds(90));
+        assert!(!u.holds(90));
     }
 
     #[test]
@@ -99,7 +84,7 @@ mod tests {
         u.settle(|w| w.0 <= 11);
         assert!(u.holds(7));
         u.settle(|w| w.0 <= 12);
-        assert!(!u.holds(7) && u.is_empty());
+        assert!(!u.holds(7));
     }
 
     #[test]
@@ -107,8 +92,10 @@ mod tests {
         // A later write cannot be done before an earlier one: the committer
         // writes in order, so settling stops at the first one not written.
         let mut u = Unsettled::default();
-        u.add(Written(5), 1);
-        u.add(Written(6), 2);
+        u.buffer(1);
+        u.handed_over(Written(5));
+        u.buffer(2);
+        u.handed_over(Written(6));
         u.settle(|w| w.0 == 6);
         assert!(u.holds(1) && u.holds(2));
     }
