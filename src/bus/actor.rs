@@ -390,7 +390,7 @@ impl Bus {
             return p.refuses(bounds, std::iter::empty());
         }
         targets
-            .find(|t| p.endpoint_over(t, self.w.board.row(t).as_ref(), bounds))
+            .find(|t| self.w.board.with_row(t, |r| p.endpoint_over(t, r, bounds)))
             .and_then(|t| p.refuses(bounds, std::iter::once(t)))
     }
 
@@ -589,7 +589,10 @@ impl Bus {
             if act.w.backlog_bounds != Default::default() {
                 let mut p = act.w.pressure.lock().unwrap_or_else(|e| e.into_inner());
                 for (ep, items) in &fanout {
-                    p.enqueued(ep, items.len(), act.w.backlog_bounds);
+                    // The live row (not the last assessment's) says whether it is healthy now.
+                    act.w.board.with_row(ep, |live| {
+                        p.enqueued(ep, items.len(), act.w.backlog_bounds, live)
+                    });
                 }
             }
             for (ep, items) in fanout {

@@ -73,12 +73,21 @@ pub fn assess(rows: &[(String, EndpointRow)], bounds: Bounds, before: &Pressure)
 }
 
 impl Pressure {
-    /// `n` deliveries were just enqueued for `endpoint`: counted in the
-    /// healthy backlog at once, so a burst between two assessments cannot
-    /// run far past the global bound (the next assessment recounts).
-    pub fn enqueued(&mut self, endpoint: &str, n: usize, bounds: Bounds) {
-        if !self.healthy.contains(endpoint) {
-            // Not healthy (or too new to be assessed): not counted.
+    /// `n` deliveries were just enqueued for `endpoint`, whose gauges are
+    /// `live` right now: counted in the healthy backlog at once, so a burst
+    /// between two assessments cannot run far past the global bound (the
+    /// next assessment recounts).
+    pub fn enqueued(
+        &mut self,
+        endpoint: &str,
+        n: usize,
+        bounds: Bounds,
+        live: Option<&EndpointRow>,
+    ) {
+        // Not healthy (or too new to be assessed), or no longer healthy: a
+        // breaker that opened since the last assessment must not let its
+        // backlog push publishing back until the next one.
+        if !self.healthy.contains(endpoint) || !live.is_some_and(healthy) {
             return;
         }
         self.healthy_backlog += n;
@@ -197,12 +206,28 @@ mod tests {
             BOUNDS,
             &Pressure::default(),
         );
-        p.enqueued("a", 90, BOUNDS);
+        let live = row(10, 0.0, 0);
+        p.enqueued("a", 90, BOUNDS, Some(&live));
         assert!(!p.global, "100 is not over 100");
-        p.enqueued("down", 1000, BOUNDS);
+        p.enqueued("down", 1000, BOUNDS, Some(&live));
         assert!(!p.global, "an endpoint not assessed healthy is not counted");
-        p.enqueued("a", 1, BOUNDS);
+        p.enqueued("a", 1, BOUNDS, Some(&live));
         assert!(p.global);
+    }
+
+    #[test]
+    fn an_endpoint_whose_breaker_opened_since_the_assessment_is_not_counted() {
+        let mut p = assess(
+            &[("a".to_string(), row(10, 0.0, 0))],
+            BOUNDS,
+            &Pressure::default(),
+        );
+        p.enqueued("a", 1000, BOUNDS, Some(&row(10, 2.0, 0)));
+        assert!(!p.global, "open now: a down receiver's backlog");
+        p.enqueued("a", 1000, BOUNDS, Some(&row(10, 0.0, 1)));
+        assert!(!p.global, "paused now");
+        p.enqueued("a", 1000, BOUNDS, None);
+        assert!(!p.global, "deleted now");
     }
 
     #[test]

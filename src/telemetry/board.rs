@@ -42,9 +42,10 @@ impl Board {
         self.lock().remove(endpoint_id);
     }
 
-    /// One endpoint's row.
-    pub fn row(&self, endpoint_id: &str) -> Option<EndpointRow> {
-        self.lock().get(endpoint_id).cloned()
+    /// `f` of one endpoint's row (none if it has none), read under the
+    /// lock without copying it (the publish path asks per target).
+    pub fn with_row<R>(&self, endpoint_id: &str, f: impl FnOnce(Option<&EndpointRow>) -> R) -> R {
+        f(self.lock().get(endpoint_id))
     }
 
     /// Every row, by endpoint id.
