@@ -4,24 +4,16 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc's per-thread caches instead of glibc's arenas: engine CPU per
+/// delivery fell by a fifth to a third in interleaved runs (docs/BENCHMARKS.md,
+/// "mimalloc"), for ~70 MiB more resident memory with a 1 M backlog
+/// draining; `MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0` in the
+/// environment gives most of that back (docs/RELIABILITY.md §3). The library
+/// leaves the allocator to its host.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
-    cap_malloc_arenas();
     let cli = hookbus::cli::Cli::parse();
     actix_rt::System::new().block_on(hookbus::cli::main(cli))
-}
-
-/// glibc gives each thread that allocates under contention its own malloc
-/// arena (up to 8 per core), and freed memory stays in whichever arena it
-/// came from: with actix workers, the committer and RocksDB's threads, a
-/// drained backlog left ~40 MiB more resident (1 M backlog: 216 → 175 MiB
-/// peak with two arenas, docs/RELIABILITY.md). Set before any thread
-/// starts. `MALLOC_ARENA_MAX` in the environment still wins.
-fn cap_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter; no thread runs yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
 }
