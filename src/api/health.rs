@@ -40,9 +40,12 @@ pub(super) async fn readyz(hub: web::Data<Hookbus>) -> HttpResponse {
     let endpoints = hub.endpoints().await.ok().map(|e| e.len());
     let pressure = hub.pressure();
     let pushing_back = pressure.global;
-    let ready = store_ok && endpoints.is_some() && !pushing_back;
+    // Cluster mode: without NATS nothing can be acknowledged.
+    let cluster = hub.store().cluster_state();
+    let nats_ok = cluster.is_none_or(|(connected, _)| connected);
+    let ready = store_ok && endpoints.is_some() && !pushing_back && nats_ok;
     let d = &hub.config().delivery;
-    let body = json!({
+    let mut body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         // Why publishes answer 503 (push-back), and how far it is from the bound.
         "backlog": {
@@ -59,6 +62,15 @@ pub(super) async fn readyz(hub: web::Data<Hookbus>) -> HttpResponse {
         "bus": if endpoints.is_some() { "ok" } else { "stopped" },
         "endpoints": endpoints,
     });
+    if let Some((connected, applied)) = cluster {
+        let owned = hub.store().cluster_ownership().map(|o| o.borrow().clone());
+        body["cluster"] = json!({
+            "nats": if connected { "connected" } else { "unreachable" },
+            "applied_seq": applied,
+            "partitions_owned": owned.as_ref().map(|o| o.mine.len()),
+            "live_nodes": owned.as_ref().map(|o| o.live_nodes),
+        });
+    }
     if ready {
         HttpResponse::Ok().json(body)
     } else {

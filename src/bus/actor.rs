@@ -35,6 +35,8 @@ pub(super) struct Registered {
     /// Its compiled script, kept so a change that leaves the script alone
     /// (a secret rotation) does not compile it again on the bus's thread.
     pub(super) transform: TransformSlot,
+    /// This node drives it (see [`Bus::drives`]).
+    pub(super) driving: bool,
 }
 
 /// What the bus needs from the engine around it.
@@ -65,6 +67,9 @@ pub struct Wiring {
     pub backlog_bounds: super::pressure::Bounds,
     /// The latest push-back assessment, shared with `/readyz`.
     pub pressure: Arc<std::sync::Mutex<super::pressure::Pressure>>,
+    /// Applications, tokens and the catalogue: a cluster node reloads it
+    /// when another node changes them.
+    pub directory: Option<Arc<crate::directory::Directory>>,
 }
 
 /// An event's W3C `traceparent` and its publish span, carried to its deliveries.
@@ -94,6 +99,9 @@ pub struct Bus {
     committing: HashSet<String>,
     /// Its own address, handed to endpoint actors (set in `started`).
     me: Option<Addr<Bus>>,
+    /// Cluster mode: the partitions this node drives; `None` (embedded):
+    /// every endpoint.
+    pub(super) owned: Option<crate::store::Owned>,
 }
 
 /// How often the retention sweep runs.
@@ -113,6 +121,7 @@ impl Bus {
             next_worker: 0,
             committing: HashSet::new(),
             me: None,
+            owned: None,
         }
     }
 
@@ -149,6 +158,11 @@ impl Bus {
             queue_memory: self.w.queue_memory,
             outcomes: Some(self.w.outcomes.clone()),
             board: Some(self.w.board.clone()),
+            driving: true,
+        };
+        let deps = Deps {
+            driving: self.drives(&record.id),
+            ..deps
         };
         let actor = move |r| EndpointActor::new(r, transform, deps, dead);
         if self.w.workers.is_empty() {
@@ -191,6 +205,7 @@ impl Bus {
             }
             None => {
                 let addr = self.spawn_actor(record.clone(), transform.clone(), dead_letters);
+                let driving = self.drives(&record.id);
                 self.endpoints.insert(
                     record.id.clone(),
                     Registered {
@@ -198,6 +213,7 @@ impl Bus {
                         addr,
                         filter,
                         transform,
+                        driving,
                     },
                 );
             }
@@ -414,6 +430,8 @@ impl Actor for Bus {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(4096);
         self.me = Some(ctx.address());
+        // Before the actors start: each is told whether it drives.
+        self.follow_cluster(ctx);
         if let Err(e) = self.load() {
             tracing::error!(error = %e, "Cannot load endpoints from the store.");
         }

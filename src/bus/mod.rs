@@ -2,6 +2,7 @@
 //! event and its deliveries in one batch, and hands deliveries to endpoint actors.
 
 pub mod actor;
+mod cluster;
 pub mod dead_letters;
 pub mod endpoints;
 pub mod last_applied;

@@ -27,6 +27,15 @@ pub fn check_config(config: Option<PathBuf>) -> ExitCode {
     match Config::load(Some(&path)) {
         Ok(c) => {
             let names: Vec<&str> = c.endpoints.iter().map(|e| e.name.as_str()).collect();
+            if let Some(cl) = &c.cluster {
+                println!(
+                    "cluster mode: node {} on NATS {} (replicas {}, partitions {})",
+                    cl.node_name_or(&c.server.listen),
+                    cl.nats_urls.join(", "),
+                    cl.replicas,
+                    cl.partitions
+                );
+            }
             println!(
                 "{}: ok ({} endpoint{}{})",
                 path.display(),

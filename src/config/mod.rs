@@ -11,8 +11,10 @@ pub use crate::model::{Dur, Durability};
 
 use crate::model::spec::EndpointSpec;
 
+mod cluster;
 mod tenancy;
 use crate::transform::ScriptLimits;
+pub use cluster::ClusterConfig;
 pub use tenancy::{AppsConfig, EventsConfig};
 
 /// Errors loading a configuration.
@@ -58,6 +60,9 @@ pub struct Config {
     pub apps: AppsConfig,
     /// Endpoints upserted by name at start.
     pub endpoints: Vec<EndpointSpec>,
+    /// Cluster mode on NATS JetStream; embedded RocksDB alone without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[server]`.
@@ -213,7 +218,8 @@ impl Config {
     }
 
     /// Apply `HOOKBUS_LISTEN`, `HOOKBUS_API_TOKEN`, `HOOKBUS_DATA`,
-    /// `HOOKBUS_DURABILITY`, `HOOKBUS_REQUIRE_KNOWN_TYPES`.
+    /// `HOOKBUS_DURABILITY`, `HOOKBUS_REQUIRE_KNOWN_TYPES` and the cluster
+    /// variables ([`ClusterConfig::apply_env`]).
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("HOOKBUS_LISTEN") {
             self.server.listen = v;
@@ -243,6 +249,8 @@ impl Config {
                 tenancy::parse_flag("HOOKBUS_REQUIRE_KNOWN_TYPES", &v)
                     .map_err(|e| ConfigError::Invalid(vec![e]))?;
         }
+        ClusterConfig::apply_env(&mut self.cluster, &get)
+            .map_err(|e| ConfigError::Invalid(vec![e]))?;
         Ok(())
     }
 
@@ -307,6 +315,16 @@ impl Config {
         }
         out.extend(self.transforms.problems());
         out.extend(self.apps.problems());
+        if let Some(c) = &self.cluster {
+            out.extend(c.problems());
+            // Every node opens every endpoint's sealed secret.
+            if self.storage.master_key.is_none() {
+                out.push(
+                    "storage.master_key: cluster mode needs one key shared by every node (or HOOKBUS_MASTER_KEY)"
+                        .into(),
+                );
+            }
+        }
         let mut names = HashSet::new();
         let scripted = self.endpoints.iter().any(|e| e.transform.is_some());
         let engine = scripted.then(|| crate::transform::engine::build(&self.transforms));

@@ -93,32 +93,37 @@ pub fn default_app() -> AppRecord {
     }
 }
 
+fn read_state(store: &Store) -> Result<State, StoreError> {
+    let mut state = State::default();
+    let mut records = store.apps()?;
+    if !records.iter().any(|a| a.id == DEFAULT_APP_ID) {
+        records.push(default_app());
+    }
+    for a in records {
+        state.by_uid.insert(a.spec.uid.clone(), a.id.clone());
+        state.apps.insert(a.id.clone(), Arc::new(a));
+    }
+    for t in store.tokens()? {
+        state.tokens.insert(t.sha256.clone(), Arc::new(t));
+    }
+    for t in store.event_types()? {
+        let name = t.spec.name.clone();
+        match CatalogueEntry::compile(t) {
+            Ok(e) => {
+                state.types.insert(name, Arc::new(e));
+            }
+            // Checked when saved; only a newer or damaged store gets here.
+            Err(p) => tracing::error!(event_type = %name, problems = ?p,
+                "A catalogued schema no longer compiles; the type is left out."),
+        }
+    }
+    Ok(state)
+}
+
 impl Directory {
     /// Load everything from the store.
     pub fn load(store: Store, settings: Settings) -> Result<Self, StoreError> {
-        let mut state = State::default();
-        let mut records = store.apps()?;
-        if !records.iter().any(|a| a.id == DEFAULT_APP_ID) {
-            records.push(default_app());
-        }
-        for a in records {
-            state.by_uid.insert(a.spec.uid.clone(), a.id.clone());
-            state.apps.insert(a.id.clone(), Arc::new(a));
-        }
-        for t in store.tokens()? {
-            state.tokens.insert(t.sha256.clone(), Arc::new(t));
-        }
-        for t in store.event_types()? {
-            let name = t.spec.name.clone();
-            match CatalogueEntry::compile(t) {
-                Ok(e) => {
-                    state.types.insert(name, Arc::new(e));
-                }
-                // Checked when saved; only a newer or damaged store gets here.
-                Err(p) => tracing::error!(event_type = %name, problems = ?p,
-                    "A catalogued schema no longer compiles; the type is left out."),
-            }
-        }
+        let state = read_state(&store)?;
         Ok(Self {
             store,
             settings,
@@ -126,6 +131,14 @@ impl Directory {
             writes: tokio::sync::Mutex::new(()),
             buckets: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Read everything from the store again: a cluster node whose
+    /// applications, tokens or catalogue another node changed.
+    pub fn reload(&self) -> Result<(), StoreError> {
+        let state = read_state(&self.store)?;
+        *self.write() = state;
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {

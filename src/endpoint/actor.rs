@@ -88,6 +88,10 @@ pub struct EndpointActor {
     label: String,
     /// A write of the filtered-out count is scheduled.
     filtered_flush: bool,
+    /// This node drives the endpoint (always, embedded; in cluster mode
+    /// while it holds the partition's lease). Otherwise no page reads and
+    /// no attempts.
+    pub(super) driving: bool,
 }
 
 /// The values the gauges show, to skip writes that would change nothing.
@@ -110,6 +114,9 @@ pub struct Deps {
     pub outcomes: Option<crate::outcomes::Sender>,
     /// Where gauges go for `/metrics`; none in isolated tests.
     pub board: Option<Arc<crate::telemetry::board::Board>>,
+    /// Whether this node drives the endpoint from the start (true unless a
+    /// cluster node without the partition's lease).
+    pub driving: bool,
 }
 
 pub use super::messages::TransformSlot;
@@ -130,6 +137,7 @@ impl EndpointActor {
             queue_memory,
             outcomes,
             board,
+            driving,
         } = deps;
         let fifo = record.spec.ordering == Ordering::Fifo;
         let label = record.label();
@@ -174,6 +182,7 @@ impl EndpointActor {
             last_gauges: std::cell::Cell::new(None),
             label,
             filtered_flush: false,
+            driving,
         }
     }
 
@@ -236,8 +245,9 @@ impl EndpointActor {
             }
             return;
         }
-        // Paused and disabled endpoints keep their queue and spend no attempts.
-        if self.record.spec.status == Status::Active {
+        // Paused and disabled endpoints keep their queue and spend no
+        // attempts; nor does a cluster node that does not drive it.
+        if self.driving && self.record.spec.status == Status::Active {
             let limit = match self.record.spec.ordering {
                 Ordering::Fifo => 1,
                 Ordering::None => self.record.spec.max_in_flight as usize,
@@ -281,6 +291,9 @@ impl EndpointActor {
 
     /// Read the next page of the durable queue when there is room.
     fn page_in(&mut self, ctx: &mut Context<Self>) {
+        if !self.driving {
+            return;
+        }
         let Some((after, room)) = self.queue.wants_page() else {
             return;
         };
@@ -309,27 +322,7 @@ impl EndpointActor {
             }
             match self.store.delivery(&dlv_id) {
                 Ok(Some(d)) if d.status.is_open() => {
-                    let due = d
-                        .next_attempt_at
-                        .filter(|&t| t > now_ms)
-                        .map(|t| now + Duration::from_millis(t - now_ms));
-                    let item = Item {
-                        rendered: None,
-                        budget_start: d.budget_start,
-                        queued_ms: if d.queued_at == 0 {
-                            d.created_at
-                        } else {
-                            d.queued_at
-                        },
-                        created_ms: d.created_at,
-                        delivery_id: d.id,
-                        ticket,
-                        event_id: d.event_id,
-                        attempts: d.attempts,
-                        last_delay: d.last_delay_ms.map(Duration::from_millis),
-                        event: None,
-                    };
-                    items.push((item, due));
+                    items.push(Item::from_record(d, ticket, now, now_ms));
                 }
                 // Finished (or vanished) deliveries whose queue row outlived them.
                 Ok(_) => {
@@ -442,13 +435,7 @@ impl Actor for EndpointActor {
         // `do_send` from the bus ignores capacity; this only bounds `try_send`.
         ctx.set_mailbox_capacity(1024);
         self.client = Some(deliver::client(&self.guard));
-        self.depth = match self.store.queue_count(&self.record.id) {
-            Ok((rows, last)) => Depth::scanned(rows, last),
-            Err(e) => {
-                tracing::error!(endpoint = self.name(), error = %e, "Cannot count the queue.");
-                Depth::default()
-            }
-        };
+        self.rescan_depth();
         // Totals since creation and the `disable_after` clock survive restarts.
         match self.store.endpoint_totals(&self.record.id) {
             Ok(totals) => self.stats = Stats::resume(totals),
@@ -468,6 +455,18 @@ impl Actor for EndpointActor {
 }
 
 impl EndpointActor {
+    /// Count the queue rows in the store again (start, or a cluster node
+    /// taking the endpoint over).
+    pub(super) fn rescan_depth(&mut self) {
+        self.depth = match self.store.queue_count(&self.record.id) {
+            Ok((rows, last)) => Depth::scanned(rows, last),
+            Err(e) => {
+                tracing::error!(endpoint = self.name(), error = %e, "Cannot count the queue.");
+                Depth::default()
+            }
+        };
+    }
+
     /// Tell the operator what a (re)start picked up from the store: after a
     /// crash this is the line that says nothing acknowledged was forgotten.
     fn log_resumed(&mut self) {
@@ -499,35 +498,42 @@ impl Handler<Enqueue> for EndpointActor {
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
         self.dead_letters = self.dead_letters.saturating_sub(msg.replayed);
         for item in msg.items {
-            // Counted once per queue row, however the rest of this goes.
-            self.depth.enqueued(item.ticket);
-            // A page read that ran after the commit may have loaded (or even
-            // finished) it already: only the queue row says it is still open.
-            if self.queue.is_paged_range(item.ticket) {
-                // Finished here, its queue row not yet removed in the store.
-                self.settle_written();
-                if self.unsettled.holds(item.ticket) {
-                    continue;
-                }
-                if !self
-                    .store
-                    .is_queued(&self.record.id, item.ticket)
-                    .unwrap_or(true)
-                {
-                    continue;
-                }
-                // Paged in before this message came: keep the publish's event
-                // (and span) rather than the one reloaded from the store.
-                if let Some(event) = &item.event {
-                    if self.queue.attach_event(item.ticket, event) {
-                        continue;
-                    }
-                }
-            }
-            self.queue.offer(item, None);
+            self.accept(item, None);
         }
         self.gauges();
         self.pump(ctx);
+    }
+}
+
+impl EndpointActor {
+    /// Take one committed delivery (due now, or at `due` for a retry).
+    pub(super) fn accept(&mut self, item: Item, due: Option<Instant>) {
+        // Counted once per queue row, however the rest of this goes.
+        self.depth.enqueued(item.ticket);
+        // A page read that ran after the commit may have loaded (or even
+        // finished) it already: only the queue row says it is still open.
+        if self.queue.is_paged_range(item.ticket) {
+            // Finished here, its queue row not yet removed in the store.
+            self.settle_written();
+            if self.unsettled.holds(item.ticket) {
+                return;
+            }
+            if !self
+                .store
+                .is_queued(&self.record.id, item.ticket)
+                .unwrap_or(true)
+            {
+                return;
+            }
+            // Paged in before this message came: keep the publish's event
+            // (and span) rather than the one reloaded from the store.
+            if let Some(event) = &item.event {
+                if self.queue.attach_event(item.ticket, event) {
+                    return;
+                }
+            }
+        }
+        self.queue.offer(item, due);
     }
 }
 

@@ -47,6 +47,18 @@ pub struct Enqueue {
     pub replayed: u64,
 }
 
+/// Queue rows another cluster node wrote (a publish or replay it took),
+/// already in this node's cache: `(ticket, delivery id)`, in any order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Arrived(pub Vec<(u128, String)>);
+
+/// Cluster mode: whether this node drives the endpoint (holds the lease of
+/// its partition). An actor that does not drive it makes no attempts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drive(pub bool);
+
 /// Dead letters of this endpoint were purged.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -5,6 +5,7 @@ pub mod actor;
 mod attempt;
 pub mod breaker;
 pub mod classify;
+mod cluster;
 pub mod deliver;
 pub mod depth;
 pub mod messages;

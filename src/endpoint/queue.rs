@@ -38,6 +38,40 @@ pub struct Item {
     pub created_ms: u64,
 }
 
+impl Item {
+    /// The item for an open delivery read from the store (a page read, or a
+    /// row another cluster node wrote), with when it is due if it waits for
+    /// a retry. Its event is loaded when it is attempted.
+    pub fn from_record(
+        d: crate::store::records::DeliveryRecord,
+        ticket: u128,
+        now: Instant,
+        now_ms: u64,
+    ) -> (Item, Option<Instant>) {
+        let due = d
+            .next_attempt_at
+            .filter(|&t| t > now_ms)
+            .map(|t| now + Duration::from_millis(t - now_ms));
+        let item = Item {
+            rendered: None,
+            budget_start: d.budget_start,
+            queued_ms: if d.queued_at == 0 {
+                d.created_at
+            } else {
+                d.queued_at
+            },
+            created_ms: d.created_at,
+            delivery_id: d.id,
+            ticket,
+            event_id: d.event_id,
+            attempts: d.attempts,
+            last_delay: d.last_delay_ms.map(Duration::from_millis),
+            event: None,
+        };
+        (item, due)
+    }
+}
+
 /// Bounded in-memory queue with retry scheduling.
 #[derive(Debug)]
 pub struct Queue {
@@ -224,6 +258,21 @@ impl Queue {
         }
     }
 
+    /// Let go of every delivery held but not in flight and read the store
+    /// again from its first row: for a cluster node that stops or starts
+    /// driving the endpoint, whose memory may be stale (another node drove
+    /// it meanwhile). Attempts in flight stay held until they finish.
+    pub fn forget_waiting(&mut self) {
+        for item in self.ready.drain(..) {
+            self.held.remove(&item.ticket);
+        }
+        for (_, item) in std::mem::take(&mut self.waiting) {
+            self.held.remove(&item.ticket);
+        }
+        self.cursor = None;
+        self.backlog = true;
+    }
+
     /// When the earliest waiting retry is due.
     pub fn next_due(&self) -> Option<Instant> {
         self.waiting.keys().next().map(|(at, _)| *at)
@@ -338,6 +387,24 @@ mod tests {
             1,
             "the head goes first when due"
         );
+    }
+
+    #[test]
+    fn forgetting_keeps_only_what_is_in_flight_and_reads_the_store_again() {
+        let mut q = settled(8);
+        for t in 1..=3 {
+            q.offer(item(t), None);
+        }
+        let now = Instant::now();
+        let flying = q.take(now).unwrap();
+        q.forget_waiting();
+        assert_eq!((q.len(), q.in_flight()), (1, 1));
+        assert_eq!(q.wants_page(), Some((None, 7)));
+        // The page read finds the in-flight row again: it is not held twice.
+        q.add_page(vec![(item(1), None), (item(2), None)], Some(2), true);
+        assert_eq!(q.len(), 2);
+        q.finish(flying, None);
+        assert_eq!((q.len(), q.in_flight()), (1, 0));
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //! unsynced request rides in whatever group forms next; a group with no
 //! durable request in it is written without fsync. One thread writes
 //! everything, so writes land in the order they were queued.
+//!
+//! Where a group goes is a [`Sink`]: the local RocksDB (embedded mode), or
+//! JetStream in cluster mode (the `replica` module), whose answer comes once
+//! the rows are replicated and applied to the local cache.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -25,6 +29,35 @@ use tokio::sync::oneshot;
 use super::StoreError;
 use super::op::Op;
 use crate::telemetry;
+
+/// Where a group of writes goes. Called on the committer thread only.
+pub(crate) trait Sink {
+    /// Write every unit (one request's ops, all or none of each) in order;
+    /// `sync`: a durable request is in the group.
+    fn write(&mut self, units: &[&[Op]], sync: bool) -> Result<(), String>;
+}
+
+/// The embedded sink: one RocksDB `WriteBatch` per group, fsynced when a
+/// durable request is in it (and durability is `fsync`).
+struct Rocks {
+    db: Weak<DB>,
+    synced: WriteOptions,
+    unsynced: WriteOptions,
+}
+
+impl Sink for Rocks {
+    fn write(&mut self, units: &[&[Op]], sync: bool) -> Result<(), String> {
+        let Some(db) = self.db.upgrade() else {
+            return Err("the store is closed".to_string());
+        };
+        let mut batch = WriteBatch::default();
+        for op in units.iter().flat_map(|u| u.iter()) {
+            op.apply(&db, &mut batch);
+        }
+        let opts = if sync { &self.synced } else { &self.unsynced };
+        db.write_opt(batch, opts).map_err(|e| e.into_string())
+    }
+}
 
 /// Upper bound on requests merged into one group, so one huge group cannot
 /// delay the first publisher's acknowledgement without limit.
@@ -68,8 +101,25 @@ impl Committer {
     /// last `Store` is dropped, on that thread, never later on this one (a
     /// database still open at process exit races RocksDB's static teardown).
     pub(crate) fn start(db: &Arc<DB>, sync: bool) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Request>();
         let db = Arc::downgrade(db);
+        Self::start_with(move || {
+            let mut synced = WriteOptions::new();
+            synced.set_sync(sync);
+            let mut unsynced = WriteOptions::new();
+            unsynced.set_sync(false);
+            Box::new(Rocks {
+                db,
+                synced,
+                unsynced,
+            })
+        })
+    }
+
+    /// Start the thread writing to the sink `make` builds (on that thread).
+    pub(crate) fn start_with(
+        make: impl FnOnce() -> Box<dyn Sink> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Request>();
         let writable = Arc::new(AtomicBool::new(true));
         let fail_next = Arc::new(AtomicUsize::new(0));
         let written = Arc::new(AtomicU64::new(0));
@@ -80,7 +130,7 @@ impl Committer {
         };
         thread::Builder::new()
             .name("hookbus-commit".into())
-            .spawn(move || run(&db, &rx, sync, &state))?;
+            .spawn(move || run(make().as_mut(), &rx, &state))?;
         Ok(Self {
             tx: Arc::new(Mutex::new((1, tx))),
             written,
@@ -132,6 +182,18 @@ impl Committer {
     /// when it is written; a failure is logged here (and `writable` drops).
     pub(crate) fn hand_over(&self, ops: Vec<Op>) -> Written {
         self.send(ops, false, None).unwrap_or(Written(0))
+    }
+
+    /// Like [`Self::record`], waiting on this (blocking) thread: for a
+    /// caller outside any async runtime (the retention sweep).
+    pub(crate) fn record_blocking(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.send(ops, false, Some(done))?;
+        match wait.blocking_recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(msg)) => Err(StoreError::Write(msg)),
+            Err(_) => Err(StoreError::Closed),
+        }
     }
 
     /// Has the handed-over write `w` been written (or failed)?
@@ -189,16 +251,12 @@ struct State {
     written: Arc<AtomicU64>,
 }
 
-fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool, state: &State) {
+fn run(sink: &mut dyn Sink, rx: &mpsc::Receiver<Request>, state: &State) {
     let State {
         writable,
         fail_next,
         written,
     } = state;
-    let mut synced = WriteOptions::new();
-    synced.set_sync(sync);
-    let mut unsynced = WriteOptions::new();
-    unsynced.set_sync(false);
     let mut group = Vec::with_capacity(64);
     while let Ok(first) = rx.recv() {
         group.push(first);
@@ -216,23 +274,13 @@ fn run(db: &Weak<DB>, rx: &mpsc::Receiver<Request>, sync: bool, state: &State) {
             && fail_next
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                 .is_ok();
-        let result = match db.upgrade() {
-            Some(db) => {
-                let mut batch = WriteBatch::default();
-                for req in group.iter().filter(|r| !(injected && r.durable)) {
-                    for op in &req.ops {
-                        op.apply(&db, &mut batch);
-                    }
-                }
-                let opts = if durable && !injected {
-                    &synced
-                } else {
-                    &unsynced
-                };
-                db.write_opt(batch, opts).map_err(|e| e.into_string())
-            }
-            None => Err("the store is closed".to_string()),
-        };
+        let units: Vec<&[Op]> = group
+            .iter()
+            .filter(|r| !(injected && r.durable))
+            .map(|r| r.ops.as_slice())
+            .collect();
+        let result = sink.write(&units, durable && !injected);
+        drop(units);
         writable.store(result.is_ok() && !injected, Ordering::Relaxed);
         // The commit histogram is the publish path's: outcome-only groups
         // (no fsync) would only dilute it.

@@ -15,6 +15,7 @@ use super::records::{
     AppRecord, AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, EndpointTotals,
     EventTypeRecord, IdempotencyRecord, OutboxEntry, StoredEvent, TokenRecord,
 };
+use super::replica::{Applied, ClusterSettings, Replica};
 use super::{Cf, Changes, StoreError, keys};
 use crate::model::Durability;
 use crate::model::PublishReceipt;
@@ -58,40 +59,95 @@ pub struct Store {
     committer: Committer,
     /// Seals endpoint secrets on write, opens them on read.
     key: MasterKey,
+    /// Cluster mode's link to JetStream; `None` when embedded.
+    replica: Option<Replica>,
+}
+
+fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts.increase_parallelism(2);
+    // Memory must not grow with the backlog: cap memtables across all
+    // column families and share one block cache, so a million queued
+    // deliveries cost disk, not RAM.
+    opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
+    let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE);
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_cache(&cache);
+    let cfs = Cf::ALL.iter().map(|c| {
+        let mut o = Options::default();
+        o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        o.set_write_buffer_size(MEMTABLE_BUDGET / 4);
+        o.set_block_based_table_factory(&table);
+        ColumnFamilyDescriptor::new(c.name(), o)
+    });
+    Ok(Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?))
 }
 
 impl Store {
     /// Open (creating if needed) the store at `path`.
     pub fn open(path: &Path, durability: Durability, key: MasterKey) -> Result<Self, StoreError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        opts.increase_parallelism(2);
-        // Memory must not grow with the backlog: cap memtables across all
-        // column families and share one block cache, so a million queued
-        // deliveries cost disk, not RAM.
-        opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
-        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE);
-        let mut table = rocksdb::BlockBasedOptions::default();
-        table.set_block_cache(&cache);
-        let cfs = Cf::ALL.iter().map(|c| {
-            let mut o = Options::default();
-            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
-            o.set_write_buffer_size(MEMTABLE_BUDGET / 4);
-            o.set_block_based_table_factory(&table);
-            ColumnFamilyDescriptor::new(c.name(), o)
-        });
-        let db = Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?);
+        let db = open_db(path)?;
         super::migrate::build_indexes(&db)?;
+        Self::ready(db, key, None, |db| {
+            Committer::start(db, durability == Durability::Fsync)
+        })
+    }
+
+    /// Open the store in cluster mode: rows are written to JetStream and the
+    /// RocksDB at `path` is this node's cache of them, caught up (or rebuilt)
+    /// before this resolves. See `replica`.
+    pub async fn open_cluster(
+        path: &Path,
+        settings: ClusterSettings,
+        key: MasterKey,
+    ) -> Result<Self, StoreError> {
+        let db = open_db(path)?;
+        let replica = Replica::start(settings, &db).await?;
+        let sink = replica.clone();
+        Self::ready(db, key, Some(replica), move |_| {
+            Committer::start_with(move || sink.sink())
+        })
+    }
+
+    fn ready(
+        db: Arc<DB>,
+        key: MasterKey,
+        replica: Option<Replica>,
+        committer: impl FnOnce(&Arc<DB>) -> std::io::Result<Committer>,
+    ) -> Result<Self, StoreError> {
         // Deliveries queued by an earlier process keep their place: new
         // tickets sort after theirs even if this machine's clock is behind.
         if let Some(max) = max_queued_ticket(&db)? {
             crate::ids::advance_past(max);
         }
-        let committer = Committer::start(&db, durability == Durability::Fsync)
+        let committer = committer(&db)
             .map_err(|e| StoreError::Write(format!("cannot start committer thread: {e}")))?;
-        Ok(Self { db, committer, key })
+        Ok(Self {
+            db,
+            committer,
+            key,
+            replica,
+        })
+    }
+
+    /// In cluster mode, what other nodes write from now on (applied to
+    /// this node's cache first); the first call only, `None` when embedded.
+    pub fn take_cluster_feed(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Applied>> {
+        self.replica.as_ref().and_then(Replica::take_feed)
+    }
+
+    /// In cluster mode, the partitions this node drives, as they change.
+    pub fn cluster_ownership(&self) -> Option<tokio::sync::watch::Receiver<super::Owned>> {
+        self.replica.as_ref().map(Replica::owned)
+    }
+
+    /// In cluster mode, whether NATS is connected, and the last stream
+    /// sequence this node's cache applied; `None` when embedded.
+    pub fn cluster_state(&self) -> Option<(bool, u64)> {
+        self.replica.as_ref().map(|r| (r.connected(), r.applied()))
     }
 
     /// Write `changes` in one atomic batch through the group committer
@@ -152,10 +208,15 @@ impl Store {
 
     /// Write `changes` atomically now, without fsync. For state changes after
     /// publish: losing one in a crash only means the delivery is attempted
-    /// again (at-least-once), never lost, because the batch is atomic.
+    /// again (at-least-once), never lost, because the batch is atomic. Blocks
+    /// (in cluster mode until JetStream has it): never on an async thread.
     pub(crate) fn write_now(&self, changes: &Changes) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
+        }
+        if self.replica.is_some() {
+            // Every row goes to the stream, never only to this node's cache.
+            return self.committer.record_blocking(changes.ops.clone());
         }
         let mut batch = WriteBatch::default();
         for op in &changes.ops {

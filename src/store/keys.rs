@@ -13,6 +13,18 @@ pub fn queue_ticket(key: &[u8]) -> Option<u128> {
     Some(u128::from_be_bytes(tail))
 }
 
+/// The endpoint id and ticket of a `queue` key.
+pub fn split_queue(key: &[u8]) -> Option<(&str, u128)> {
+    let id_len = key.len().checked_sub(17)?;
+    if key.get(id_len) != Some(&0) {
+        return None;
+    }
+    Some((
+        std::str::from_utf8(&key[..id_len]).ok()?,
+        queue_ticket(key)?,
+    ))
+}
+
 /// `endpoint id ‖ 0`: the prefix of an endpoint's `queue` and `endpoint_deliveries` rows.
 pub fn prefix(id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(id.len() + 17);
@@ -56,6 +68,15 @@ pub fn split_timed(key: &[u8]) -> Option<(u64, &str)> {
     Some((at, std::str::from_utf8(key.get(8..)?).ok()?))
 }
 
+/// `meta` row of a cluster node's cache: the last stream sequence applied
+/// (big-endian u64). Local to the node; never replicated.
+pub const REPLICA_APPLIED: &[u8] = b"replica.applied";
+/// `meta` row: when the cache last applied a batch (ms since the epoch, big-endian).
+pub const REPLICA_APPLIED_MS: &[u8] = b"replica.applied_ms";
+/// `meta` row: which stream the cache copies (its name and creation time),
+/// so a cache of a deleted and recreated stream is rebuilt, not trusted.
+pub const REPLICA_STREAM: &[u8] = b"replica.stream";
+
 fn timed(at: u64, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(8 + id.len());
     k.extend_from_slice(&at.to_be_bytes());
@@ -75,6 +96,8 @@ mod tests {
         assert!(a.starts_with(&prefix("ep_1")));
         assert!(!queue("ep_10", 0).starts_with(&prefix("ep_1")));
         assert_eq!(queue_ticket(&b), Some(1 << 70));
+        assert_eq!(split_queue(&b), Some(("ep_1", 1 << 70)));
+        assert_eq!(split_queue(b"short"), None);
     }
 
     #[test]

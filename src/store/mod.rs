@@ -38,12 +38,15 @@ mod keys;
 mod migrate;
 mod op;
 pub mod records;
+mod replica;
 pub mod retention;
 
 pub use changes::Changes;
 pub use committer::Written;
 pub use db::Store;
 pub use dead_index::DeadLetterQuery;
+pub use replica::leases::{Owned, partition_of};
+pub use replica::{Applied, ClusterAuth, ClusterSettings};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,9 @@ pub enum StoreError {
     /// The committer thread has stopped (shutdown in progress).
     #[error("the store is shutting down")]
     Closed,
+    /// Cluster mode: NATS or JetStream could not be reached or refused.
+    #[error("cluster storage: {0}")]
+    Cluster(String),
 }
 
 /// The column families, in creation order.

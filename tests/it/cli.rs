@@ -726,3 +726,51 @@ async fn app_commands_and_the_app_flag_work_on_one_application() {
     assert!(hub.store().endpoints().unwrap().is_empty());
     hub.shutdown().await;
 }
+
+#[actix_web::test]
+async fn check_config_validates_the_cluster_section_and_names_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[cluster]\nnats_urls = [\"http://x\"]\nreplicas = 2\npartitions = 0\n",
+    )
+    .unwrap();
+    let out = hookbus_env(&["check-config", "-c", bad.to_str().unwrap()], &[], None).await;
+    assert_eq!(out.code, 2);
+    for want in [
+        "cluster.nats_urls[0]",
+        "cluster.replicas",
+        "cluster.partitions",
+        "storage.master_key: cluster mode needs one key",
+    ] {
+        assert!(out.stderr.contains(want), "{want} in {}", out.stderr);
+    }
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[storage]\nmaster_key = \"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\"\n",
+    )
+    .unwrap();
+    // HOOKBUS_NATS_URLS alone turns cluster mode on.
+    let out = hookbus_env(
+        &["check-config", "-c", good.to_str().unwrap()],
+        &[
+            (
+                "HOOKBUS_NATS_URLS",
+                "nats://127.0.0.1:4222,nats://127.0.0.1:4223",
+            ),
+            ("HOOKBUS_NODE_NAME", "n-1"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "cluster mode: node n-1 on NATS nats://127.0.0.1:4222, nats://127.0.0.1:4223 (replicas 3, partitions 64)"
+        ),
+        "{}",
+        out.stdout
+    );
+}

@@ -5,6 +5,8 @@ mod api_boundary;
 mod backpressure;
 mod catalogue;
 mod cli;
+mod cluster;
+mod cluster_nodes;
 mod crash;
 mod delivery;
 mod durability;

@@ -2,10 +2,13 @@
 //! and the real binary as a child process (`server`).
 
 mod api;
+pub mod backend;
 mod faulty;
+mod nats;
 mod server;
 pub use api::Api;
 pub use faulty::*;
+pub use nats::*;
 pub use server::*;
 
 use std::collections::VecDeque;
@@ -249,6 +252,7 @@ pub fn test_config() -> (Config, tempfile::TempDir) {
     cfg.delivery.workers = 2;
     // Test receivers live on loopback, which the SSRF guard refuses by default.
     cfg.delivery.allow_networks = vec!["127.0.0.0/8".into()];
+    backend::apply(&mut cfg);
     (cfg, dir)
 }
 

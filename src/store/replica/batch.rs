@@ -1,0 +1,85 @@
+//! Publishing one atomic batch to the rows stream (JetStream's atomic batch
+//! publish, nats-server 2.12+): every message carries `Nats-Batch-Id` and its
+//! `Nats-Batch-Sequence`; the last one also `Nats-Batch-Commit`, and only it
+//! is answered. The stream stores all of them or none, and its answer comes
+//! once the batch is replicated (R = the stream's replicas).
+
+use std::time::Duration;
+
+use async_nats::{Client, HeaderMap};
+use serde::Deserialize;
+
+use super::rows::{DELETED, END, Msg};
+
+/// The stream's answer to a commit.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Answer {
+    Err { error: ApiError },
+    Ok { seq: u64 },
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    code: u16,
+    #[serde(default)]
+    err_code: u16,
+    #[serde(default)]
+    description: String,
+}
+
+/// Publish `msgs` as one atomic batch; the stream sequence of its last
+/// message once JetStream has stored (and replicated) it.
+pub(crate) async fn publish(
+    client: &Client,
+    msgs: &[Msg],
+    node: &str,
+    tombstone_ttl: Duration,
+    timeout: Duration,
+) -> Result<u64, String> {
+    let Some(last) = msgs.len().checked_sub(1) else {
+        return Err("an empty batch".into());
+    };
+    let id = ulid::Ulid::new().to_string();
+    let ttl = format!("{}s", tombstone_ttl.as_secs().max(1));
+    let headers = |i: usize, m: &Msg| {
+        let mut h = HeaderMap::new();
+        h.insert("Nats-Batch-Id", id.as_str());
+        h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
+        if m.deleted {
+            h.insert(DELETED, "1");
+            h.insert("Nats-TTL", ttl.as_str());
+        }
+        h
+    };
+    for (i, m) in msgs[..last].iter().enumerate() {
+        client
+            .publish_with_headers(m.subject.clone(), headers(i, m), m.payload.clone())
+            .await
+            .map_err(|e| format!("NATS publish: {e}"))?;
+    }
+    let m = &msgs[last];
+    let mut h = headers(last, m);
+    h.insert(END, node);
+    h.insert("Nats-Batch-Commit", "1");
+    let request = async_nats::Request::new()
+        .headers(h)
+        .payload(m.payload.clone())
+        .timeout(Some(timeout));
+    let reply = client
+        .send_request(m.subject.clone(), request)
+        .await
+        .map_err(|e| format!("JetStream did not acknowledge the write: {e}"))?;
+    match serde_json::from_slice::<Answer>(&reply.payload) {
+        Ok(Answer::Ok { seq }) => Ok(seq),
+        Ok(Answer::Err { error }) => Err(format!(
+            "JetStream refused the write: {} (code {}, err_code {})",
+            error.description, error.code, error.err_code
+        )),
+        Err(e) => Err(format!(
+            "unreadable JetStream answer ({e}): {}",
+            String::from_utf8_lossy(&reply.payload)
+        )),
+    }
+}

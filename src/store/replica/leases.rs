@@ -1,0 +1,240 @@
+//! Partition leases: which node drives which endpoints.
+//!
+//! Endpoints fall into `partitions` by a hash of their id. Each partition has
+//! a key `p<N>` in the KV bucket `<PREFIX>_leases`, whose entries expire
+//! `lease_ttl` after their last write. A node acquires a free partition with
+//! a create (refused while the key exists), keeps it by updating it with the
+//! revision it holds every `lease_ttl / 3` (refused once anyone else wrote
+//! it), and lets it expire to give it up.
+//!
+//! Fencing: a node counts a partition as its own only while its last
+//! successful renewal is younger than `2/3 × lease_ttl`, measured from when
+//! the renewal was *sent*; the server forgets the key `lease_ttl` after it
+//! *stored* it, later still. So a node that cannot renew (partitioned, NATS
+//! down, paused) stops driving a partition at least `lease_ttl / 3` before
+//! another node can acquire it.
+//!
+//! Fair share: every node heartbeats its name in `<PREFIX>_nodes` (same TTL);
+//! a node wants `ceil(partitions / live nodes)` partitions, acquires free
+//! ones up to that, and lets those beyond it expire, so a joining node gets
+//! its share within about one TTL.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+
+use super::ClusterSettings;
+use crate::store::StoreError;
+
+/// The partition an endpoint id falls in (FNV-1a: stable across versions
+/// and machines, unlike std's hasher).
+pub fn partition_of(endpoint_id: &str, partitions: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in endpoint_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % u64::from(partitions.max(1))) as u32
+}
+
+/// The partitions a node drives right now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owned {
+    /// Partitions in the cluster.
+    pub partitions: u32,
+    /// Those this node holds a fresh lease on.
+    pub mine: BTreeSet<u32>,
+    /// Nodes alive (heartbeating) at the last look.
+    pub live_nodes: usize,
+}
+
+impl Owned {
+    /// Does this node drive `endpoint_id`?
+    pub fn drives(&self, endpoint_id: &str) -> bool {
+        self.mine
+            .contains(&partition_of(endpoint_id, self.partitions))
+    }
+}
+
+/// How many partitions one of `live` nodes should hold.
+pub fn fair_share(partitions: u32, live: usize) -> usize {
+    (partitions as usize).div_ceil(live.max(1))
+}
+
+/// Which held partitions count as owned `now`: renewed (sent) within
+/// `2/3 × ttl`.
+pub fn fresh(held: &BTreeMap<u32, (u64, Instant)>, now: Instant, ttl: Duration) -> BTreeSet<u32> {
+    held.iter()
+        .filter(|(_, (_, sent))| now.saturating_duration_since(*sent) < ttl * 2 / 3)
+        .map(|(p, _)| *p)
+        .collect()
+}
+
+async fn bucket(
+    js: &jetstream::Context,
+    name: String,
+    s: &ClusterSettings,
+    ttl: Duration,
+) -> Result<kv::Store, StoreError> {
+    if let Ok(b) = js.get_key_value(&name).await {
+        return Ok(b);
+    }
+    js.create_key_value(kv::Config {
+        bucket: name.clone(),
+        history: 1,
+        max_age: ttl,
+        num_replicas: s.replicas,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| StoreError::Cluster(format!("cannot create the KV bucket {name}: {e}")))
+}
+
+/// Keep leases for this node for as long as the runtime runs, publishing
+/// the partitions it drives on `tx`.
+pub(crate) async fn run(
+    js: jetstream::Context,
+    s: ClusterSettings,
+    partitions: u32,
+    ttl: Duration,
+    tx: watch::Sender<Owned>,
+) {
+    let prefix = s.prefix.to_ascii_uppercase();
+    let (leases, nodes) = loop {
+        let made = async {
+            let l = bucket(&js, format!("{prefix}_leases"), &s, ttl).await?;
+            let n = bucket(&js, format!("{prefix}_nodes"), &s, ttl).await?;
+            Ok::<_, StoreError>((l, n))
+        };
+        match made.await {
+            Ok(b) => break b,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cluster leases: cannot open the buckets; retrying.");
+                tokio::time::sleep(ttl / 3).await;
+            }
+        }
+    };
+    let node = s.node.clone();
+    let mut held: BTreeMap<u32, (u64, Instant)> = BTreeMap::new();
+    let mut live = 1usize;
+    // Start the search for free partitions where this node's name hashes
+    // to, so nodes starting together do not all race for p0.
+    let start = partition_of(&node, partitions);
+    loop {
+        let round = Instant::now();
+        if nodes.put(&node, node.clone().into()).await.is_ok() {
+            if let Ok(mut keys) = nodes.keys().await {
+                let mut n = 0;
+                while let Some(Ok(_)) = keys.next().await {
+                    n += 1;
+                }
+                live = n.max(1);
+            }
+        }
+        let want = fair_share(partitions, live);
+        // Renew what is held, within the share; let the rest expire.
+        let mut keep: Vec<u32> = held.keys().copied().collect();
+        keep.truncate(want);
+        held.retain(|p, _| keep.contains(p));
+        for p in keep {
+            let Some((rev, _)) = held.get(&p).copied() else {
+                continue;
+            };
+            let sent = Instant::now();
+            match leases
+                .update(format!("p{p}"), node.clone().into(), rev)
+                .await
+            {
+                Ok(rev) => {
+                    held.insert(p, (rev, sent));
+                }
+                Err(e) if is_conflict(&e) => {
+                    tracing::warn!(partition = p, "Cluster lease lost to another node.");
+                    held.remove(&p);
+                }
+                // NATS unreachable: keep the old renewal time; `fresh` fences.
+                Err(_) => {}
+            }
+        }
+        for i in 0..partitions {
+            if held.len() >= want {
+                break;
+            }
+            let p = (start + i) % partitions;
+            if held.contains_key(&p) {
+                continue;
+            }
+            let sent = Instant::now();
+            if let Ok(rev) = leases.create(format!("p{p}"), node.clone().into()).await {
+                held.insert(p, (rev, sent));
+            }
+        }
+        let owned = Owned {
+            partitions,
+            mine: fresh(&held, Instant::now(), ttl),
+            live_nodes: live,
+        };
+        tx.send_if_modified(|cur| {
+            let changed = *cur != owned;
+            *cur = owned;
+            changed
+        });
+        let next = round + ttl / 3;
+        tokio::time::sleep_until(next.into()).await;
+    }
+}
+
+fn is_conflict(e: &kv::UpdateError) -> bool {
+    matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_stable_and_spread() {
+        assert_eq!(partition_of("ep_01", 64), partition_of("ep_01", 64));
+        let mut seen = BTreeSet::new();
+        for i in 0..1000 {
+            let p = partition_of(&format!("ep_{i}"), 64);
+            assert!(p < 64);
+            seen.insert(p);
+        }
+        assert_eq!(seen.len(), 64, "1000 ids reach every partition");
+        assert_eq!(partition_of("x", 1), 0);
+    }
+
+    #[test]
+    fn a_node_wants_its_fair_share() {
+        assert_eq!(fair_share(64, 1), 64);
+        assert_eq!(fair_share(64, 3), 22);
+        assert_eq!(fair_share(64, 0), 64);
+    }
+
+    #[test]
+    fn a_lease_not_renewed_for_two_thirds_of_its_ttl_is_no_longer_driven() {
+        let ttl = Duration::from_secs(6);
+        let t0 = Instant::now();
+        let held = BTreeMap::from([(1, (7, t0)), (2, (9, t0 + Duration::from_secs(3)))]);
+        assert_eq!(
+            fresh(&held, t0 + Duration::from_secs(3), ttl),
+            BTreeSet::from([1, 2])
+        );
+        // 4 s after its renewal was sent, partition 1 is fenced; 2 is not.
+        assert_eq!(
+            fresh(&held, t0 + Duration::from_secs(4), ttl),
+            BTreeSet::from([2])
+        );
+        let owned = Owned {
+            partitions: 64,
+            mine: BTreeSet::from([partition_of("ep_a", 64)]),
+            live_nodes: 1,
+        };
+        assert!(owned.drives("ep_a"));
+    }
+}

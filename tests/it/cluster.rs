@@ -1,0 +1,191 @@
+//! Cluster mode on a real 3-node NATS JetStream cluster (loopback, temp
+//! dirs, servers started and killed by PID): rows live in the replicated
+//! stream, not on one node.
+
+use std::time::Duration;
+
+use hookbus::config::ClusterConfig;
+use hookbus::{Config, Hookbus, PublishRequest};
+use serde_json::json;
+
+use crate::utils::*;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A node's config: a fresh data dir, the cluster's servers.
+fn node_config(nats: &NatsCluster, node: &str) -> (Config, tempfile::TempDir) {
+    let (mut cfg, dir) = test_config();
+    cfg.storage.master_key = Some(backend::CLUSTER_MASTER_KEY.into());
+    cfg.cluster = Some(ClusterConfig {
+        nats_urls: nats.urls(),
+        node_name: node.into(),
+        replicas: 3,
+        ..Default::default()
+    });
+    (cfg, dir)
+}
+
+async fn rows_in_stream(nats: &NatsCluster) -> u64 {
+    let client = async_nats::connect(nats.urls()[0].as_str()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("HOOKBUS_rows").await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.config.num_replicas, 3, "the rows stream is replicated");
+    info.state.messages
+}
+
+#[actix_rt::test]
+async fn pending_deliveries_survive_the_loss_of_the_node_that_accepted_them() {
+    let nats = NatsCluster::start(3).await;
+    let rx = TestReceiver::start(503);
+    let (mut cfg, _dir_a) = node_config(&nats, "a");
+    let mut spec = endpoint("crm", &rx.url, &["order.*"]);
+    spec.retry = quick_retry(100);
+    spec.retry.initial_delay = "100ms".parse().unwrap();
+    spec.signing.secrets = vec![SECRET.into()];
+    spec.circuit_breaker.failure_threshold = 100_000;
+    cfg.endpoints = vec![spec];
+    let a = Hookbus::start(cfg).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let receipt = a
+            .publish(PublishRequest::new("order.created", json!({ "i": i })))
+            .await
+            .unwrap();
+        ids.push(receipt.id);
+    }
+    // Attempted (and refused) on node a: the rows are in JetStream.
+    rx.wait_for(5, Duration::from_secs(10)).await;
+    assert!(rows_in_stream(&nats).await > 10);
+    a.shutdown().await;
+    drop(a);
+
+    // Node b starts on an empty directory: the endpoint (with its sealed
+    // secret) and the five pending deliveries come from the stream.
+    rx.set_default(Reply::status(200));
+    let seen_before = rx.count();
+    let (cfg_b, _dir_b) = node_config(&nats, "b");
+    let b = Hookbus::start(cfg_b).await.unwrap();
+    let names: Vec<String> = b
+        .endpoints()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.spec.name.clone())
+        .collect();
+    assert_eq!(names, vec!["crm".to_string()]);
+    let ok = eventually(Duration::from_secs(15), || {
+        let got = rx.received();
+        ids.iter().all(|id| {
+            got.iter()
+                .any(|r| r.status == 200 && r.json()["id"] == json!(id))
+        })
+    })
+    .await;
+    assert!(ok, "node b delivered every event node a accepted");
+    let delivered: Vec<Received> = rx.received()[seen_before..].to_vec();
+    for r in delivered.iter().filter(|r| r.status == 200) {
+        assert!(r.signed_by(SECRET), "signed with the endpoint's secret");
+    }
+    b.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn an_embedded_data_directory_is_refused_not_wiped() {
+    let nats = NatsCluster::start(1).await;
+    let (mut cfg, _dir) = node_config(&nats, "a");
+    let cluster = cfg.cluster.take();
+    let embedded = Hookbus::start(cfg.clone()).await.unwrap();
+    let receipt = embedded
+        .publish(PublishRequest::new("x.y", json!({})))
+        .await
+        .unwrap();
+    embedded.shutdown().await;
+    drop(embedded);
+    cfg.cluster = cluster.map(|c| ClusterConfig { replicas: 1, ..c });
+    let err = Hookbus::start(cfg.clone()).await.err().expect("refused");
+    assert!(
+        hookbus::error_report(&err).contains("empty directory"),
+        "{}",
+        hookbus::error_report(&err)
+    );
+    // The embedded store is intact.
+    cfg.cluster = None;
+    let again = Hookbus::start(cfg).await.unwrap();
+    assert!(again.store().has_event(&receipt.id).unwrap());
+    again.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn losing_one_nats_server_of_three_loses_nothing_acknowledged_and_publishing_goes_on() {
+    let mut nats = NatsCluster::start(3).await;
+    let rx = TestReceiver::start(200);
+    let (mut cfg, _dir) = node_config(&nats, "a");
+    cfg.endpoints = vec![endpoint("crm", &rx.url, &[])];
+    let hub = Hookbus::start(cfg).await.unwrap();
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    let started = std::time::Instant::now();
+    let mut killed_at = None;
+    let mut first_ack_after_kill = None;
+    let mut i = 0u64;
+    while started.elapsed() < Duration::from_secs(20) {
+        if killed_at.is_none() && started.elapsed() > Duration::from_secs(2) {
+            // Whichever server the node talks to, or the stream's leader.
+            nats.kill(0);
+            killed_at = Some(std::time::Instant::now());
+        }
+        match hub
+            .publish(PublishRequest::new("order.created", json!({ "i": i })))
+            .await
+        {
+            Ok(r) => {
+                acked.push(r.id);
+                if let (Some(k), None) = (killed_at, first_ack_after_kill) {
+                    first_ack_after_kill = Some(k.elapsed());
+                }
+            }
+            Err(_) => refused += 1,
+        }
+        i += 1;
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = |rx: &TestReceiver| -> std::collections::HashSet<String> {
+        rx.received()
+            .iter()
+            .filter_map(|r| r.json()["id"].as_str().map(String::from))
+            .collect()
+    };
+    let all = eventually(Duration::from_secs(20), || {
+        let seen = got(&rx);
+        acked.iter().all(|id| seen.contains(id))
+    })
+    .await;
+    eprintln!(
+        "nats failover: acknowledged={} refused={refused} (503 while JetStream moved), first acknowledgement {first_ack_after_kill:?} after the kill",
+        acked.len()
+    );
+    assert!(all, "every acknowledged event delivered");
+    let resumed = first_ack_after_kill.expect("publishing went on on two servers of three");
+    // A new stream leader is elected in a few seconds; the consumer of
+    // this node's cache moves after two missed heartbeats.
+    assert!(
+        resumed < Duration::from_secs(15),
+        "publishing resumed after {resumed:?}"
+    );
+    // The server comes back and catches up; the node keeps working.
+    nats.restart(0);
+    nats.wait_ready(Duration::from_secs(20)).await;
+    let r = hub
+        .publish(PublishRequest::new(
+            "order.created",
+            json!({ "after": true }),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || got(&rx).contains(&r.id)).await,
+        "delivered after the restart"
+    );
+    hub.shutdown().await;
+}
