@@ -118,6 +118,38 @@ impl Drop for Inner {
     }
 }
 
+/// Cluster mode: a row is one NATS message, so an event or a script larger
+/// than the server's `max_payload` (less room for the row's envelope and
+/// headers) could be accepted but never stored. Such limits are lowered to
+/// fit, with a warning naming the setting to raise on the NATS side.
+fn fit_rows_in_messages(config: &mut Config, store: &Store) {
+    let Some(max_payload) = store.cluster_max_payload() else {
+        return;
+    };
+    let room = max_payload.saturating_sub(64 << 10).max(1024);
+    for (name, limit) in [
+        (
+            "delivery.max_event_bytes",
+            &mut config.delivery.max_event_bytes,
+        ),
+        (
+            "transforms.max_script_bytes",
+            &mut config.transforms.max_script_bytes,
+        ),
+    ] {
+        if *limit > room {
+            tracing::warn!(
+                setting = name,
+                configured = *limit,
+                now = room,
+                nats_max_payload = max_payload,
+                "Lowered to fit one NATS message; raise max_payload on the NATS servers to allow more."
+            );
+            *limit = room;
+        }
+    }
+}
+
 /// A running hookbus engine. Clone it freely; all clones share one engine.
 #[derive(Clone)]
 pub struct Hookbus {
@@ -138,7 +170,10 @@ impl Hookbus {
 
     /// Like [`Hookbus::start`], resolving delivery host names with `lookup`
     /// (a custom DNS, or a fake in tests); the SSRF guard checks its answers.
-    pub async fn start_with_lookup(config: Config, lookup: ssrf::LookupFn) -> Result<Self, Error> {
+    pub async fn start_with_lookup(
+        mut config: Config,
+        lookup: ssrf::LookupFn,
+    ) -> Result<Self, Error> {
         config.validate().map_err(ConfigError::Invalid)?;
         std::fs::create_dir_all(&config.storage.path)?;
         let key = crate::store::crypto::MasterKey::load_or_create(
@@ -150,7 +185,9 @@ impl Hookbus {
             None => Store::open(&config.storage.path, config.storage.durability, key)?,
             Some(c) => {
                 let settings = c.settings(&config.server.listen);
-                Store::open_cluster(&config.storage.path, settings, key).await?
+                let store = Store::open_cluster(&config.storage.path, settings, key).await?;
+                fit_rows_in_messages(&mut config, &store);
+                store
             }
         };
         // Fail loudly on a wrong master key rather than start without endpoints.

@@ -139,6 +139,11 @@ impl Store {
         self.replica.as_ref().and_then(Replica::take_feed)
     }
 
+    /// In cluster mode, the largest message the NATS server takes (bytes).
+    pub fn cluster_max_payload(&self) -> Option<usize> {
+        self.replica.as_ref().map(Replica::max_payload)
+    }
+
     /// In cluster mode, the partitions this node drives, as they change.
     pub fn cluster_ownership(&self) -> Option<tokio::sync::watch::Receiver<super::Owned>> {
         self.replica.as_ref().map(Replica::owned)

@@ -19,6 +19,10 @@ use super::super::{Cf, keys};
 use super::rows::{self, DELETED, END};
 use crate::ids::now_ms;
 
+/// How long the applier waits for a row before it checks that it is not
+/// behind the stream (see `follow`).
+const STALL_CHECK: Duration = Duration::from_secs(3);
+
 /// Longest a pull request waits (see `follow`).
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
@@ -178,7 +182,20 @@ async fn follow(
                 }
             }
         } else {
-            messages.next().await
+            match tokio::time::timeout(STALL_CHECK, messages.next()).await {
+                Ok(next) => next,
+                // Quiet for a while: fine if the stream is, but if it has
+                // rows past ours the consumer was lost (with its server,
+                // say) and the client's own re-creation backs off to 10 s:
+                // make a new one now.
+                Err(_) => match stream.get_info().await {
+                    Ok(info) if info.state.last_sequence <= progress.borrow().seq.max(pend.seq) => {
+                        continue;
+                    }
+                    Ok(_) => return Err("the rows consumer stalled behind the stream".into()),
+                    Err(e) => return Err(format!("rows stream unreachable: {e}")),
+                },
+            }
         };
         let Some(next) = next else {
             break;

@@ -14,6 +14,10 @@
 //! down, paused) stops driving a partition at least `lease_ttl / 3` before
 //! another node can acquire it.
 //!
+//! A restarted node (same `node_name`) takes back the leases its previous
+//! process held instead of waiting for them to expire; two live processes
+//! must therefore never share a node name.
+//!
 //! Fair share: every node heartbeats its name in `<PREFIX>_nodes` (same TTL);
 //! a node wants `ceil(partitions / live nodes)` partitions, acquires free
 //! ones up to that, and lets those beyond it expire, so a joining node gets
@@ -49,6 +53,8 @@ pub struct Owned {
     pub mine: BTreeSet<u32>,
     /// Nodes alive (heartbeating) at the last look.
     pub live_nodes: usize,
+    /// A first round of renewals and acquisitions has run.
+    pub settled: bool,
 }
 
 impl Owned {
@@ -169,14 +175,26 @@ pub(crate) async fn run(
                 continue;
             }
             let sent = Instant::now();
-            if let Ok(rev) = leases.create(format!("p{p}"), node.clone().into()).await {
+            let key = format!("p{p}");
+            if let Ok(rev) = leases.create(&key, node.clone().into()).await {
                 held.insert(p, (rev, sent));
+                continue;
+            }
+            // Held under this node's name by its previous process (a
+            // restart): take it back rather than wait for it to expire.
+            if let Ok(Some(e)) = leases.entry(&key).await {
+                if e.operation == kv::Operation::Put && e.value.as_ref() == node.as_bytes() {
+                    if let Ok(rev) = leases.update(&key, node.clone().into(), e.revision).await {
+                        held.insert(p, (rev, sent));
+                    }
+                }
             }
         }
         let owned = Owned {
             partitions,
             mine: fresh(&held, Instant::now(), ttl),
             live_nodes: live,
+            settled: true,
         };
         tx.send_if_modified(|cur| {
             let changed = *cur != owned;
@@ -234,6 +252,7 @@ mod tests {
             partitions: 64,
             mine: BTreeSet::from([partition_of("ep_a", 64)]),
             live_nodes: 1,
+            settled: true,
         };
         assert!(owned.drives("ep_a"));
     }

@@ -178,6 +178,11 @@ impl Replica {
         )
     }
 
+    /// The largest message the connected server takes.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.inner.client.server_info().max_payload
+    }
+
     /// The last stream sequence this node's cache has applied.
     pub(crate) fn applied(&self) -> u64 {
         self.inner.progress.borrow().seq
@@ -204,7 +209,7 @@ impl Sink for Replica {
         self.inner.handle.block_on(async move {
             let mut last = 0;
             for b in &batches {
-                last = batch::publish(&client, b, &node, ttl, timeout).await?;
+                last = publish_retrying(&client, b, &node, ttl, timeout).await?;
             }
             // Read-your-writes: the writer's next read on this node sees it.
             tokio::time::timeout(timeout, progress.wait_for(|p| p.seq >= last))
@@ -217,6 +222,40 @@ impl Sink for Replica {
                 .map_err(|_| "the cluster cache stopped".to_string())?;
             Ok(())
         })
+    }
+}
+
+/// Longest one try of a batch waits for JetStream's answer.
+const TRY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Publish a batch, trying again while `timeout` allows when an answer does
+/// not come (a stream leader lost with its server: the request went to it).
+/// A batch holds whole rows with their final values, so storing it twice
+/// rewrites the same rows; at worst (another node finished a delivery in
+/// between) a delivery is queued again and sent twice, which at-least-once
+/// allows, and never one is lost.
+async fn publish_retrying(
+    client: &async_nats::Client,
+    msgs: &[rows::Msg],
+    node: &str,
+    ttl: Duration,
+    timeout: Duration,
+) -> Result<u64, String> {
+    let started = std::time::Instant::now();
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        match batch::publish(client, msgs, node, ttl, left.min(TRY_TIMEOUT)).await {
+            Err(e) if e.contains("timed out") && started.elapsed() + TRY_TIMEOUT / 4 < timeout => {
+                tracing::debug!(error = %e, "JetStream did not answer in time; trying the batch again.");
+            }
+            Err(e)
+                if e.contains("no responders") && started.elapsed() + TRY_TIMEOUT / 4 < timeout =>
+            {
+                // No stream leader right now: an election is under way.
+                tokio::time::sleep(TRY_TIMEOUT / 4).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -339,5 +378,10 @@ async fn connect_and_catch_up(s: ClusterSettings, db: Weak<DB>) -> Result<Starte
         s.lease_ttl,
         owned_tx,
     ));
+    // Start driving what this node can hold before the engine starts, so
+    // its first publishes are not handed to actors that are about to be
+    // told they drive (a node that gets nothing still settles in a round).
+    let mut first = owned_rx.clone();
+    let _ = tokio::time::timeout(s.lease_ttl, first.wait_for(|o| o.settled)).await;
     Ok((client, rx, feed_rx, owned_rx))
 }

@@ -65,6 +65,8 @@ pub fn apply(cfg: &mut Config) {
         replicas: 3,
         partitions: 1,
         prefix: format!("t{}x{n}", std::process::id()),
+        // Many engines create their streams at once on two cores.
+        connect_timeout: hookbus::model::Dur::secs(15),
         ..Default::default()
     });
 }
