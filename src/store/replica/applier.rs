@@ -174,6 +174,15 @@ async fn follow(
             match tokio::time::timeout(ORPHAN_WAIT, messages.next()).await {
                 Ok(next) => next,
                 Err(_) => {
+                    // Only when the stream really has nothing after them: a
+                    // batch still being stored (slow during an election)
+                    // must not be applied in part (a queue row without its
+                    // event would be dead-lettered as "event not found").
+                    match stream.get_info().await {
+                        Ok(info) if info.state.last_sequence <= pend.seq => {}
+                        Ok(_) => continue,
+                        Err(e) => return Err(format!("rows stream unreachable: {e}")),
+                    }
                     let Some(db) = db.upgrade() else {
                         return Ok(());
                     };
