@@ -125,22 +125,37 @@ impl Bus {
         }
     }
 
-    /// Start actors for every stored endpoint (at start-up). A script that no
-    /// longer compiles (e.g. its file is gone) is logged; its deliveries then
-    /// dead-letter with that error until the endpoint is fixed.
+    /// Start actors for every stored endpoint (at start-up).
     fn load(&mut self) -> Result<(), StoreError> {
         let dead = self.w.store.dead_letter_counts()?;
         for rec in self.w.store.endpoints()? {
             let n = dead.get(&rec.id).copied().unwrap_or(0);
-            let transform =
-                builtin::for_endpoint(&self.w.engine, &rec.spec, self.w.max_script_bytes)
-                    .transpose();
-            if let Some(Err(e)) = &transform {
-                tracing::error!(endpoint = %rec.spec.name, error = %e, "Endpoint script does not compile.");
-            }
+            let transform = self.stored_transform(&rec);
             self.register(Arc::new(rec), transform, n);
         }
         Ok(())
+    }
+
+    /// The script of an endpoint read from the store, compiled. One that no
+    /// longer compiles (its file is gone, say) is logged; its deliveries then
+    /// dead-letter with that error until the endpoint is fixed.
+    pub(super) fn stored_transform(&self, rec: &EndpointRecord) -> TransformSlot {
+        let transform =
+            builtin::for_endpoint(&self.w.engine, &rec.spec, self.w.max_script_bytes).transpose();
+        if let Some(Err(e)) = &transform {
+            tracing::error!(endpoint = %rec.spec.name, error = %e, "Endpoint script does not compile.");
+        }
+        transform
+    }
+
+    /// Stop an endpoint's actor and forget it: its subscriptions, name and
+    /// gauges (counters are filtered at render). Its rows are the caller's.
+    pub(super) fn unregister(&mut self, record: &EndpointRecord) {
+        if let Some(reg) = self.endpoints.remove(&record.id) {
+            reg.addr.do_send(Stop);
+        }
+        self.w.board.remove(&record.id);
+        self.unindex(record);
     }
 
     fn spawn_actor(
@@ -158,11 +173,7 @@ impl Bus {
             queue_memory: self.w.queue_memory,
             outcomes: Some(self.w.outcomes.clone()),
             board: Some(self.w.board.clone()),
-            driving: true,
-        };
-        let deps = Deps {
             driving: self.drives(&record.id),
-            ..deps
         };
         let actor = move |r| EndpointActor::new(r, transform, deps, dead);
         if self.w.workers.is_empty() {

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::actor::Bus;
-use crate::endpoint::messages::{Arrived, Drive, Stop};
+use crate::endpoint::messages::{Arrived, Drive};
 use crate::store::{Applied, Owned};
-use crate::transform::builtin;
 
 impl Bus {
     /// Whether this node drives `endpoint_id` (always, embedded).
@@ -43,12 +42,7 @@ impl Bus {
     fn endpoint_changed(&mut self, id: &str) {
         match self.w.store.endpoint(id) {
             Ok(Some(rec)) => {
-                let transform =
-                    builtin::for_endpoint(&self.w.engine, &rec.spec, self.w.max_script_bytes)
-                        .transpose();
-                if let Some(Err(e)) = &transform {
-                    tracing::error!(endpoint = %rec.spec.name, error = %e, "Endpoint script does not compile.");
-                }
+                let transform = self.stored_transform(&rec);
                 if let Some(old) = self.endpoints.get(id).map(|r| r.record.clone()) {
                     // A rename or new patterns: the old entries go first.
                     self.unindex(&old);
@@ -56,10 +50,8 @@ impl Bus {
                 self.register(Arc::new(rec), transform, 0);
             }
             Ok(None) => {
-                if let Some(reg) = self.endpoints.remove(id) {
-                    reg.addr.do_send(Stop);
-                    self.w.board.remove(id);
-                    self.unindex(&reg.record);
+                if let Some(old) = self.endpoints.get(id).map(|r| r.record.clone()) {
+                    self.unregister(&old);
                 }
             }
             Err(e) => {

@@ -8,7 +8,6 @@ use super::last_applied::{self, Applied};
 use super::messages::{DeleteApp, DeleteEndpoint, RotateSecret, SaveEndpoint, Target, Upserted};
 use super::{Bus, BusError, commit_then, fail};
 use crate::endpoint::actor::TransformSlot;
-use crate::endpoint::messages::Stop;
 use crate::endpoint::spec::EndpointSpec;
 use crate::ids::{self, now_ms};
 use crate::model::app::DEFAULT_APP_ID;
@@ -302,12 +301,7 @@ impl Bus {
                 changes.delivery(&d);
             }
         }
-        if let Some(reg) = self.endpoints.remove(&old.id) {
-            reg.addr.do_send(Stop);
-        }
-        // Its gauges go with it (counters are filtered at render).
-        self.w.board.remove(&old.id);
-        self.unindex(old);
+        self.unregister(old);
         Ok(())
     }
 }

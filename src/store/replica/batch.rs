@@ -29,6 +29,28 @@ struct ApiError {
     description: String,
 }
 
+/// Why a batch was not stored, as far as the writer can tell.
+#[derive(Debug)]
+pub(crate) enum BatchError {
+    /// No answer in time: the request may have reached a stream leader that
+    /// is gone (the batch may or may not be stored).
+    NoAnswer(String),
+    /// Nobody serves the stream right now (a leader election).
+    NoLeader(String),
+    /// Refused, or failed for a reason trying again will not mend.
+    Failed(String),
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::NoAnswer(m) | BatchError::NoLeader(m) | BatchError::Failed(m) => {
+                f.write_str(m)
+            }
+        }
+    }
+}
+
 /// Publish `msgs` as one atomic batch; the stream sequence of its last
 /// message once JetStream has stored (and replicated) it.
 pub(crate) async fn publish(
@@ -37,9 +59,9 @@ pub(crate) async fn publish(
     node: &str,
     tombstone_ttl: Duration,
     timeout: Duration,
-) -> Result<u64, String> {
+) -> Result<u64, BatchError> {
     let Some(last) = msgs.len().checked_sub(1) else {
-        return Err("an empty batch".into());
+        return Err(BatchError::Failed("an empty batch".into()));
     };
     let id = ulid::Ulid::new().to_string();
     let ttl = format!("{}s", tombstone_ttl.as_secs().max(1));
@@ -57,7 +79,7 @@ pub(crate) async fn publish(
         client
             .publish_with_headers(m.subject.clone(), headers(i, m), m.payload.clone())
             .await
-            .map_err(|e| format!("NATS publish: {e}"))?;
+            .map_err(|e| BatchError::Failed(format!("NATS publish: {e}")))?;
     }
     let m = &msgs[last];
     let mut h = headers(last, m);
@@ -70,16 +92,23 @@ pub(crate) async fn publish(
     let reply = client
         .send_request(m.subject.clone(), request)
         .await
-        .map_err(|e| format!("JetStream did not acknowledge the write: {e}"))?;
+        .map_err(|e| {
+            let msg = format!("JetStream did not acknowledge the write: {e}");
+            match e.kind() {
+                async_nats::RequestErrorKind::TimedOut => BatchError::NoAnswer(msg),
+                async_nats::RequestErrorKind::NoResponders => BatchError::NoLeader(msg),
+                _ => BatchError::Failed(msg),
+            }
+        })?;
     match serde_json::from_slice::<Answer>(&reply.payload) {
         Ok(Answer::Ok { seq }) => Ok(seq),
-        Ok(Answer::Err { error }) => Err(format!(
+        Ok(Answer::Err { error }) => Err(BatchError::Failed(format!(
             "JetStream refused the write: {} (code {}, err_code {})",
             error.description, error.code, error.err_code
-        )),
-        Err(e) => Err(format!(
+        ))),
+        Err(e) => Err(BatchError::Failed(format!(
             "unreadable JetStream answer ({e}): {}",
             String::from_utf8_lossy(&reply.payload)
-        )),
+        ))),
     }
 }

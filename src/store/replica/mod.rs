@@ -39,6 +39,7 @@ use super::committer::Sink;
 use super::op::Op;
 pub use applier::Applied;
 pub(crate) use applier::{Progress, applied_seq};
+use batch::BatchError;
 
 /// How to reach JetStream and lay out the stream (from `[cluster]`).
 #[derive(Clone, Debug)]
@@ -244,17 +245,15 @@ async fn publish_retrying(
     let started = std::time::Instant::now();
     loop {
         let left = timeout.saturating_sub(started.elapsed());
-        match batch::publish(client, msgs, node, ttl, left.min(TRY_TIMEOUT)).await {
-            Err(e) if e.contains("timed out") && started.elapsed() + TRY_TIMEOUT / 4 < timeout => {
+        let result = batch::publish(client, msgs, node, ttl, left.min(TRY_TIMEOUT)).await;
+        let time_left = started.elapsed() + TRY_TIMEOUT / 4 < timeout;
+        match result {
+            Err(BatchError::NoAnswer(e)) if time_left => {
                 tracing::debug!(error = %e, "JetStream did not answer in time; trying the batch again.");
             }
-            Err(e)
-                if e.contains("no responders") && started.elapsed() + TRY_TIMEOUT / 4 < timeout =>
-            {
-                // No stream leader right now: an election is under way.
-                tokio::time::sleep(TRY_TIMEOUT / 4).await;
-            }
-            other => return other,
+            // No stream leader right now: an election is under way.
+            Err(BatchError::NoLeader(_)) if time_left => tokio::time::sleep(TRY_TIMEOUT / 4).await,
+            other => return other.map_err(|e| e.to_string()),
         }
     }
 }
