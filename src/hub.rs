@@ -353,6 +353,16 @@ impl Hookbus {
             board: &self.inner.board,
             oldest_pending: &oldest,
             store_writable: store.writable(),
+            cluster: store.cluster_state().map(|(connected, applied)| {
+                let owned = store.cluster_ownership().map(|o| o.borrow().clone());
+                crate::telemetry::render::ClusterGauges {
+                    nats_connected: connected,
+                    partitions: owned.as_ref().map_or(0, |o| o.partitions),
+                    partitions_owned: owned.as_ref().map_or(0, |o| o.mine.len()),
+                    live_nodes: owned.as_ref().map_or(0, |o| o.live_nodes),
+                    applied_sequence: applied,
+                }
+            }),
         })
     }
 
@@ -703,6 +713,7 @@ impl Hookbus {
                     .sum()
             })
             .unwrap_or(0);
+        self.inner.store.close().await;
         tracing::info!(
             pending,
             "Stopped; {pending} deliveries stay pending for the next start."

@@ -11,12 +11,16 @@
 //! 4. Ingest: durable `202`s per engine CPU-second vs a bare actix handler.
 //! 5. Isolation: 100 endpoints, one black-holed: healthy deliveries/s vs all healthy.
 //! 6. Dead-letter queries at 1 M dead letters over 100 endpoints.
+//! 7. Cluster: the same node on embedded RocksDB, JetStream R1 and R3 (needs
+//!    nats-server, `tools/install-deps.sh`; only with `HOOKBUS_BENCH_ONLY=cluster`
+//!    or `HOOKBUS_BENCH_CLUSTER=1`).
 //!
 //! `HOOKBUS_BENCH_SCALE=0.2` shrinks every run (a smoke test);
 //! `HOOKBUS_BENCH_DEBUG=1` also lists when the latency run's late events (> 10 ms)
 //! were sent, to see whether the tail comes in bursts. Results go to
 //! docs/BENCHMARKS.md by hand, with the exact command.
 
+mod cluster;
 #[path = "../common.rs"]
 mod common;
 mod dead_letters;
@@ -125,6 +129,14 @@ async fn run_all(sink: Sink, body: Bytes) {
     if section("dead_letters") {
         println!("\n## Dead-letter queries: 100 endpoints, every delivery refused (400)");
         dead_letters::dead_letter_queries().await;
+    }
+    let named =
+        std::env::var("HOOKBUS_BENCH_ONLY").is_ok_and(|o| o.split(',').any(|s| s == "cluster"));
+    if named || std::env::var_os("HOOKBUS_BENCH_CLUSTER").is_some() {
+        println!(
+            "\n## Cluster: one node on embedded RocksDB vs JetStream R1 / R3 (fan-out 1, no script)"
+        );
+        cluster::cluster(&sink).await;
     }
 }
 

@@ -178,6 +178,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(label: &str, dir: &Path, extra: &str) -> Self {
+        Self::start_with_env(label, dir, extra, &[])
+    }
+
+    /// [`Server::start`] with `env` set for the process (cluster settings).
+    pub fn start_with_env(label: &str, dir: &Path, extra: &str, env: &[(&str, String)]) -> Self {
         let port = free_port();
         let config = dir.join("hookbus.toml");
         std::fs::write(
@@ -193,6 +198,7 @@ impl Server {
             .args(["serve", "-c"])
             .arg(&config)
             .env("RUST_LOG", "error")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

@@ -151,11 +151,18 @@ impl Bus {
     /// Stop an endpoint's actor and forget it: its subscriptions, name and
     /// gauges (counters are filtered at render). Its rows are the caller's.
     pub(super) fn unregister(&mut self, record: &EndpointRecord) {
-        if let Some(reg) = self.endpoints.remove(&record.id) {
+        if let Some(reg) = self.detach(record) {
             reg.addr.do_send(Stop);
         }
+    }
+
+    /// Forget an endpoint (as [`unregister`](Self::unregister)) but leave
+    /// its actor running: the caller stops it.
+    pub(super) fn detach(&mut self, record: &EndpointRecord) -> Option<Registered> {
+        let reg = self.endpoints.remove(&record.id);
         self.w.board.remove(&record.id);
         self.unindex(record);
+        reg
     }
 
     fn spawn_actor(

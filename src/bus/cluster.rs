@@ -39,7 +39,7 @@ impl Bus {
 
     /// An endpoint's row changed on another node: register it again from
     /// the cache (or unregister it if it is gone).
-    fn endpoint_changed(&mut self, id: &str) {
+    fn endpoint_changed(&mut self, id: &str, ctx: &mut Context<Self>) {
         match self.w.store.endpoint(id) {
             Ok(Some(rec)) => {
                 let transform = self.stored_transform(&rec);
@@ -50,9 +50,41 @@ impl Bus {
                 self.register(Arc::new(rec), transform, 0);
             }
             Ok(None) => {
-                if let Some(old) = self.endpoints.get(id).map(|r| r.record.clone()) {
-                    self.unregister(&old);
+                let Some((old, driving)) = self
+                    .endpoints
+                    .get(id)
+                    .map(|r| (r.record.clone(), r.driving))
+                else {
+                    return;
+                };
+                if !driving {
+                    return self.unregister(&old);
                 }
+                // The node that deleted it ended the queue it could see; the
+                // outcomes this node's actor still had buffered (a retry's
+                // new queue row) land after that, so end it again here once
+                // they are written.
+                let retired = self.retire(std::slice::from_ref(&old));
+                ctx.spawn(retired.into_actor(self).map(move |(), act, ctx| {
+                    let mut changes = crate::store::Changes::new();
+                    let ended = act
+                        .end_queue(&old.id, &mut changes)
+                        .map(|()| (!changes.is_empty()).then(|| act.store().commit(changes)));
+                    ctx.spawn(
+                        async move {
+                            let result = match ended {
+                                Ok(Some(written)) => written.await,
+                                Ok(None) => Ok(()),
+                                Err(e) => Err(e),
+                            };
+                            if let Err(e) = result {
+                                tracing::error!(endpoint = %old.id, error = %e,
+                                    "Cannot end the queue of an endpoint another node deleted.");
+                            }
+                        }
+                        .into_actor(act),
+                    );
+                }));
             }
             Err(e) => {
                 tracing::error!(endpoint = id, error = %e, "Cannot read an endpoint another node changed.")
@@ -82,12 +114,12 @@ impl StreamHandler<Owned> for Bus {
 }
 
 impl StreamHandler<Applied> for Bus {
-    fn handle(&mut self, applied: Applied, _: &mut Context<Self>) {
+    fn handle(&mut self, applied: Applied, ctx: &mut Context<Self>) {
         let mut ids = applied.endpoints;
         ids.sort_unstable();
         ids.dedup();
         for id in &ids {
-            self.endpoint_changed(id);
+            self.endpoint_changed(id, ctx);
         }
         if applied.directory {
             if let Some(d) = &self.w.directory {

@@ -8,6 +8,7 @@ use super::last_applied::{self, Applied};
 use super::messages::{DeleteApp, DeleteEndpoint, RotateSecret, SaveEndpoint, Target, Upserted};
 use super::{Bus, BusError, commit_then, fail};
 use crate::endpoint::actor::TransformSlot;
+use crate::endpoint::messages::Stop;
 use crate::endpoint::spec::EndpointSpec;
 use crate::ids::{self, now_ms};
 use crate::model::app::DEFAULT_APP_ID;
@@ -283,17 +284,42 @@ impl Handler<crate::endpoint::messages::ToBus> for Bus {
 }
 
 impl Bus {
-    /// Stop `old`'s actor and unregister it; `changes` gets its row's
-    /// removal and its open deliveries ending as dead ("endpoint deleted").
-    fn remove_endpoint(
+    /// Unregister `doomed` now (no publish matches them from here on) and
+    /// resolve once each actor has stopped and the outcomes it had buffered
+    /// are written. Only then are the endpoints' queues read and ended:
+    /// an outcome handed over after that would put back the row the
+    /// deletion just ended (a retry's new queue row, a "HTTP 503" over
+    /// "endpoint deleted").
+    pub(super) fn retire(
         &mut self,
-        old: &EndpointRecord,
+        doomed: &[Arc<EndpointRecord>],
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let stops: Vec<_> = doomed
+            .iter()
+            .filter_map(|r| self.detach(r))
+            .map(|reg| reg.addr.send(Stop))
+            .collect();
+        let store = self.store().clone();
+        async move {
+            for stop in stops {
+                // An actor already gone has nothing buffered.
+                let _ = stop.await;
+            }
+            // Queued after every outcome those actors handed over.
+            let _ = store.flush().await;
+        }
+    }
+
+    /// `changes` gets the end of every delivery still queued for a deleted
+    /// endpoint: out of its queue, dead with "endpoint deleted".
+    pub(super) fn end_queue(
+        &self,
+        endpoint_id: &str,
         changes: &mut Changes,
     ) -> Result<(), crate::store::StoreError> {
-        let queued = self.store().queue_page(&old.id, None, usize::MAX)?;
-        changes.delete_endpoint(&old.id);
+        let queued = self.store().queue_page(endpoint_id, None, usize::MAX)?;
         for (ticket, dlv) in queued {
-            changes.dequeue(&old.id, ticket);
+            changes.dequeue(endpoint_id, ticket);
             if let Ok(Some(mut d)) = self.store().delivery(&dlv) {
                 d.status = DeliveryStatus::Dead;
                 d.last_error = Some("endpoint deleted".into());
@@ -301,8 +327,27 @@ impl Bus {
                 changes.delivery(&d);
             }
         }
-        self.unregister(old);
         Ok(())
+    }
+
+    /// Retire `doomed`, then delete their rows and end their queues in one
+    /// commit; answers `answer` once that is durable.
+    fn delete_endpoints<T: 'static>(
+        &mut self,
+        doomed: Vec<Arc<EndpointRecord>>,
+        answer: T,
+    ) -> Reply<T> {
+        let retired = self.retire(&doomed);
+        Box::pin(retired.into_actor(self).then(move |(), act, _| {
+            let mut changes = Changes::new();
+            for old in &doomed {
+                changes.delete_endpoint(&old.id);
+                if let Err(e) = act.end_queue(&old.id, &mut changes) {
+                    return fail(e.into());
+                }
+            }
+            commit_then(act, changes, move |_| Ok(answer))
+        }))
     }
 }
 
@@ -314,11 +359,7 @@ impl Handler<DeleteEndpoint> for Bus {
         let Some(old) = self.existing(&msg.app, &msg.endpoint) else {
             return fail(BusError::NotFound(format!("endpoint `{}`", msg.endpoint)));
         };
-        let mut changes = Changes::new();
-        if let Err(e) = self.remove_endpoint(&old, &mut changes) {
-            return fail(e.into());
-        }
-        commit_then(self, changes, |_| Ok(()))
+        self.delete_endpoints(vec![old], ())
     }
 }
 
@@ -339,14 +380,8 @@ impl Handler<DeleteApp> for Bus {
             .filter(|r| r.record.app == msg.0)
             .map(|r| r.record.clone())
             .collect();
-        let mut changes = Changes::new();
-        for old in &doomed {
-            if let Err(e) = self.remove_endpoint(old, &mut changes) {
-                return fail(e.into());
-            }
-        }
         self.subs.remove(&msg.0);
         let n = doomed.len();
-        commit_then(self, changes, move |_| Ok(n))
+        self.delete_endpoints(doomed, n)
     }
 }

@@ -211,6 +211,16 @@ impl Store {
         self.committer.record(Vec::new()).1
     }
 
+    /// Stop following the cluster (cluster mode; nothing embedded): the
+    /// applier and lease tasks end before this resolves, so none of them
+    /// holds the database when the last handle drops. Reads still work;
+    /// writes after it are not applied here.
+    pub(crate) async fn close(&self) {
+        if let Some(r) = &self.replica {
+            r.close().await;
+        }
+    }
+
     /// Write `changes` atomically now, without fsync. For state changes after
     /// publish: losing one in a crash only means the delivery is attempted
     /// again (at-least-once), never lost, because the batch is atomic. Blocks

@@ -36,6 +36,16 @@ pub const IN_FLIGHT: &str = "hookbus_in_flight";
 pub const OLDEST_PENDING: &str = "hookbus_oldest_pending_seconds";
 /// Gauge: 1 while the store's latest write succeeded, 0 after a failure (disk full, I/O error).
 pub const STORE_WRITABLE: &str = "hookbus_store_writable";
+/// Gauge (cluster mode): 1 while connected to a NATS server, 0 while not.
+pub const CLUSTER_NATS_CONNECTED: &str = "hookbus_cluster_nats_connected";
+/// Gauge (cluster mode): partitions in the cluster.
+pub const CLUSTER_PARTITIONS: &str = "hookbus_cluster_partitions";
+/// Gauge (cluster mode): partitions this node holds a fresh lease on (drives).
+pub const CLUSTER_PARTITIONS_OWNED: &str = "hookbus_cluster_partitions_owned";
+/// Gauge (cluster mode): nodes heartbeating at this node's last look.
+pub const CLUSTER_LIVE_NODES: &str = "hookbus_cluster_live_nodes";
+/// Gauge (cluster mode): the rows stream's sequence this node's cache has applied.
+pub const CLUSTER_APPLIED_SEQUENCE: &str = "hookbus_cluster_applied_sequence";
 /// Gauge `{version}`: always 1.
 pub const BUILD_INFO: &str = "hookbus_build_info";
 

@@ -18,6 +18,58 @@ pub struct Scrape<'a> {
     pub oldest_pending: &'a dyn Fn(&str) -> f64,
     /// Whether the store's latest write succeeded.
     pub store_writable: bool,
+    /// Cluster mode only: this node's view of the cluster.
+    pub cluster: Option<ClusterGauges>,
+}
+
+/// A cluster node's state at scrape time (from the store's replica).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClusterGauges {
+    /// Connected to a NATS server now.
+    pub nats_connected: bool,
+    /// Partitions in the cluster.
+    pub partitions: u32,
+    /// Partitions this node drives.
+    pub partitions_owned: usize,
+    /// Nodes heartbeating.
+    pub live_nodes: usize,
+    /// Rows stream sequence applied to this node's cache.
+    pub applied_sequence: u64,
+}
+
+impl ClusterGauges {
+    fn render(&self, out: &mut String) {
+        for (name, help, value) in [
+            (
+                names::CLUSTER_NATS_CONNECTED,
+                "1 while this node is connected to a NATS server (0: publishes answer 503).",
+                u8::from(self.nats_connected) as f64,
+            ),
+            (
+                names::CLUSTER_PARTITIONS,
+                "Partitions the cluster's endpoints are spread over.",
+                f64::from(self.partitions),
+            ),
+            (
+                names::CLUSTER_PARTITIONS_OWNED,
+                "Partitions this node holds a fresh lease on (it drives their endpoints).",
+                self.partitions_owned as f64,
+            ),
+            (
+                names::CLUSTER_LIVE_NODES,
+                "Nodes heartbeating at this node's last look.",
+                self.live_nodes as f64,
+            ),
+            (
+                names::CLUSTER_APPLIED_SEQUENCE,
+                "Rows stream sequence applied to this node's cache.",
+                self.applied_sequence as f64,
+            ),
+        ] {
+            family(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
 }
 
 /// Escape a label value (`\\`, `"`, newline).
@@ -153,6 +205,9 @@ pub fn render(s: &Scrape<'_>) -> String {
         names::BUILD_INFO,
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(c) = &s.cluster {
+        c.render(&mut out);
+    }
     super::process::render(&mut out);
     out
 }
@@ -194,6 +249,7 @@ mod tests {
             board: &board,
             oldest_pending: &|_| 12.5,
             store_writable: true,
+            cluster: None,
         });
         for line in [
             "hookbus_queue_depth{endpoint=\"shop\"} 3",
@@ -211,7 +267,40 @@ mod tests {
             board: &board,
             oldest_pending: &|_| 0.0,
             store_writable: true,
+            cluster: None,
         });
         assert!(!text.contains("shop"));
+    }
+
+    #[test]
+    fn cluster_gauges_appear_only_in_cluster_mode() {
+        let board = Board::default();
+        let scrape = |cluster| {
+            render(&Scrape {
+                recorded: "",
+                board: &board,
+                oldest_pending: &|_| 0.0,
+                store_writable: true,
+                cluster,
+            })
+        };
+        assert!(!scrape(None).contains("hookbus_cluster_"));
+        let text = scrape(Some(ClusterGauges {
+            nats_connected: true,
+            partitions: 64,
+            partitions_owned: 32,
+            live_nodes: 2,
+            applied_sequence: 1234,
+        }));
+        for line in [
+            "# TYPE hookbus_cluster_partitions_owned gauge",
+            "hookbus_cluster_nats_connected 1",
+            "hookbus_cluster_partitions 64",
+            "hookbus_cluster_partitions_owned 32",
+            "hookbus_cluster_live_nodes 2",
+            "hookbus_cluster_applied_sequence 1234",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
     }
 }

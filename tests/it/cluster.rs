@@ -25,6 +25,13 @@ fn node_config(nats: &NatsCluster, node: &str) -> (Config, tempfile::TempDir) {
     (cfg, dir)
 }
 
+async fn stream_last_sequence(nats: &NatsCluster) -> u64 {
+    let client = async_nats::connect(nats.urls()[0].as_str()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("HOOKBUS_rows").await.unwrap();
+    stream.info().await.unwrap().state.last_sequence
+}
+
 async fn rows_in_stream(nats: &NatsCluster) -> u64 {
     let client = async_nats::connect(nats.urls()[0].as_str()).await.unwrap();
     let js = async_nats::jetstream::new(client);
@@ -87,7 +94,24 @@ async fn pending_deliveries_survive_the_loss_of_the_node_that_accepted_them() {
     for r in delivered.iter().filter(|r| r.status == 200) {
         assert!(r.signed_by(SECRET), "signed with the endpoint's secret");
     }
+    // The node says in /metrics what /readyz says: connected, alone (a
+    // gave its leases and heartbeat up when it stopped), every partition
+    // its own, its cache at the stream's last row once nothing is written.
+    let gauge = |name: &str| -> f64 {
+        let text = b.render_engine_metrics();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(gauge("hookbus_cluster_nats_connected"), 1.0);
+    assert_eq!(gauge("hookbus_cluster_live_nodes"), 1.0);
+    assert_eq!(gauge("hookbus_cluster_partitions"), 64.0);
+    assert_eq!(gauge("hookbus_cluster_partitions_owned"), 64.0);
     b.shutdown().await;
+    let last = stream_last_sequence(&nats).await;
+    assert_eq!(gauge("hookbus_cluster_applied_sequence"), last as f64);
 }
 
 #[actix_rt::test]
@@ -188,4 +212,40 @@ async fn losing_one_nats_server_of_three_loses_nothing_acknowledged_and_publishi
         "delivered after the restart"
     );
     hub.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_node_shutting_down_hands_its_partitions_over_within_one_renewal_round() {
+    let nats = NatsCluster::start(3).await;
+    let config = |node: &str| {
+        let (mut cfg, dir) = node_config(&nats, node);
+        let cluster = cfg.cluster.as_mut().unwrap();
+        cluster.partitions = 4;
+        // Renewals every 3 s: left to expire, a's leases would outlive its
+        // shutdown by at least 6 s.
+        cluster.lease_ttl = "9s".parse().unwrap();
+        (cfg, dir)
+    };
+    let owned = |hub: &Hookbus| {
+        hub.store()
+            .cluster_ownership()
+            .map_or(0, |o| o.borrow().mine.len())
+    };
+    let (cfg_a, _dir_a) = config("a");
+    let a = Hookbus::start(cfg_a).await.unwrap();
+    assert_eq!(owned(&a), 4, "alone, a takes every partition");
+    let (cfg_b, _dir_b) = config("b");
+    let b = Hookbus::start(cfg_b).await.unwrap();
+    assert_eq!(owned(&b), 0, "a holds them all and renews them");
+    let stopped = std::time::Instant::now();
+    a.shutdown().await;
+    let took_over = eventually(Duration::from_secs(15), || owned(&b) == 4).await;
+    let took = stopped.elapsed();
+    assert!(took_over, "b never got a's partitions");
+    eprintln!("graceful handover: b drives every partition {took:?} after a began to stop");
+    assert!(
+        took < Duration::from_millis(4500),
+        "b took {took:?}: a's leases were left to expire instead of given up"
+    );
+    b.shutdown().await;
 }

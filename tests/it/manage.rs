@@ -206,6 +206,60 @@ async fn delete_removes_the_endpoint_and_pause_resume_gate_deliveries() {
 }
 
 #[actix_web::test]
+async fn deleting_an_endpoint_mid_retries_ends_every_delivery_and_leaves_no_queue_row() {
+    // Outcomes arrive all the time (a refusing receiver, fast retries), so
+    // some are still buffered by the actor when the deletion comes: they
+    // must not put a queue row or a retry state back after it.
+    let rx = TestReceiver::start(503);
+    let (hub, _dir, api) = start_with_api().await;
+    let retry = json!({"strategy": "fixed", "initial_delay": "10ms", "jitter": "none", "max_attempts": 100});
+    let (s, ep) = api
+        .call(
+            "POST",
+            "/v1/endpoints",
+            Some(
+                json!({"name": "busy", "url": rx.url, "retry": retry, "max_in_flight": 16,
+                "circuit_breaker": {"failure_threshold": 100000}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{ep}");
+    let endpoint_id = ep["id"].as_str().unwrap().to_string();
+    let mut deliveries = Vec::new();
+    for _ in 0..40 {
+        let r = hub
+            .publish(hookbus::PublishRequest::new("a.b", json!({})))
+            .await
+            .unwrap();
+        deliveries.push(r.deliveries[0].id.clone());
+    }
+    rx.wait_for(200, Duration::from_secs(20)).await;
+    let (s, body) = api.call("DELETE", "/v1/endpoints/busy", None).await;
+    assert_eq!(s, 204, "{body}");
+    let sent = rx.count();
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.count(), sent, "nothing is sent after the deletion");
+    let store = hub.store();
+    assert_eq!(
+        store.queue_page(&endpoint_id, None, usize::MAX).unwrap(),
+        vec![],
+        "no queue row outlives its endpoint"
+    );
+    for id in &deliveries {
+        let d = store.delivery(id).unwrap().unwrap();
+        assert_eq!(
+            (d.status, d.last_error.as_deref()),
+            (
+                hookbus::store::records::DeliveryStatus::Dead,
+                Some("endpoint deleted")
+            ),
+            "{id}"
+        );
+    }
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
 async fn test_send_returns_the_attempt() {
     let rx = TestReceiver::start(202);
     let (hub, _dir, api) = start_with_api().await;

@@ -108,6 +108,7 @@ pub(crate) async fn run(
     partitions: u32,
     ttl: Duration,
     tx: watch::Sender<Owned>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let prefix = s.prefix.to_ascii_uppercase();
     let (leases, nodes) = loop {
@@ -202,8 +203,36 @@ pub(crate) async fn run(
             changed
         });
         let next = round + ttl / 3;
-        tokio::time::sleep_until(next.into()).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(next.into()) => {}
+            _ = stop.changed() => {
+                // Stop driving first, then hand the partitions over.
+                tx.send_modify(|o| o.mine.clear());
+                return release(&leases, &nodes, &node, &held).await;
+            }
+        }
     }
+}
+
+/// A node shutting down gives its leases and heartbeat up at once (each
+/// only if nobody wrote it since), so the others take its partitions over
+/// within one renewal round instead of after `lease_ttl`.
+async fn release(
+    leases: &kv::Store,
+    nodes: &kv::Store,
+    node: &str,
+    held: &BTreeMap<u32, (u64, Instant)>,
+) {
+    for (p, (rev, _)) in held {
+        if let Err(e) = leases
+            .delete_expect_revision(format!("p{p}"), Some(*rev))
+            .await
+        {
+            tracing::debug!(partition = p, error = %e, "Cluster lease not released; it will expire.");
+        }
+    }
+    let _ = nodes.delete(node).await;
+    tracing::info!(partitions = held.len(), "Cluster leases released.");
 }
 
 fn is_conflict(e: &kv::UpdateError) -> bool {

@@ -88,6 +88,9 @@ impl ClusterSettings {
     }
 }
 
+/// How long a shutting-down node waits for its leases to be given up.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
 /// The connection to JetStream and the applier's progress. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Replica {
@@ -106,6 +109,10 @@ struct Inner {
     feed: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Applied>>>,
     /// The partitions this node drives.
     owned: watch::Receiver<leases::Owned>,
+    /// The applier and lease tasks, ended by [`Replica::close`].
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Tells the lease task to give its leases up (graceful shutdown).
+    release: watch::Sender<bool>,
 }
 
 impl Drop for Inner {
@@ -136,7 +143,7 @@ impl Replica {
             .await
             .map_err(|e| StoreError::Cluster(format!("NATS start-up task failed: {e}")))
             .and_then(|r| r);
-        let (client, progress, feed, owned) = match started {
+        let (client, progress, feed, owned, tasks, release) = match started {
             Ok(s) => s,
             Err(e) => {
                 // Dropping it here, inside actix's runtime, would panic.
@@ -153,8 +160,36 @@ impl Replica {
                 progress,
                 feed: Mutex::new(Some(feed)),
                 owned,
+                tasks: Mutex::new(tasks),
+                release,
             }),
         })
+    }
+
+    /// End the applier and the lease renewals and wait until they are gone.
+    /// The applier holds the RocksDB cache while it writes a batch: left
+    /// running on this runtime's thread (which outlives everything), it
+    /// could close the database during the process's exit, when RocksDB's
+    /// own statics are being destroyed (an abort, "pthread lock: Invalid
+    /// argument"). The leases are given up first (within [`RELEASE_WAIT`];
+    /// any not given up expire after `lease_ttl`).
+    pub(crate) async fn close(&self) {
+        let mut tasks =
+            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let _ = self.inner.release.send(true);
+        if let Some(leases) = tasks.first_mut() {
+            if tokio::time::timeout(RELEASE_WAIT, leases).await.is_ok() {
+                // Ended (a finished handle must not be polled again).
+                tasks.remove(0);
+            }
+        }
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            // Cancelled (or already ended): either way it holds nothing now.
+            let _ = task.await;
+        }
     }
 
     /// The partitions this node drives, as they change.
@@ -300,6 +335,8 @@ type Started = (
     watch::Receiver<Progress>,
     tokio::sync::mpsc::UnboundedReceiver<Applied>,
     watch::Receiver<leases::Owned>,
+    Vec<tokio::task::JoinHandle<()>>,
+    watch::Sender<bool>,
 );
 
 async fn connect_and_catch_up(s: ClusterSettings, db: Weak<DB>) -> Result<Started, StoreError> {
@@ -361,7 +398,7 @@ async fn connect_and_catch_up(s: ClusterSettings, db: Weak<DB>) -> Result<Starte
         node: s.node.clone(),
         tx: feed_tx,
     };
-    tokio::spawn(applier::run(rows_stream, s.prefix.clone(), db, tx, feed));
+    let applier = tokio::spawn(applier::run(rows_stream, s.prefix.clone(), db, tx, feed));
     rx.wait_for(|p| p.caught_up)
         .await
         .map_err(|_| StoreError::Cluster("the cluster cache stopped during start-up".into()))?;
@@ -370,17 +407,26 @@ async fn connect_and_catch_up(s: ClusterSettings, db: Weak<DB>) -> Result<Starte
         partitions: s.partitions,
         ..Default::default()
     });
-    tokio::spawn(leases::run(
+    let (release_tx, release_rx) = watch::channel(false);
+    let leases = tokio::spawn(leases::run(
         js,
         s.clone(),
         s.partitions,
         s.lease_ttl,
         owned_tx,
+        release_rx,
     ));
     // Start driving what this node can hold before the engine starts, so
     // its first publishes are not handed to actors that are about to be
     // told they drive (a node that gets nothing still settles in a round).
     let mut first = owned_rx.clone();
     let _ = tokio::time::timeout(s.lease_ttl, first.wait_for(|o| o.settled)).await;
-    Ok((client, rx, feed_rx, owned_rx))
+    Ok((
+        client,
+        rx,
+        feed_rx,
+        owned_rx,
+        vec![leases, applier],
+        release_tx,
+    ))
 }

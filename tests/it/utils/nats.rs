@@ -118,6 +118,15 @@ impl NatsCluster {
         node.child = Some(child);
     }
 
+    /// The running servers' process ids (for CPU accounting).
+    #[allow(dead_code)] // used by the cluster benchmark, which includes this file
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(Child::id))
+            .collect()
+    }
+
     /// Every server's client URL.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(NatsNode::url).collect()
