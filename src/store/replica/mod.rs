@@ -88,6 +88,10 @@ impl ClusterSettings {
     }
 }
 
+/// How long a starting node keeps asking JetStream for the rows stream
+/// (through leader elections) before its start fails.
+const START_PATIENCE: Duration = Duration::from_secs(30);
+
 /// How long a shutting-down node waits for its leases to be given up.
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
 
@@ -354,15 +358,32 @@ async fn connect_and_catch_up(s: ClusterSettings, db: Weak<DB>) -> Result<Starte
         allow_direct: true,
         ..Default::default()
     };
-    let mut rows_stream = js
-        .get_or_create_stream(cfg)
-        .await
-        .map_err(|e| StoreError::Cluster(format!("cannot create or open the rows stream: {e}")))?;
-    let info = rows_stream
-        .info()
-        .await
-        .map_err(|e| StoreError::Cluster(format!("rows stream info: {e}")))?
-        .clone();
+    // Connected, but JetStream may be electing a stream or meta leader (a
+    // server just restarted, say): keep asking for a while instead of
+    // failing the node's start on the first timeout.
+    let deadline = tokio::time::Instant::now() + START_PATIENCE;
+    let (rows_stream, info) = loop {
+        let opened = async {
+            let mut st = js
+                .get_or_create_stream(cfg.clone())
+                .await
+                .map_err(|e| format!("cannot create or open the rows stream: {e}"))?;
+            let info = st
+                .info()
+                .await
+                .map_err(|e| format!("rows stream info: {e}"))?
+                .clone();
+            Ok::<_, String>((st, info))
+        };
+        match opened.await {
+            Ok(ok) => break ok,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "JetStream not answering yet; retrying.");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(StoreError::Cluster(e)),
+        }
+    };
     if info.config.num_replicas != s.replicas {
         tracing::warn!(
             stream = %info.config.name, has = info.config.num_replicas, configured = s.replicas,
