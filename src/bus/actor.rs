@@ -468,6 +468,9 @@ impl Actor for Bus {
             ctx.run_interval(PRESSURE_EVERY, |act, _| act.reassess());
         }
         ctx.run_interval(SWEEP_EVERY, |act, _| {
+            if !act.runs_chores() {
+                return;
+            }
             let store = act.w.store.clone();
             let cutoff = now_ms().saturating_sub(act.w.retention.as_millis() as u64);
             // The sweep scans and deletes; keep it off the bus thread.

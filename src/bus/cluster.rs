@@ -19,6 +19,13 @@ impl Bus {
         self.owned.as_ref().is_none_or(|o| o.drives(endpoint_id))
     }
 
+    /// Whether this node runs the retention sweep: always embedded; in a
+    /// cluster only the holder of partition 0, so the nodes do not all scan
+    /// and delete the same rows.
+    pub(super) fn runs_chores(&self) -> bool {
+        self.owned.as_ref().is_none_or(Owned::runs_chores)
+    }
+
     /// In cluster mode, take the ownership now and follow its changes and
     /// the other nodes' writes.
     pub(super) fn follow_cluster(&mut self, ctx: &mut Context<Self>) {

@@ -58,6 +58,13 @@ pub struct Owned {
 }
 
 impl Owned {
+    /// Does this node run the cluster-wide chores (the retention sweep)?
+    /// The holder of partition 0 does: one node at a time, and another as
+    /// soon as that partition moves.
+    pub fn runs_chores(&self) -> bool {
+        self.mine.contains(&0)
+    }
+
     /// Does this node drive `endpoint_id`?
     pub fn drives(&self, endpoint_id: &str) -> bool {
         self.mine
@@ -284,5 +291,18 @@ mod tests {
             settled: true,
         };
         assert!(owned.drives("ep_a"));
+    }
+
+    #[test]
+    fn only_the_holder_of_partition_zero_runs_the_retention_sweep() {
+        let mut owned = Owned {
+            partitions: 4,
+            mine: BTreeSet::from([1, 2]),
+            live_nodes: 2,
+            settled: true,
+        };
+        assert!(!owned.runs_chores());
+        owned.mine.insert(0);
+        assert!(owned.runs_chores());
     }
 }
