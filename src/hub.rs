@@ -353,16 +353,15 @@ impl Hookbus {
             board: &self.inner.board,
             oldest_pending: &oldest,
             store_writable: store.writable(),
-            cluster: store.cluster_state().map(|(connected, applied)| {
-                let owned = store.cluster_ownership().map(|o| o.borrow().clone());
-                crate::telemetry::render::ClusterGauges {
-                    nats_connected: connected,
-                    partitions: owned.as_ref().map_or(0, |o| o.partitions),
-                    partitions_owned: owned.as_ref().map_or(0, |o| o.mine.len()),
-                    live_nodes: owned.as_ref().map_or(0, |o| o.live_nodes),
-                    applied_sequence: applied,
-                }
-            }),
+            cluster: store
+                .cluster_state()
+                .map(|c| crate::telemetry::render::ClusterGauges {
+                    nats_connected: c.connected,
+                    partitions: c.owned.partitions,
+                    partitions_owned: c.owned.mine.len(),
+                    live_nodes: c.owned.live_nodes,
+                    applied_sequence: c.applied_seq,
+                }),
         })
     }
 

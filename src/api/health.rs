@@ -42,7 +42,7 @@ pub(super) async fn readyz(hub: web::Data<Hookbus>) -> HttpResponse {
     let pushing_back = pressure.global;
     // Cluster mode: without NATS nothing can be acknowledged.
     let cluster = hub.store().cluster_state();
-    let nats_ok = cluster.is_none_or(|(connected, _)| connected);
+    let nats_ok = cluster.as_ref().is_none_or(|c| c.connected);
     let ready = store_ok && endpoints.is_some() && !pushing_back && nats_ok;
     let d = &hub.config().delivery;
     let mut body = json!({
@@ -62,13 +62,12 @@ pub(super) async fn readyz(hub: web::Data<Hookbus>) -> HttpResponse {
         "bus": if endpoints.is_some() { "ok" } else { "stopped" },
         "endpoints": endpoints,
     });
-    if let Some((connected, applied)) = cluster {
-        let owned = hub.store().cluster_ownership().map(|o| o.borrow().clone());
+    if let Some(c) = cluster {
         body["cluster"] = json!({
-            "nats": if connected { "connected" } else { "unreachable" },
-            "applied_seq": applied,
-            "partitions_owned": owned.as_ref().map(|o| o.mine.len()),
-            "live_nodes": owned.as_ref().map(|o| o.live_nodes),
+            "nats": if c.connected { "connected" } else { "unreachable" },
+            "applied_seq": c.applied_seq,
+            "partitions_owned": c.owned.mine.len(),
+            "live_nodes": c.owned.live_nodes,
         });
     }
     if ready {

@@ -149,10 +149,14 @@ impl Store {
         self.replica.as_ref().map(Replica::owned)
     }
 
-    /// In cluster mode, whether NATS is connected, and the last stream
-    /// sequence this node's cache applied; `None` when embedded.
-    pub fn cluster_state(&self) -> Option<(bool, u64)> {
-        self.replica.as_ref().map(|r| (r.connected(), r.applied()))
+    /// In cluster mode, this node's view of the cluster (for `/readyz`
+    /// and `/metrics`); `None` when embedded.
+    pub fn cluster_state(&self) -> Option<ClusterStatus> {
+        self.replica.as_ref().map(|r| ClusterStatus {
+            connected: r.connected(),
+            applied_seq: r.applied(),
+            owned: r.owned().borrow().clone(),
+        })
     }
 
     /// Write `changes` in one atomic batch through the group committer
@@ -627,4 +631,16 @@ mod tests {
             last.await.unwrap();
         });
     }
+}
+
+/// A cluster node's state, read at once: what `/readyz` and the
+/// `hookbus_cluster_*` gauges report.
+#[derive(Clone, Debug)]
+pub struct ClusterStatus {
+    /// Connected to a NATS server now.
+    pub connected: bool,
+    /// The last rows stream sequence this node's cache applied.
+    pub applied_seq: u64,
+    /// The partitions this node drives, and the live nodes it sees.
+    pub owned: super::Owned,
 }

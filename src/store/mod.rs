@@ -43,7 +43,7 @@ pub mod retention;
 
 pub use changes::Changes;
 pub use committer::Written;
-pub use db::Store;
+pub use db::{ClusterStatus, Store};
 pub use dead_index::DeadLetterQuery;
 pub use replica::leases::{Owned, partition_of};
 pub use replica::{Applied, ClusterAuth, ClusterSettings};
