@@ -114,7 +114,7 @@ struct Inner {
     /// The partitions this node drives.
     owned: watch::Receiver<leases::Owned>,
     /// The applier and lease tasks, ended by [`Replica::close`].
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    tasks: Mutex<Option<Tasks>>,
     /// Tells the lease task to give its leases up (graceful shutdown).
     release: watch::Sender<bool>,
 }
@@ -164,7 +164,7 @@ impl Replica {
                 progress,
                 feed: Mutex::new(Some(feed)),
                 owned,
-                tasks: Mutex::new(tasks),
+                tasks: Mutex::new(Some(tasks)),
                 release,
             }),
         })
@@ -178,22 +178,30 @@ impl Replica {
     /// argument"). The leases are given up first (within [`RELEASE_WAIT`];
     /// any not given up expire after `lease_ttl`).
     pub(crate) async fn close(&self) {
-        let mut tasks =
-            std::mem::take(&mut *self.inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let taken = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(Tasks {
+            mut leases,
+            applier,
+        }) = taken
+        else {
+            return;
+        };
         let _ = self.inner.release.send(true);
-        if let Some(leases) = tasks.first_mut() {
-            if tokio::time::timeout(RELEASE_WAIT, leases).await.is_ok() {
-                // Ended (a finished handle must not be polled again).
-                tasks.remove(0);
-            }
+        if tokio::time::timeout(RELEASE_WAIT, &mut leases)
+            .await
+            .is_err()
+        {
+            leases.abort();
+            let _ = leases.await;
         }
-        for task in &tasks {
-            task.abort();
-        }
-        for task in tasks {
-            // Cancelled (or already ended): either way it holds nothing now.
-            let _ = task.await;
-        }
+        applier.abort();
+        // Cancelled (or already ended): either way it holds nothing now.
+        let _ = applier.await;
     }
 
     /// The partitions this node drives, as they change.
@@ -339,9 +347,17 @@ type Started = (
     watch::Receiver<Progress>,
     tokio::sync::mpsc::UnboundedReceiver<Applied>,
     watch::Receiver<leases::Owned>,
-    Vec<tokio::task::JoinHandle<()>>,
+    Tasks,
     watch::Sender<bool>,
 );
+
+/// The tasks a node runs on the NATS runtime.
+struct Tasks {
+    /// Lease renewals; told to give its leases up before it ends.
+    leases: tokio::task::JoinHandle<()>,
+    /// The cache applier; holds RocksDB while it writes a batch.
+    applier: tokio::task::JoinHandle<()>,
+}
 
 async fn connect_and_catch_up(s: ClusterSettings, db: Weak<DB>) -> Result<Started, StoreError> {
     let client = connect(&s).await?;
@@ -447,7 +463,7 @@ async fn connect_and_catch_up(s: ClusterSettings, db: Weak<DB>) -> Result<Starte
         rx,
         feed_rx,
         owned_rx,
-        vec![leases, applier],
+        Tasks { leases, applier },
         release_tx,
     ))
 }
