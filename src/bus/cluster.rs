@@ -70,27 +70,14 @@ impl Bus {
                 // The node that deleted it ended the queue it could see; the
                 // outcomes this node's actor still had buffered (a retry's
                 // new queue row) land after that, so end it again here once
-                // they are written.
-                let retired = self.retire(std::slice::from_ref(&old));
-                ctx.spawn(retired.into_actor(self).map(move |(), act, ctx| {
-                    let mut changes = crate::store::Changes::new();
-                    let ended = act
-                        .end_queue(&old.id, &mut changes)
-                        .map(|()| (!changes.is_empty()).then(|| act.store().commit(changes)));
-                    ctx.spawn(
-                        async move {
-                            let result = match ended {
-                                Ok(Some(written)) => written.await,
-                                Ok(None) => Ok(()),
-                                Err(e) => Err(e),
-                            };
-                            if let Err(e) = result {
-                                tracing::error!(endpoint = %old.id, error = %e,
-                                    "Cannot end the queue of an endpoint another node deleted.");
-                            }
-                        }
-                        .into_actor(act),
-                    );
+                // they are written (its row is already gone: only the queue).
+                let id = old.id.clone();
+                let ended = self.end_endpoints(vec![old], false, ());
+                ctx.spawn(ended.map(move |result, _, _| {
+                    if let Err(e) = result {
+                        tracing::error!(endpoint = %id, error = %e,
+                            "Cannot end the queue of an endpoint another node deleted.");
+                    }
                 }));
             }
             Err(e) => {

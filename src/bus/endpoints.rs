@@ -290,7 +290,7 @@ impl Bus {
     /// an outcome handed over after that would put back the row the
     /// deletion just ended (a retry's new queue row, a "HTTP 503" over
     /// "endpoint deleted").
-    pub(super) fn retire(
+    fn retire(
         &mut self,
         doomed: &[Arc<EndpointRecord>],
     ) -> impl std::future::Future<Output = ()> + 'static {
@@ -310,38 +310,48 @@ impl Bus {
         }
     }
 
-    /// `changes` gets the end of every delivery still queued for a deleted
-    /// endpoint: out of its queue, dead with "endpoint deleted".
-    pub(super) fn end_queue(
+    /// `changes` gets the end of a deleted endpoint's queue: every queue
+    /// row goes, and every open delivery ends dead with "endpoint
+    /// deleted". Open deliveries are found from the endpoint's delivery
+    /// index, not only from its queue: in a cluster the queue this node
+    /// sees may already be ended while a retry's state (written by the
+    /// driving node's actor after that) still says the delivery is open.
+    fn end_queue(
         &self,
         endpoint_id: &str,
         changes: &mut Changes,
     ) -> Result<(), crate::store::StoreError> {
-        let queued = self.store().queue_page(endpoint_id, None, usize::MAX)?;
-        for (ticket, dlv) in queued {
+        for (ticket, _) in self.store().queue_page(endpoint_id, None, usize::MAX)? {
             changes.dequeue(endpoint_id, ticket);
-            if let Ok(Some(mut d)) = self.store().delivery(&dlv) {
-                d.status = DeliveryStatus::Dead;
-                d.last_error = Some("endpoint deleted".into());
-                d.updated_at = now_ms();
-                changes.delivery(&d);
-            }
+        }
+        let open = self
+            .store()
+            .endpoint_deliveries(endpoint_id, None, false, usize::MAX, |d| d.status.is_open())?;
+        for mut d in open {
+            d.status = DeliveryStatus::Dead;
+            d.last_error = Some("endpoint deleted".into());
+            d.updated_at = now_ms();
+            changes.delivery(&d);
         }
         Ok(())
     }
 
-    /// Retire `doomed`, then delete their rows and end their queues in one
-    /// commit; answers `answer` once that is durable.
-    fn delete_endpoints<T: 'static>(
+    /// Retire `doomed`, then end their queues (and, with `delete_rows`,
+    /// delete their endpoint rows) in one commit; answers `answer` once
+    /// that is durable.
+    pub(super) fn end_endpoints<T: 'static>(
         &mut self,
         doomed: Vec<Arc<EndpointRecord>>,
+        delete_rows: bool,
         answer: T,
     ) -> Reply<T> {
         let retired = self.retire(&doomed);
         Box::pin(retired.into_actor(self).then(move |(), act, _| {
             let mut changes = Changes::new();
             for old in &doomed {
-                changes.delete_endpoint(&old.id);
+                if delete_rows {
+                    changes.delete_endpoint(&old.id);
+                }
                 if let Err(e) = act.end_queue(&old.id, &mut changes) {
                     return fail(e.into());
                 }
@@ -359,7 +369,7 @@ impl Handler<DeleteEndpoint> for Bus {
         let Some(old) = self.existing(&msg.app, &msg.endpoint) else {
             return fail(BusError::NotFound(format!("endpoint `{}`", msg.endpoint)));
         };
-        self.delete_endpoints(vec![old], ())
+        self.end_endpoints(vec![old], true, ())
     }
 }
 
@@ -382,6 +392,6 @@ impl Handler<DeleteApp> for Bus {
             .collect();
         self.subs.remove(&msg.0);
         let n = doomed.len();
-        self.delete_endpoints(doomed, n)
+        self.end_endpoints(doomed, true, n)
     }
 }

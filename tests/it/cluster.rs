@@ -249,3 +249,83 @@ async fn a_node_shutting_down_hands_its_partitions_over_within_one_renewal_round
     );
     b.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn an_endpoint_deleted_on_another_node_leaves_no_queue_row_on_the_node_driving_it() {
+    let nats = NatsCluster::start(3).await;
+    let rx = TestReceiver::start(503);
+    let one_partition = |node: &str| {
+        let (mut cfg, dir) = node_config(&nats, node);
+        cfg.cluster.as_mut().unwrap().partitions = 1;
+        (cfg, dir)
+    };
+    // a drives the endpoint (it holds the only partition); outcomes of
+    // retries every 10 ms keep coming while b deletes it.
+    let (mut cfg_a, _dir_a) = one_partition("a");
+    let mut spec = endpoint("busy", &rx.url, &["order.*"]);
+    spec.retry = quick_retry(100);
+    spec.retry.initial_delay = "10ms".parse().unwrap();
+    spec.circuit_breaker.failure_threshold = 100_000;
+    cfg_a.endpoints = vec![spec];
+    let a = Hookbus::start(cfg_a).await.unwrap();
+    let (cfg_b, _dir_b) = one_partition("b");
+    let b = Hookbus::start(cfg_b).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let r = b
+            .publish(PublishRequest::new("order.created", json!({ "i": i })))
+            .await
+            .unwrap();
+        ids.push(r.deliveries[0].id.clone());
+    }
+    rx.wait_for(100, Duration::from_secs(20)).await;
+    let endpoint_id = a.endpoints().await.unwrap()[0].id.clone();
+    b.delete_endpoint("busy").await.unwrap();
+    // a hears of it through the stream and stops its actor; from then on
+    // nothing is sent.
+    let gone = eventually_async(Duration::from_secs(5), || async {
+        a.endpoints().await.unwrap().is_empty()
+    })
+    .await;
+    assert!(gone, "the deletion reached node a");
+    let sent = rx.count();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.count(), sent, "nothing is sent after the deletion");
+    let ended = |hub: &Hookbus| {
+        let store = hub.store();
+        store
+            .queue_page(&endpoint_id, None, usize::MAX)
+            .unwrap()
+            .is_empty()
+            && ids.iter().all(|id| {
+                store.delivery(id).unwrap().is_some_and(|d| {
+                    d.last_error.as_deref() == Some("endpoint deleted")
+                        && d.status == hookbus::store::records::DeliveryStatus::Dead
+                })
+            })
+    };
+    let settled = eventually(Duration::from_secs(10), || ended(&a) && ended(&b)).await;
+    if !settled {
+        for (name, hub) in [("a", &a), ("b", &b)] {
+            let q = hub
+                .store()
+                .queue_page(&endpoint_id, None, usize::MAX)
+                .unwrap();
+            let open: Vec<_> = ids
+                .iter()
+                .filter_map(|id| hub.store().delivery(id).unwrap())
+                .filter(|d| d.last_error.as_deref() != Some("endpoint deleted"))
+                .map(|d| (d.id, d.status, d.last_error))
+                .collect();
+            eprintln!("{name}: queue rows {q:?}; not ended {open:?}");
+        }
+    }
+    assert!(
+        settled,
+        "every delivery ends dead with its endpoint, no queue row left (a: {}, b: {})",
+        ended(&a),
+        ended(&b)
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
