@@ -92,6 +92,10 @@ pub struct EndpointActor {
     /// while it holds the partition's lease). Otherwise no page reads and
     /// no attempts.
     pub(super) driving: bool,
+    /// Attempts whose request is on the wire, by queue ticket: a cluster
+    /// node that stops driving the endpoint cancels them, so no attempt of
+    /// this node overlaps one of the next owner's.
+    pub(super) sending: std::collections::HashMap<u128, SpawnHandle>,
 }
 
 /// The values the gauges show, to skip writes that would change nothing.
@@ -183,6 +187,7 @@ impl EndpointActor {
             label,
             filtered_flush: false,
             driving,
+            sending: std::collections::HashMap::new(),
         }
     }
 

@@ -57,6 +57,10 @@ impl EndpointActor {
 
     /// Begin a taken delivery: load its event, run its transform once, then send.
     pub(super) fn start_attempt(&mut self, mut item: Item, ctx: &mut Context<Self>) {
+        if !self.driving {
+            // The lease went while the event was loaded or the script ran.
+            return self.abandon(item);
+        }
         if item.event.is_none() {
             item.event = self.event_info(&item.event_id);
         }
@@ -132,6 +136,11 @@ impl EndpointActor {
                 .into_actor(self)
                 .map(move |res, act, ctx| {
                     act.transform_busy = false;
+                    if !act.driving {
+                        // Another node drives the endpoint now, and renders them itself.
+                        items.into_iter().for_each(|item| act.abandon(item));
+                        return;
+                    }
                     match res {
                         Ok(results) if results.len() == items.len() => {
                             for (mut item, result) in items.into_iter().zip(results) {
@@ -210,7 +219,8 @@ impl EndpointActor {
         let timeout = spec.timeout.get();
         // `spawn`, not `wait`: other messages and attempts proceed while this one is in flight.
         let recorded = span.clone();
-        ctx.spawn(
+        let ticket = item.ticket;
+        let sending = ctx.spawn(
             tracing::Instrument::instrument(
                 async move {
                     deliver::send(&client, &guard, method, &url, &headers, body, timeout).await
@@ -219,12 +229,41 @@ impl EndpointActor {
             )
             .into_actor(self)
             .map(move |result, act, ctx| {
+                act.sending.remove(&ticket);
                 if let Some(code) = result.outcome.status_and_error().0 {
                     recorded.record("status", code);
                 }
                 act.finish_attempt(item, result, started_ms, ctx)
             }),
         );
+        self.sending.insert(ticket, sending);
+    }
+
+    /// Let go of a taken delivery without an outcome: this node no longer
+    /// drives the endpoint, and the next owner reads it from the store.
+    pub(super) fn abandon(&mut self, item: Item) {
+        self.queue.let_go(item.ticket);
+        self.breaker.release();
+    }
+
+    /// Stop every attempt of this node: cancel the requests on the wire
+    /// (dropping them closes their connections) and let go of deliveries
+    /// waiting for the script. None gets an outcome here; the node that
+    /// drives the endpoint next sends them again, with the same
+    /// `webhook-id`, so this node's attempts cannot overlap its attempts.
+    pub(super) fn abandon_in_flight(&mut self, ctx: &mut Context<Self>) -> usize {
+        let mut n = 0;
+        for (ticket, handle) in std::mem::take(&mut self.sending) {
+            ctx.cancel_future(handle);
+            self.queue.let_go(ticket);
+            self.breaker.release();
+            n += 1;
+        }
+        for item in std::mem::take(&mut self.transform_waiting) {
+            self.abandon(item);
+            n += 1;
+        }
+        n
     }
 
     fn finish_attempt(

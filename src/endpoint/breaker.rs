@@ -86,6 +86,15 @@ impl Breaker {
         }
     }
 
+    /// Give back a reservation whose attempt was abandoned before it had an
+    /// outcome (a cluster node that stopped driving the endpoint): a
+    /// half-open trial slot is free again instead of waiting for ever.
+    pub fn release(&mut self) {
+        if let Inner::HalfOpen { started, .. } = &mut self.state {
+            *started = started.saturating_sub(1);
+        }
+    }
+
     /// Record a successful attempt.
     pub fn on_success(&mut self, _now: Instant) -> Option<Transition> {
         match &mut self.state {
@@ -179,6 +188,19 @@ mod tests {
         assert_eq!(b.on_success(later), None);
         assert_eq!(b.on_success(later), Some(Transition::Closed));
         assert!(b.try_acquire(later));
+    }
+
+    #[test]
+    fn an_abandoned_trial_frees_its_half_open_slot() {
+        let t0 = Instant::now();
+        let mut b = breaker(1, 1);
+        b.on_failure(t0);
+        let later = t0 + Duration::from_secs(30);
+        assert!(b.try_acquire(later));
+        assert!(!b.try_acquire(later));
+        b.release();
+        assert!(b.try_acquire(later), "the slot is free again");
+        assert_eq!(b.state(later), State::HalfOpen);
     }
 
     #[test]

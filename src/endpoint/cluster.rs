@@ -17,7 +17,9 @@ impl Handler<Drive> for EndpointActor {
 
     /// Start or stop driving. Either way what memory holds may be stale
     /// (another node drove the endpoint meanwhile, or will), so the queue is
-    /// read again from the store; attempts in flight finish and are recorded.
+    /// read again from the store. Stopping cancels the attempts in flight:
+    /// the lease is fenced before another node can take it, and an attempt
+    /// that outlived the fence would overlap the next owner's.
     fn handle(&mut self, msg: Drive, ctx: &mut Context<Self>) {
         if self.driving == msg.0 {
             return;
@@ -28,8 +30,10 @@ impl Handler<Drive> for EndpointActor {
             self.rescan_depth();
             tracing::info!(endpoint = self.name(), "This node now drives the endpoint.");
         } else {
+            let cancelled = self.abandon_in_flight(ctx);
             tracing::info!(
                 endpoint = self.name(),
+                cancelled,
                 "Another node drives the endpoint now."
             );
         }

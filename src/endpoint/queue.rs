@@ -258,6 +258,14 @@ impl Queue {
         }
     }
 
+    /// An attempt in flight was abandoned (a cluster node stopped driving
+    /// the endpoint): its delivery is no longer held here, and is read from
+    /// the store again by whoever drives the endpoint next.
+    pub fn let_go(&mut self, ticket: u128) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.held.remove(&ticket);
+    }
+
     /// Let go of every delivery held but not in flight and read the store
     /// again from its first row: for a cluster node that stops or starts
     /// driving the endpoint, whose memory may be stale (another node drove
@@ -405,6 +413,21 @@ mod tests {
         assert_eq!(q.len(), 2);
         q.finish(flying, None);
         assert_eq!((q.len(), q.in_flight()), (1, 0));
+    }
+
+    #[test]
+    fn an_abandoned_attempt_is_not_held_and_is_paged_in_again() {
+        let mut q = settled(4);
+        q.offer(item(1), None);
+        let taken = q.take(Instant::now()).unwrap();
+        assert_eq!(q.in_flight(), 1);
+        q.forget_waiting();
+        q.let_go(taken.ticket);
+        assert_eq!((q.in_flight(), q.len()), (0, 0));
+        assert_eq!(q.wants_page(), Some((None, 4)), "read from the store again");
+        // The page read finds it again: no longer held, so it is taken again.
+        q.add_page(vec![(item(1), None)], Some(1), true);
+        assert!(q.take(Instant::now()).is_some(), "taken again");
     }
 
     #[test]

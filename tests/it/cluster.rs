@@ -329,3 +329,187 @@ async fn an_endpoint_deleted_on_another_node_leaves_no_queue_row_on_the_node_dri
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A receiver that reads each request, never answers, and records when
+/// the sender closed the connection (the attempt was given up).
+struct HangingReceiver {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    closed: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+}
+
+impl HangingReceiver {
+    fn start() -> Self {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (r, c) = (requests.clone(), closed.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (r, c) = (r.clone(), c.clone());
+                std::thread::spawn(move || {
+                    let mut stream = stream;
+                    let mut buf = [0u8; 65536];
+                    let mut head = Vec::new();
+                    loop {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let text = String::from_utf8_lossy(&head[..end]).to_lowercase();
+                            let id = text
+                                .lines()
+                                .find_map(|l| l.strip_prefix("webhook-id:"))
+                                .map(|v| v.trim().to_string())
+                                .unwrap_or_default();
+                            r.lock().unwrap().push(id);
+                            // Never answer; wait for the sender to give up.
+                            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                            break;
+                        }
+                    }
+                    c.lock().unwrap().push(std::time::Instant::now());
+                });
+            }
+        });
+        Self {
+            url,
+            requests,
+            closed,
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn with_nats_unreachable_a_node_fences_itself_refuses_publishes_and_recovers_when_it_returns()
+{
+    let mut nats = NatsCluster::start(3).await;
+    let rx = HangingReceiver::start();
+    let (mut cfg, _dir) = node_config(&nats, "a");
+    let cluster = cfg.cluster.as_mut().unwrap();
+    // 8 leases renewed one by one: with NATS gone, one renewal round waits
+    // out 8 request timeouts (8 × 2 s), far past the fence (2/3 × 3 s).
+    cluster.partitions = 8;
+    cluster.lease_ttl = "3s".parse().unwrap();
+    cluster.connect_timeout = "2s".parse().unwrap();
+    let mut spec = endpoint("hanging", &rx.url, &["order.*"]);
+    spec.timeout = "60s".parse().unwrap();
+    cfg.endpoints = vec![spec];
+    let a = Hookbus::start(cfg).await.unwrap();
+    let api = Api::new(serve_api(&a));
+    let owned = |hub: &Hookbus| {
+        hub.store()
+            .cluster_ownership()
+            .map_or(0, |o| o.borrow().mine.len())
+    };
+    assert_eq!(owned(&a), 8);
+    let (s, accepted) = api
+        .call(
+            "POST",
+            "/v1/events",
+            Some(json!({ "type": "order.created", "data": { "n": 1 } })),
+        )
+        .await;
+    assert_eq!(s, 202, "{accepted}");
+    assert!(
+        eventually(Duration::from_secs(10), || rx
+            .requests
+            .lock()
+            .unwrap()
+            .len()
+            == 1)
+        .await,
+        "the attempt is on the wire"
+    );
+
+    // Every nats-server gone.
+    let lost = std::time::Instant::now();
+    for i in 0..3 {
+        nats.kill(i);
+    }
+    // Fenced by its own timer: driving nothing within 2/3 of the TTL
+    // (plus a fence tick), and the attempt on the wire cancelled with it,
+    // long before the endpoint's 60 s timeout.
+    assert!(
+        eventually(Duration::from_secs(10), || owned(&a) == 0).await,
+        "the node still drives partitions"
+    );
+    let fenced = lost.elapsed();
+    assert!(
+        eventually(Duration::from_secs(5), || !rx
+            .closed
+            .lock()
+            .unwrap()
+            .is_empty())
+        .await,
+        "the attempt in flight was not cancelled"
+    );
+    let cancelled = rx.closed.lock().unwrap()[0].duration_since(lost);
+    eprintln!("NATS lost: fenced after {fenced:?}, attempt cancelled after {cancelled:?}");
+    assert!(
+        fenced < Duration::from_millis(2900),
+        "fenced after {fenced:?}"
+    );
+    assert!(
+        cancelled < Duration::from_millis(3000),
+        "cancelled after {cancelled:?}"
+    );
+
+    // Publishing is refused with a problem and Retry-After; /readyz says why.
+    let client = awc::Client::default();
+    let mut resp = client
+        .post(format!("{}/v1/events", api.base()))
+        .send_json(&json!({ "type": "order.created", "data": { "n": 2 } }))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(resp.headers().contains_key("retry-after"), "Retry-After");
+    let problem: serde_json::Value = resp.json().await.unwrap();
+    assert!(problem["code"] == "store_unavailable", "{problem}");
+    let (s, ready) = api.call("GET", "/readyz", None).await;
+    assert_eq!(s, 503, "{ready}");
+    assert_eq!(ready["cluster"]["nats"], "unreachable", "{ready}");
+
+    // NATS back (same ports, same stores): the node recovers by itself,
+    // drives its partitions again and sends the acknowledged event again,
+    // with the same webhook-id.
+    for i in 0..3 {
+        nats.restart(i);
+    }
+    nats.wait_ready(Duration::from_secs(30)).await;
+    let recovered = eventually_async(Duration::from_secs(60), || async {
+        api.call(
+            "POST",
+            "/v1/events",
+            Some(json!({ "type": "order.created", "data": { "n": 3 } })),
+        )
+        .await
+        .0 == 202
+    })
+    .await;
+    assert!(recovered, "publishing never recovered");
+    assert!(
+        eventually(Duration::from_secs(30), || owned(&a) == 8).await,
+        "the node drives its partitions again"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || rx
+            .requests
+            .lock()
+            .unwrap()
+            .len()
+            >= 2)
+        .await,
+        "the acknowledged event was never sent again"
+    );
+    let first_id = rx.requests.lock().unwrap()[0].clone();
+    assert!(!first_id.is_empty());
+    assert!(
+        rx.requests.lock().unwrap()[1..].contains(&first_id),
+        "sent again with the same webhook-id"
+    );
+    a.shutdown().await;
+}

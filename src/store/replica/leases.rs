@@ -11,8 +11,12 @@
 //! successful renewal is younger than `2/3 × lease_ttl`, measured from when
 //! the renewal was *sent*; the server forgets the key `lease_ttl` after it
 //! *stored* it, later still. So a node that cannot renew (partitioned, NATS
-//! down, paused) stops driving a partition at least `lease_ttl / 3` before
-//! another node can acquire it.
+//! down, paused) stops driving a partition at least `lease_ttl / 3` (less
+//! one fence tick, `lease_ttl / 20`) before another node can acquire it.
+//! The fence is its own timer, not the end of a renewal round: with NATS
+//! unreachable a round waits out one request timeout per lease it renews.
+//! Endpoint actors cancel their attempts in flight when they stop driving,
+//! so none outlives the lease either.
 //!
 //! A restarted node (same `node_name`) takes back the leases its previous
 //! process held instead of waiting for them to expire; two live processes
@@ -24,6 +28,7 @@
 //! its share within about one TTL.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv};
@@ -107,6 +112,34 @@ async fn bucket(
     .map_err(|e| StoreError::Cluster(format!("cannot create the KV bucket {name}: {e}")))
 }
 
+/// What the renewal rounds and the fence share: the leases held, with the
+/// revision and the time each renewal was sent, and the last count of live
+/// nodes. A std mutex: it is never held across an await.
+#[derive(Default)]
+struct Held {
+    leases: BTreeMap<u32, (u64, Instant)>,
+    live: usize,
+    settled: bool,
+}
+
+impl Held {
+    fn owned(&self, partitions: u32, ttl: Duration) -> Owned {
+        Owned {
+            partitions,
+            mine: fresh(&self.leases, Instant::now(), ttl),
+            live_nodes: self.live.max(1),
+            settled: self.settled,
+        }
+    }
+}
+
+/// How often the fence looks at the leases' age, independent of the
+/// renewal rounds: a round can stall for many request timeouts while NATS
+/// is unreachable, and fencing must not wait for it.
+pub fn fence_tick(ttl: Duration) -> Duration {
+    (ttl / 20).max(Duration::from_millis(10))
+}
+
 /// Keep leases for this node for as long as the runtime runs, publishing
 /// the partitions it drives on `tx`.
 pub(crate) async fn run(
@@ -124,98 +157,141 @@ pub(crate) async fn run(
             let n = bucket(&js, format!("{prefix}_nodes"), &s, ttl).await?;
             Ok::<_, StoreError>((l, n))
         };
-        match made.await {
-            Ok(b) => break b,
-            Err(e) => {
-                tracing::warn!(error = %e, "Cluster leases: cannot open the buckets; retrying.");
-                tokio::time::sleep(ttl / 3).await;
-            }
+        tokio::select! {
+            made = made => match made {
+                Ok(b) => break b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cluster leases: cannot open the buckets; retrying.");
+                    tokio::time::sleep(ttl / 3).await;
+                }
+            },
+            _ = stop.changed() => return,
         }
     };
     let node = s.node.clone();
-    let mut held: BTreeMap<u32, (u64, Instant)> = BTreeMap::new();
-    let mut live = 1usize;
-    // Start the search for free partitions where this node's name hashes
-    // to, so nodes starting together do not all race for p0.
-    let start = partition_of(&node, partitions);
-    loop {
-        let round = Instant::now();
-        if nodes.put(&node, node.clone().into()).await.is_ok() {
-            if let Ok(mut keys) = nodes.keys().await {
-                let mut n = 0;
-                while let Some(Ok(_)) = keys.next().await {
-                    n += 1;
-                }
-                live = n.max(1);
-            }
+    let held = Mutex::new(Held {
+        live: 1,
+        ..Held::default()
+    });
+    let publish = || {
+        let owned = lock(&held).owned(partitions, ttl);
+        if !owned.settled {
+            return;
         }
-        let want = fair_share(partitions, live);
-        // Renew what is held, within the share; let the rest expire.
-        let mut keep: Vec<u32> = held.keys().copied().collect();
-        keep.truncate(want);
-        held.retain(|p, _| keep.contains(p));
-        for p in keep {
-            let Some((rev, _)) = held.get(&p).copied() else {
-                continue;
-            };
-            let sent = Instant::now();
-            match leases
-                .update(format!("p{p}"), node.clone().into(), rev)
-                .await
-            {
-                Ok(rev) => {
-                    held.insert(p, (rev, sent));
-                }
-                Err(e) if is_conflict(&e) => {
-                    tracing::warn!(partition = p, "Cluster lease lost to another node.");
-                    held.remove(&p);
-                }
-                // NATS unreachable: keep the old renewal time; `fresh` fences.
-                Err(_) => {}
-            }
-        }
-        for i in 0..partitions {
-            if held.len() >= want {
-                break;
-            }
-            let p = (start + i) % partitions;
-            if held.contains_key(&p) {
-                continue;
-            }
-            let sent = Instant::now();
-            let key = format!("p{p}");
-            if let Ok(rev) = leases.create(&key, node.clone().into()).await {
-                held.insert(p, (rev, sent));
-                continue;
-            }
-            // Held under this node's name by its previous process (a
-            // restart): take it back rather than wait for it to expire.
-            if let Ok(Some(e)) = leases.entry(&key).await {
-                if e.operation == kv::Operation::Put && e.value.as_ref() == node.as_bytes() {
-                    if let Ok(rev) = leases.update(&key, node.clone().into(), e.revision).await {
-                        held.insert(p, (rev, sent));
-                    }
-                }
-            }
-        }
-        let owned = Owned {
-            partitions,
-            mine: fresh(&held, Instant::now(), ttl),
-            live_nodes: live,
-            settled: true,
-        };
         tx.send_if_modified(|cur| {
             let changed = *cur != owned;
             *cur = owned;
             changed
         });
-        let next = round + ttl / 3;
-        tokio::select! {
-            () = tokio::time::sleep_until(next.into()) => {}
-            _ = stop.changed() => {
-                // Stop driving first, then hand the partitions over.
-                tx.send_modify(|o| o.mine.clear());
-                return release(&leases, &nodes, &node, &held).await;
+    };
+    let rounds = async {
+        loop {
+            let next = Instant::now() + ttl / 3;
+            round(&leases, &nodes, &node, partitions, &held).await;
+            lock(&held).settled = true;
+            publish();
+            tokio::time::sleep_until(next.into()).await;
+        }
+    };
+    let fence = async {
+        let mut tick = tokio::time::interval(fence_tick(ttl));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            publish();
+        }
+    };
+    tokio::select! {
+        () = rounds => {}
+        () = fence => {}
+        _ = stop.changed() => {}
+    }
+    // Stop driving first, then hand the partitions over.
+    tx.send_modify(|o| o.mine.clear());
+    let leases_held = std::mem::take(&mut lock(&held).leases);
+    release(&leases, &nodes, &node, &leases_held).await;
+}
+
+fn lock(held: &Mutex<Held>) -> std::sync::MutexGuard<'_, Held> {
+    held.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One renewal round: heartbeat, count live nodes, renew what is held
+/// within the fair share (letting the rest expire), acquire free
+/// partitions up to it.
+async fn round(
+    leases: &kv::Store,
+    nodes: &kv::Store,
+    node: &str,
+    partitions: u32,
+    held: &Mutex<Held>,
+) {
+    // Start the search for free partitions where this node's name hashes
+    // to, so nodes starting together do not all race for p0.
+    let start = partition_of(node, partitions);
+    if nodes.put(node, node.to_owned().into()).await.is_ok() {
+        if let Ok(mut keys) = nodes.keys().await {
+            let mut n = 0;
+            while let Some(Ok(_)) = keys.next().await {
+                n += 1;
+            }
+            lock(held).live = n.max(1);
+        }
+    }
+    let want = fair_share(partitions, lock(held).live);
+    let keep: Vec<(u32, u64)> = {
+        let mut h = lock(held);
+        let keep: Vec<(u32, u64)> = h
+            .leases
+            .iter()
+            .take(want)
+            .map(|(p, (r, _))| (*p, *r))
+            .collect();
+        h.leases.retain(|p, _| keep.iter().any(|(k, _)| k == p));
+        keep
+    };
+    for (p, rev) in keep {
+        let sent = Instant::now();
+        match leases
+            .update(format!("p{p}"), node.to_owned().into(), rev)
+            .await
+        {
+            Ok(rev) => {
+                lock(held).leases.insert(p, (rev, sent));
+            }
+            Err(e) if is_conflict(&e) => {
+                tracing::warn!(partition = p, "Cluster lease lost to another node.");
+                lock(held).leases.remove(&p);
+            }
+            // NATS unreachable: keep the old renewal time; the fence acts.
+            Err(_) => {}
+        }
+    }
+    for i in 0..partitions {
+        if lock(held).leases.len() >= want {
+            break;
+        }
+        let p = (start + i) % partitions;
+        if lock(held).leases.contains_key(&p) {
+            continue;
+        }
+        let sent = Instant::now();
+        let key = format!("p{p}");
+        if let Ok(rev) = leases.create(&key, node.to_owned().into()).await {
+            lock(held).leases.insert(p, (rev, sent));
+            continue;
+        }
+        // Held under this node's name by its previous process (a
+        // restart): take it back rather than wait for it to expire.
+        if let Ok(Some(e)) = leases.entry(&key).await {
+            if e.operation == kv::Operation::Put && e.value.as_ref() == node.as_bytes() {
+                if let Ok(rev) = leases
+                    .update(&key, node.to_owned().into(), e.revision)
+                    .await
+                {
+                    lock(held).leases.insert(p, (rev, sent));
+                }
             }
         }
     }
