@@ -59,7 +59,7 @@ impl EndpointActor {
     pub(super) fn start_attempt(&mut self, mut item: Item, ctx: &mut Context<Self>) {
         if !self.driving {
             // The lease went while the event was loaded or the script ran.
-            return self.abandon(item);
+            return self.abandon(item.ticket);
         }
         if item.event.is_none() {
             item.event = self.event_info(&item.event_id);
@@ -138,7 +138,7 @@ impl EndpointActor {
                     act.transform_busy = false;
                     if !act.driving {
                         // Another node drives the endpoint now, and renders them itself.
-                        items.into_iter().for_each(|item| act.abandon(item));
+                        items.iter().for_each(|item| act.abandon(item.ticket));
                         return;
                     }
                     match res {
@@ -241,8 +241,8 @@ impl EndpointActor {
 
     /// Let go of a taken delivery without an outcome: this node no longer
     /// drives the endpoint, and the next owner reads it from the store.
-    pub(super) fn abandon(&mut self, item: Item) {
-        self.queue.let_go(item.ticket);
+    fn abandon(&mut self, ticket: u128) {
+        self.queue.let_go(ticket);
         self.breaker.release();
     }
 
@@ -255,12 +255,11 @@ impl EndpointActor {
         let mut n = 0;
         for (ticket, handle) in std::mem::take(&mut self.sending) {
             ctx.cancel_future(handle);
-            self.queue.let_go(ticket);
-            self.breaker.release();
+            self.abandon(ticket);
             n += 1;
         }
         for item in std::mem::take(&mut self.transform_waiting) {
-            self.abandon(item);
+            self.abandon(item.ticket);
             n += 1;
         }
         n

@@ -330,64 +330,11 @@ async fn an_endpoint_deleted_on_another_node_leaves_no_queue_row_on_the_node_dri
     b.shutdown().await;
 }
 
-/// A receiver that reads each request, never answers, and records when
-/// the sender closed the connection (the attempt was given up).
-struct HangingReceiver {
-    url: String,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    closed: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
-}
-
-impl HangingReceiver {
-    fn start() -> Self {
-        use std::io::Read;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (r, c) = (requests.clone(), closed.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (r, c) = (r.clone(), c.clone());
-                std::thread::spawn(move || {
-                    let mut stream = stream;
-                    let mut buf = [0u8; 65536];
-                    let mut head = Vec::new();
-                    loop {
-                        match stream.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let text = String::from_utf8_lossy(&head[..end]).to_lowercase();
-                            let id = text
-                                .lines()
-                                .find_map(|l| l.strip_prefix("webhook-id:"))
-                                .map(|v| v.trim().to_string())
-                                .unwrap_or_default();
-                            r.lock().unwrap().push(id);
-                            // Never answer; wait for the sender to give up.
-                            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
-                            break;
-                        }
-                    }
-                    c.lock().unwrap().push(std::time::Instant::now());
-                });
-            }
-        });
-        Self {
-            url,
-            requests,
-            closed,
-        }
-    }
-}
-
 #[actix_rt::test]
 async fn with_nats_unreachable_a_node_fences_itself_refuses_publishes_and_recovers_when_it_returns()
 {
     let mut nats = NatsCluster::start(3).await;
-    let rx = HangingReceiver::start();
+    let rx = FaultyReceiver::start(Fault::Hang);
     let (mut cfg, _dir) = node_config(&nats, "a");
     let cluster = cfg.cluster.as_mut().unwrap();
     // 8 leases renewed one by one: with NATS gone, one renewal round waits
@@ -415,13 +362,7 @@ async fn with_nats_unreachable_a_node_fences_itself_refuses_publishes_and_recove
         .await;
     assert_eq!(s, 202, "{accepted}");
     assert!(
-        eventually(Duration::from_secs(10), || rx
-            .requests
-            .lock()
-            .unwrap()
-            .len()
-            == 1)
-        .await,
+        eventually(Duration::from_secs(10), || rx.count() == 1).await,
         "the attempt is on the wire"
     );
 
@@ -439,15 +380,10 @@ async fn with_nats_unreachable_a_node_fences_itself_refuses_publishes_and_recove
     );
     let fenced = lost.elapsed();
     assert!(
-        eventually(Duration::from_secs(5), || !rx
-            .closed
-            .lock()
-            .unwrap()
-            .is_empty())
-        .await,
+        eventually(Duration::from_secs(5), || !rx.hangs_ended().is_empty()).await,
         "the attempt in flight was not cancelled"
     );
-    let cancelled = rx.closed.lock().unwrap()[0].duration_since(lost);
+    let cancelled = rx.hangs_ended()[0].duration_since(lost);
     eprintln!("NATS lost: fenced after {fenced:?}, attempt cancelled after {cancelled:?}");
     assert!(
         fenced < Duration::from_millis(2900),
@@ -496,19 +432,13 @@ async fn with_nats_unreachable_a_node_fences_itself_refuses_publishes_and_recove
         "the node drives its partitions again"
     );
     assert!(
-        eventually(Duration::from_secs(30), || rx
-            .requests
-            .lock()
-            .unwrap()
-            .len()
-            >= 2)
-        .await,
+        eventually(Duration::from_secs(30), || rx.count() >= 2).await,
         "the acknowledged event was never sent again"
     );
-    let first_id = rx.requests.lock().unwrap()[0].clone();
-    assert!(!first_id.is_empty());
+    let ids: Vec<Option<String>> = rx.hits().into_iter().map(|h| h.webhook_id).collect();
+    assert!(ids[0].is_some());
     assert!(
-        rx.requests.lock().unwrap()[1..].contains(&first_id),
+        ids[1..].contains(&ids[0]),
         "sent again with the same webhook-id"
     );
     a.shutdown().await;

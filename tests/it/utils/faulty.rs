@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 pub enum Fault {
     /// Answer 200, but only after this long.
     Slow(Duration),
-    /// Read the request, never answer, keep the connection open.
+    /// Read the request, never answer, keep the connection open until the
+    /// sender gives up (closes it), at most 60 s.
     Hang,
     /// Read the request, then reset the connection (RST).
     Reset,
@@ -35,6 +36,7 @@ pub struct Hit {
 pub struct FaultyReceiver {
     pub url: String,
     hits: Arc<Mutex<Vec<Hit>>>,
+    hangs_ended: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl FaultyReceiver {
@@ -42,14 +44,19 @@ impl FaultyReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let hits = Arc::new(Mutex::new(Vec::new()));
-        let h = hits.clone();
+        let hangs_ended = Arc::new(Mutex::new(Vec::new()));
+        let (h, e) = (hits.clone(), hangs_ended.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (fault, hits) = (fault.clone(), h.clone());
-                std::thread::spawn(move || serve(stream, &fault, &hits));
+                let (fault, hits, ended) = (fault.clone(), h.clone(), e.clone());
+                std::thread::spawn(move || serve(stream, &fault, &hits, &ended));
             }
         });
-        Self { url, hits }
+        Self {
+            url,
+            hits,
+            hangs_ended,
+        }
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -59,9 +66,20 @@ impl FaultyReceiver {
     pub fn count(&self) -> usize {
         self.hits.lock().unwrap().len()
     }
+
+    /// When each hung request's connection ended ([`Fault::Hang`]): the
+    /// sender gave up on it (timeout, cancelled attempt), or 60 s passed.
+    pub fn hangs_ended(&self) -> Vec<Instant> {
+        self.hangs_ended.lock().unwrap().clone()
+    }
 }
 
-fn serve(mut s: TcpStream, fault: &Fault, hits: &Mutex<Vec<Hit>>) {
+fn serve(
+    mut s: TcpStream,
+    fault: &Fault,
+    hits: &Mutex<Vec<Hit>>,
+    hangs_ended: &Mutex<Vec<Instant>>,
+) {
     // Keep-alive only matters for well-formed answers; every other fault ends the connection.
     while let Some(headers) = read_request(&mut s) {
         hits.lock().unwrap().push(Hit {
@@ -77,7 +95,10 @@ fn serve(mut s: TcpStream, fault: &Fault, hits: &Mutex<Vec<Hit>>) {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
             }
             Fault::Hang => {
-                std::thread::sleep(Duration::from_secs(60));
+                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                let mut rest = [0u8; 1024];
+                while matches!(s.read(&mut rest), Ok(n) if n > 0) {}
+                hangs_ended.lock().unwrap().push(Instant::now());
                 return;
             }
             Fault::Reset => {
