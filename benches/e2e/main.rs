@@ -15,6 +15,9 @@
 //!    nats-server, `tools/install-deps.sh`; only with `HOOKBUS_BENCH_ONLY=cluster`
 //!    or `HOOKBUS_BENCH_CLUSTER=1`).
 //!
+//! `HOOKBUS_BENCH_PACE=5000` adds trials at that fixed rate (engine CPU,
+//! switches and syscalls per event: the A/B figure between two builds);
+//! `HOOKBUS_BENCH_ONLY=none HOOKBUS_BENCH_PACE=5000` runs only those.
 //! `HOOKBUS_BENCH_SCALE=0.2` shrinks every run (a smoke test);
 //! `HOOKBUS_BENCH_DEBUG=1` also lists when the latency run's late events (> 10 ms)
 //! were sent, to see whether the tail comes in bursts. Results go to
@@ -110,6 +113,15 @@ async fn run_all(sink: Sink, body: Bytes) {
             "\n## Sustained: highest open-loop rate with the queue flat (single-event publishes, fan-out 1, no script)"
         );
         sustained::sustained(&sink, &body).await;
+    }
+
+    // Not a section of the default run: an A/B tool (see sustained::paced).
+    if let Some(rate) = std::env::var("HOOKBUS_BENCH_PACE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        println!("\n## Paced: single-event publishes at {rate:.0}/s, fan-out 1, no script");
+        sustained::paced(&sink, &body, rate).await;
     }
 
     if section("latency") {
@@ -222,8 +234,11 @@ async fn publish_all(base: &str, events: u64) {
             .post(format!("{base}/v1/events/batch"))
             .send_json(&serde_json::json!({ "events": batch }));
         pending.push(actix_rt::spawn(async move {
-            let resp = req.await.unwrap();
+            let mut resp = req.await.unwrap();
             assert_eq!(resp.status(), 202);
+            // Read to the end: awc pools a connection only once its body is
+            // read; otherwise every request would open a new one.
+            let _ = resp.body().await;
         }));
         if pending.len() == 4 {
             pending.remove(0).await.unwrap();
@@ -335,8 +350,10 @@ async fn latency_run(server: &Server, sink: &Sink, client: &awc::Client, rate: f
             .send_json(&serde_json::json!({"id": id, "type": "bench.order", "data": data}));
         sent.borrow_mut().push((id, Instant::now()));
         tasks.push(actix_rt::spawn(async move {
-            let resp = req.await.unwrap();
+            let mut resp = req.await.unwrap();
             assert_eq!(resp.status(), 202);
+            // Keep the connection alive (see publish_all).
+            let _ = resp.body().await;
         }));
     }
     for t in tasks {
@@ -428,7 +445,7 @@ async fn single_publishes(base: &str, window: Duration) -> (u64, Duration) {
             );
             actix_rt::spawn(async move {
                 while t0.elapsed() < window {
-                    let resp = client
+                    let mut resp = client
                         .post(&url)
                         .insert_header(("content-type", "application/json"))
                         .send_body(body.clone())
@@ -437,6 +454,8 @@ async fn single_publishes(base: &str, window: Duration) -> (u64, Duration) {
                     if resp.status() == 202 {
                         accepted.set(accepted.get() + 1);
                     }
+                    // Keep-alive publishers (see publish_all).
+                    let _ = resp.body().await;
                 }
             })
         })

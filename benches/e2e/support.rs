@@ -185,11 +185,14 @@ impl Server {
     pub fn start_with_env(label: &str, dir: &Path, extra: &str, env: &[(&str, String)]) -> Self {
         let port = free_port();
         let config = dir.join("hookbus.toml");
+        // A/B knobs for runs by hand: delivery threads and the log filter.
+        let workers = std::env::var("HOOKBUS_BENCH_WORKERS").unwrap_or_else(|_| "2".into());
+        let log = std::env::var("HOOKBUS_BENCH_RUST_LOG").unwrap_or_else(|_| "error".into());
         std::fs::write(
             &config,
             format!(
                 "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\npath = \"{}\"\ndurability = \"fsync\"\n\
-                 [delivery]\nallow_networks = [\"127.0.0.0/8\"]\nworkers = 2\n{extra}",
+                 [delivery]\nallow_networks = [\"127.0.0.0/8\"]\nworkers = {workers}\n{extra}",
                 dir.join("data").display()
             ),
         )
@@ -197,7 +200,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_hookbus"))
             .args(["serve", "-c"])
             .arg(&config)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", log)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .spawn()

@@ -114,6 +114,50 @@ pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
     }
 }
 
+/// A/B tool: trials at one fixed rate (`HOOKBUS_BENCH_PACE`, events/s;
+/// `HOOKBUS_BENCH_PACE_TRIALS`, default 3), each printing engine CPU,
+/// context switches and read/write syscalls per event. The same rate for
+/// both builds makes their per-event costs comparable, which a search
+/// (each build settling on its own rates) does not.
+pub async fn paced(sink: &Sink, body: &bytes::Bytes, rate: f64) {
+    let (rate_b, cpu_b) = bare_awc(sink, body, IN_FLIGHT, scaled(40_000));
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        "paced",
+        dir.path(),
+        &endpoints_toml(std::slice::from_ref(&sink.url), false),
+    );
+    warm_up(&server, sink, 1).await;
+    let window = Duration::from_secs_f64((5.0 * scale()).max(2.0));
+    let trials: usize = std::env::var("HOOKBUS_BENCH_PACE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    println!(
+        "B-awc, {IN_FLIGHT} in flight: {rate_b:.0} requests/s, {cpu_b:.1} client CPU µs/request"
+    );
+    for _ in 0..trials {
+        let t = trial(&server, sink, rate, window).await;
+        println!(
+            "  paced {:>7.0}/s: acknowledged {:>6}, backlog at end {:>5}, worst in 2nd half {:>5}, {} — engine {:>5.1} CPU µs, {:>4.1} switches, {:>4.1} r/w syscalls per event",
+            t.rate,
+            t.acknowledged,
+            t.end_backlog,
+            t.worst_backlog,
+            if t.flat {
+                "flat"
+            } else if t.publisher_short {
+                "publishers short"
+            } else {
+                "backlog growing"
+            },
+            t.cpu_us,
+            t.switches,
+            t.syscalls,
+        );
+    }
+}
+
 async fn trial(server: &Server, sink: &Sink, rate: f64, window: Duration) -> Trial {
     let base = server.base.as_str();
     let cpu_before = server.cpu();
@@ -141,10 +185,13 @@ async fn trial(server: &Server, sink: &Sink, rate: f64, window: Duration) -> Tri
         let (ack, late) = (acked.clone(), late.clone());
         let deadline = t0 + window + Duration::from_secs(1);
         tasks.push(actix_rt::spawn(async move {
-            if let Ok(resp) = req.await {
+            if let Ok(mut resp) = req.await {
                 if resp.status() == 202 {
                     ack.set(ack.get() + 1);
                 }
+                // Keep-alive publishers: awc pools a connection only once
+                // its body is read (unread, every publish opened a new one).
+                let _ = resp.body().await;
             }
             if Instant::now() > deadline {
                 late.set(true);
