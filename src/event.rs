@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::ids;
 
@@ -247,6 +248,150 @@ impl Event {
         // Serialising a struct of plain JSON values cannot fail.
         bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default())
     }
+
+    /// [`Self::body`] with `data` and `metadata` spliced from the texts the
+    /// publisher sent (the same fields, in the same order).
+    pub fn body_with(&self, raw: &RawPayload) -> bytes::Bytes {
+        let data = raw.data.as_deref().unwrap_or("null");
+        let metadata = raw.metadata.as_deref().unwrap_or("{}");
+        let mut out = Vec::with_capacity(
+            96 + self.id.len() + self.event_type.len() + data.len() + metadata.len(),
+        );
+        // Writing strings into a Vec cannot fail.
+        out.extend_from_slice(b"{\"id\":");
+        let _ = serde_json::to_writer(&mut out, &self.id);
+        out.extend_from_slice(b",\"type\":");
+        let _ = serde_json::to_writer(&mut out, &self.event_type);
+        out.extend_from_slice(b",\"timestamp\":");
+        let _ = serde_json::to_writer(&mut out, &self.timestamp);
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(data.as_bytes());
+        out.extend_from_slice(b",\"metadata\":");
+        out.extend_from_slice(metadata.as_bytes());
+        out.push(b'}');
+        bytes::Bytes::from(out)
+    }
+}
+
+/// An HTTP publish's `data` and `metadata` as the publisher's JSON had
+/// them, kept as text (whitespace outside strings removed): the delivered
+/// body is spliced from it, and the JSON tree is built only for what reads
+/// the payload — a catalogued type's schema, an endpoint's filter. Building
+/// the tree for every publish (an ordered map, a string per key and per
+/// number) was ~12 % of the engine's CPU per event (docs/BENCHMARKS.md).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawPayload {
+    /// `data`'s text; none when absent or `null`.
+    data: Option<String>,
+    /// `metadata`'s text (an object); none when absent or `null`.
+    metadata: Option<String>,
+}
+
+/// Deepest nesting kept as text. Deeper payloads take the tree parse, whose
+/// recursion limit (128 levels, the request object included) answers them
+/// as before: the text scan has no limit of its own.
+const RAW_MAX_DEPTH: usize = 100;
+
+impl RawPayload {
+    /// The payload of a request body, when it can be kept as text: the
+    /// request (its `data` and `metadata` left empty) and their texts.
+    /// `None` for anything else — malformed or misshapen JSON, metadata
+    /// that is not an object, nesting deeper than [`RAW_MAX_DEPTH`] — so
+    /// the caller parses the tree, which also words every error as before.
+    ///
+    /// # Examples
+    /// ```
+    /// use hookbus::event::RawPayload;
+    /// let body = br#"{"type": "order.created", "data": {"id": 1, "total": 9.90}}"#;
+    /// let (req, raw) = RawPayload::parse(body).unwrap();
+    /// assert_eq!(req.event_type, "order.created");
+    /// assert_eq!(raw.data_text(), Some(r#"{"id":1,"total":9.90}"#));
+    /// ```
+    pub fn parse(body: &[u8]) -> Option<(PublishRequest, Self)> {
+        /// [`PublishRequest`]'s body with the payload left as text.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Shape<'a> {
+            #[serde(rename = "type")]
+            event_type: String,
+            #[serde(default, borrow)]
+            data: Option<&'a RawValue>,
+            #[serde(default, borrow)]
+            metadata: Option<&'a RawValue>,
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            idempotency_key: Option<String>,
+        }
+        let s: Shape<'_> = serde_json::from_slice(body).ok()?;
+        let metadata = match s.metadata {
+            Some(m) if !m.get().starts_with('{') => return None,
+            Some(m) => Some(compact(m.get())?),
+            None => None,
+        };
+        let data = match s.data {
+            Some(d) => Some(compact(d.get())?),
+            None => None,
+        };
+        let mut req = PublishRequest::new(s.event_type, Value::Null);
+        req.id = s.id;
+        req.idempotency_key = s.idempotency_key;
+        Some((req, Self { data, metadata }))
+    }
+
+    /// `data` as text (none when absent or `null`).
+    pub fn data_text(&self) -> Option<&str> {
+        self.data.as_deref()
+    }
+
+    /// Build the tree into `event`'s `data` and `metadata`, for a check
+    /// that reads them (the body is still spliced from the text).
+    pub(crate) fn fill(&self, data: &mut Value, metadata: &mut Value) {
+        // Cannot fail: the texts were checked by the parse that kept them,
+        // and their depth is within the tree parse's limit.
+        if let Some(d) = &self.data {
+            *data = serde_json::from_str(d).unwrap_or(Value::Null);
+        }
+        if let Some(m) = &self.metadata {
+            *metadata = serde_json::from_str(m).unwrap_or_default();
+        }
+    }
+}
+
+/// `json` (checked JSON text) without whitespace outside strings; `None`
+/// when nested deeper than [`RAW_MAX_DEPTH`].
+fn compact(json: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json.as_bytes() {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' => continue,
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > RAW_MAX_DEPTH {
+                    return None;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        out.push(b);
+    }
+    // Only whole bytes of a valid UTF-8 text were copied or dropped (all
+    // dropped bytes are ASCII whitespace), so this cannot fail.
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -281,6 +426,91 @@ mod tests {
         assert_eq!(ev.body(), ev.body());
         let accepted = ev.accepted_ms().unwrap();
         assert!(crate::ids::now_ms().abs_diff(accepted) < 5_000);
+    }
+
+    /// The same event through the tree and through the text.
+    fn both_ways(body: &str) -> (bytes::Bytes, bytes::Bytes) {
+        let (req, raw) = RawPayload::parse(body.as_bytes()).expect("kept as text");
+        let mut tree: PublishRequest = serde_json::from_str(body).unwrap();
+        tree.id = Some("evt_1".into());
+        let mut via_text = Event::accept(req.with_id("evt_1"));
+        let via_tree = Event::accept(tree);
+        via_text.timestamp = via_tree.timestamp.clone();
+        (via_text.body_with(&raw), via_tree.body())
+    }
+
+    #[test]
+    fn a_payload_kept_as_text_is_delivered_as_the_tree_would_deliver_it() {
+        let body = r#"{
+            "type": "order.created",
+            "data": {"b": 1, "a": [1.50, -0.0, {"z": null, "y": "x y\"z\\"}],
+                     "big": 123456789012345678901234567890, "unicode": "é ✓"},
+            "metadata": {"source": "shop", "n": { } }
+        }"#;
+        let (text, tree) = both_ways(body);
+        assert_eq!(text, tree);
+        assert!(
+            std::str::from_utf8(&text)
+                .unwrap()
+                .contains(r#""y":"x y\"z\\""#)
+        );
+        // No data, no metadata; and explicit nulls.
+        let (text, tree) = both_ways(r#"{"type": "a.b"}"#);
+        assert_eq!(text, tree);
+        let (text, tree) = both_ways(r#"{"type": "a.b", "data": null, "metadata": null}"#);
+        assert_eq!(text, tree);
+        let (text, tree) = both_ways(r#"{"type": "a.b", "data": [ ], "metadata": {}}"#);
+        assert_eq!(text, tree);
+        // The text keeps an exponent as written, where the tree writes
+        // `2e+3`: the same number, and closer to what was published.
+        let (text, tree) = both_ways(r#"{"type": "a.b", "data": [2e3, 1E-2]}"#);
+        let text = std::str::from_utf8(&text).unwrap();
+        assert!(text.contains(r#""data":[2e3,1E-2]"#), "{text}");
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(text).unwrap(),
+            serde_json::from_slice(&tree).unwrap(),
+        );
+        assert_eq!(a["data"].as_array().unwrap().len(), 2);
+        assert_eq!(a["data"][0].as_f64(), b["data"][0].as_f64());
+        assert_eq!(a["data"][1].as_f64(), b["data"][1].as_f64());
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_the_tree_parse() {
+        for body in [
+            "not json",
+            r#"{"type": "a.b", "extra": 1}"#,
+            r#"{"data": {}}"#,
+            r#"{"type": "a.b", "metadata": [1]}"#,
+            r#"{"type": "a.b", "metadata": "x"}"#,
+            r#"{"type": "a.b", "data": {"x": 1}"#,
+            r#"{"type": "a.b"} trailing"#,
+        ] {
+            assert!(RawPayload::parse(body.as_bytes()).is_none(), "{body}");
+        }
+        let deep = format!(
+            r#"{{"type": "a.b", "data": {}{}}}"#,
+            "[".repeat(RAW_MAX_DEPTH + 1),
+            "]".repeat(RAW_MAX_DEPTH + 1)
+        );
+        assert!(RawPayload::parse(deep.as_bytes()).is_none());
+        let ok = format!(
+            r#"{{"type": "a.b", "data": {}{}}}"#,
+            "[".repeat(RAW_MAX_DEPTH),
+            "]".repeat(RAW_MAX_DEPTH)
+        );
+        assert!(RawPayload::parse(ok.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn the_tree_is_built_from_the_text_when_a_check_needs_it() {
+        let (_, raw) =
+            RawPayload::parse(br#"{"type": "a.b", "data": {"total": 7}, "metadata": {"k": "v"}}"#)
+                .unwrap();
+        let (mut data, mut metadata) = (Value::Null, serde_json::json!({}));
+        raw.fill(&mut data, &mut metadata);
+        assert_eq!(data, serde_json::json!({"total": 7}));
+        assert_eq!(metadata, serde_json::json!({"k": "v"}));
     }
 
     #[test]

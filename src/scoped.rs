@@ -19,9 +19,10 @@ use crate::directory::Checked;
 use crate::endpoint::messages::{GetSnapshot, Snapshot};
 use crate::endpoint::spec::EndpointSpec;
 use crate::endpoint::test_send::{SendTest, TestReport};
-use crate::event::PublishRequest;
+use crate::event::{PublishRequest, RawPayload};
 use crate::model::policy::RetryPolicy;
 use crate::store::records::{AppRecord, DeadLetter, DeliveryRecord, EndpointRecord, StoredEvent};
+use serde_json::Value;
 
 /// One application's endpoints, events, deliveries and dead letters.
 /// Cheap to clone. Made by [`Hookbus::app`] or [`Hookbus::default_app`].
@@ -76,7 +77,28 @@ impl AppHandle {
         events: Vec<PublishRequest>,
         batch: bool,
     ) -> Result<(Vec<PublishReceipt>, Checked), BusError> {
+        self.publish_raw(events, Vec::new(), batch).await
+    }
+
+    /// [`Self::publish_checked`] for events whose payload is still text
+    /// (`raw[i]` for `events[i]`; empty when none is): the catalogue gets
+    /// their trees only when it has types to check them against.
+    pub(crate) async fn publish_raw(
+        &self,
+        mut events: Vec<PublishRequest>,
+        raw: Vec<Option<RawPayload>>,
+        batch: bool,
+    ) -> Result<(Vec<PublishReceipt>, Checked), BusError> {
         let dir = self.hub.directory();
+        if dir.reads_payloads() {
+            for (e, r) in events.iter_mut().zip(&raw) {
+                if let Some(r) = r {
+                    let mut metadata = Value::Object(Default::default());
+                    r.fill(&mut e.data, &mut metadata);
+                    e.metadata = Some(metadata);
+                }
+            }
+        }
         let checked = dir.check_publish(&events, batch)?;
         dir.admit_publish(&self.app.id, events.len())?;
         // One span per event, a child of the caller's (an HTTP request's, or
@@ -96,6 +118,7 @@ impl AppHandle {
             .hub
             .ask(Publish {
                 events,
+                raw,
                 about: None,
                 spans,
                 app: self.app.id.clone(),

@@ -8,7 +8,7 @@ use super::ApiError;
 use super::scope::{IdPath, Scope};
 use crate::Hookbus;
 use crate::bus::messages::PublishReceipt;
-use crate::event::PublishRequest;
+use crate::event::{PublishRequest, RawPayload};
 
 /// Read the whole body, refusing (413) as soon as it exceeds `limit`.
 async fn read_limited(
@@ -98,14 +98,19 @@ pub(super) async fn publish(
 ) -> Result<HttpResponse, ApiError> {
     let limit = hub.config().delivery.max_event_bytes;
     let body = read_limited(&req, payload, limit).await?;
-    let mut event: PublishRequest = parse(&body)?;
+    // The payload stays text unless something reads it; anything unusual
+    // (and every error message) goes through the tree parse.
+    let (mut event, raw) = match RawPayload::parse(&body) {
+        Some((event, raw)) => (event, vec![Some(raw)]),
+        None => (parse::<PublishRequest>(&body)?, Vec::new()),
+    };
     if let Some(key) = idempotency_header(&req)? {
         event.idempotency_key.get_or_insert(key);
     }
     if let Some(tp) = traceparent_header(&req) {
         event = event.with_traceparent(tp);
     }
-    let (mut receipts, checked) = app.publish_checked(vec![event], false).await?;
+    let (mut receipts, checked) = app.publish_raw(vec![event], raw, false).await?;
     let receipt = receipts.pop().ok_or(ApiError::Internal)?;
     Ok(accepted(&checked).json(receipt))
 }

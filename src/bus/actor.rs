@@ -16,7 +16,7 @@ use crate::endpoint::actor::{Deps, TransformSlot};
 use crate::endpoint::messages::{Drain, Enqueue, Reconfigure, Stop};
 use crate::endpoint::queue::{EventInfo, Item};
 use crate::endpoint::spec::Status;
-use crate::event::Event;
+use crate::event::{Event, RawPayload};
 use crate::ids::{self, now_ms};
 use crate::model::app::DEFAULT_APP_ID;
 use crate::model::filter::{Filter, Subject};
@@ -74,6 +74,10 @@ pub struct Wiring {
 
 /// An event's W3C `traceparent` and its publish span, carried to its deliveries.
 type Trace = (Option<String>, Option<tracing::Span>);
+
+/// An accepted event to plan: its trace, and its payload's text when the
+/// publisher's JSON was kept as text.
+type ToPlan = (Event, Trace, Option<RawPayload>);
 
 /// A planned publish: the batch, the receipts, each endpoint's new items,
 /// and how many matched events each endpoint's filter turned away.
@@ -287,7 +291,7 @@ impl Bus {
 
     /// Build the batch for `events` (each with its traceparent and publish
     /// span); returns receipts and per-endpoint items.
-    fn plan(&mut self, events: Vec<(Event, Trace)>, about: Option<&str>, app: &str) -> Planned {
+    fn plan(&mut self, events: Vec<ToPlan>, about: Option<&str>, app: &str) -> Planned {
         let now = now_ms();
         let mut changes = Changes::new();
         let mut receipts = Vec::with_capacity(events.len());
@@ -300,9 +304,14 @@ impl Bus {
             vec![app]
         };
         let mut filtered: HashMap<String, u64> = HashMap::new();
-        for (event, (traceparent, span)) in events {
+        for (mut event, (traceparent, span), raw) in events {
             if let Some(s) = &span {
                 s.record("event_id", event.id.as_str());
+            }
+            if let Some(r) = &raw {
+                if self.filters_read(&apps, &event.event_type) {
+                    r.fill(&mut event.data, &mut event.metadata);
+                }
             }
             let subject = Subject::of(&event);
             let mut targets: Vec<(&str, &str)> = Vec::new();
@@ -333,7 +342,10 @@ impl Bus {
                 s.record("matched", targets.len());
             }
             // Encoded once: the stored row and every delivery reuse these bytes.
-            let body = event.body();
+            let body = match &raw {
+                Some(r) => event.body_with(r),
+                None => event.body(),
+            };
             let info = Arc::new(
                 EventInfo::new(
                     event.id.clone(),
@@ -396,6 +408,18 @@ impl Bus {
             });
         }
         (changes, receipts, fanout, filtered)
+    }
+
+    /// Whether an endpoint of `apps` that `event_type` matches has a
+    /// payload filter (which reads the event's tree).
+    fn filters_read(&self, apps: &[&str], event_type: &str) -> bool {
+        apps.iter().any(|a| {
+            self.subs.get(*a).is_some_and(|subs| {
+                subs.matching(event_type)
+                    .into_iter()
+                    .any(|id| self.endpoints.get(id).is_some_and(|r| r.filter.is_some()))
+            })
+        })
     }
 
     /// Sum the healthy endpoints' backlog again (see `pressure`).
@@ -501,6 +525,7 @@ impl Bus {
         outbox: Option<String>,
     ) -> ResponseActFuture<Self, Result<Vec<PublishReceipt>, BusError>> {
         let reqs = msg.events;
+        let mut raw = msg.raw;
         let about = msg.about;
         let app = msg.app;
         let spans = msg.spans;
@@ -569,7 +594,8 @@ impl Bus {
             claimed.extend(key.as_deref().map(idem_slot));
             keys_of_fresh.push(key);
             let trace = (req.traceparent.clone(), spans.get(i).cloned());
-            fresh.push((i, (Event::accept(req), trace)));
+            let text = raw.get_mut(i).and_then(Option::take);
+            fresh.push((i, (Event::accept(req), trace, text)));
         }
         self.committing.extend(claimed.iter().cloned());
         let count = fresh.len() as u64;

@@ -16,6 +16,9 @@ use crate::store::records::EndpointRecord;
 pub struct Publish {
     /// The events.
     pub events: Vec<PublishRequest>,
+    /// Payloads kept as text, by event (`raw[i]` for `events[i]`; empty
+    /// when none is): the delivered body is spliced from them.
+    pub raw: Vec<Option<crate::event::RawPayload>>,
     /// For operational `hookbus.*` events: the endpoint they are about, which never receives them.
     pub about: Option<String>,
     /// One publish span per event (may be empty): each delivery's attempts are its children.

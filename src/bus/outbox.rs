@@ -30,6 +30,7 @@ impl Bus {
         let publish = self.publish(
             Publish {
                 events: vec![entry.event.clone()],
+                raw: Vec::new(),
                 about: Some(entry.about.clone()),
                 spans: Vec::new(),
                 app,

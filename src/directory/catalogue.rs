@@ -172,6 +172,12 @@ impl Directory {
         Ok(())
     }
 
+    /// Whether [`Self::check_publish`] reads payloads: only a catalogue with
+    /// types has schemas to check them against.
+    pub fn reads_payloads(&self) -> bool {
+        !self.read().types.is_empty()
+    }
+
     /// Check events about to be published against the catalogue: with
     /// `events.require_known_types` an unknown type is refused; a payload
     /// failing its type's schema is refused with the JSON pointer (into the

@@ -60,6 +60,42 @@ async fn publish_answers_202_with_event_and_delivery_ids_and_delivers() {
     hub.shutdown().await;
 }
 
+/// A payload nothing reads is kept as text (event::RawPayload): the
+/// receiver gets it as written, only the whitespace outside strings gone,
+/// signed over those bytes; the stored event reads back the same.
+#[actix_web::test]
+async fn an_http_publish_delivers_its_payload_as_written_and_signed() {
+    let rx = TestReceiver::start(200);
+    let mut spec = endpoint("a", &rx.url, &["order.*"]);
+    spec.signing.secrets = vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()];
+    let (hub, _dir) = start_hookbus(vec![spec]).await;
+    let base = serve_api(&hub);
+    let published = r#"{
+        "type": "order.created",
+        "data": { "z": 1, "a": [ 2e3, 123456789012345678901234567890, "caf\u00e9 \"x\"" ],
+                  "m": { } },
+        "metadata": { "source": "shop" }
+    }"#;
+    let (status, _, body) = post(&format!("{base}/v1/events"), published, &[]).await;
+    assert_eq!(status, 202, "{body}");
+    let got = rx.wait_for(1, Duration::from_secs(5)).await;
+    let text = std::str::from_utf8(&got[0].body).unwrap();
+    assert!(
+        text.contains(r#","data":{"z":1,"a":[2e3,123456789012345678901234567890,"caf\u00e9 \"x\""],"m":{}},"metadata":{"source":"shop"}}"#),
+        "{text}"
+    );
+    assert!(got[0].signed_by("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    let delivered = got[0].json();
+    assert_eq!(delivered["data"]["a"][2], "café \"x\"");
+    let stored = hub
+        .store()
+        .event(body["id"].as_str().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.event.data, delivered["data"]);
+    hub.shutdown().await;
+}
+
 #[actix_web::test]
 async fn bad_publishes_get_problem_json_and_nothing_is_stored() {
     let (hub, _dir) = start_hookbus(vec![]).await;
