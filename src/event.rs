@@ -287,6 +287,22 @@ pub struct RawPayload {
     metadata: Option<String>,
 }
 
+/// [`PublishRequest`]'s JSON with the payload left as text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Shape<'a> {
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
 /// Deepest nesting kept as text. Deeper payloads take the tree parse, whose
 /// recursion limit (128 levels, the request object included) answers them
 /// as before: the text scan has no limit of its own.
@@ -308,22 +324,24 @@ impl RawPayload {
     /// assert_eq!(raw.data_text(), Some(r#"{"id":1,"total":9.90}"#));
     /// ```
     pub fn parse(body: &[u8]) -> Option<(PublishRequest, Self)> {
-        /// [`PublishRequest`]'s body with the payload left as text.
+        Self::from_shape(serde_json::from_slice(body).ok()?)
+    }
+
+    /// [`Self::parse`] for a `POST /v1/events/batch` body (`{"events": […]}`):
+    /// every event kept as text, or `None` for the tree parse of all of them.
+    pub fn parse_batch(body: &[u8]) -> Option<Vec<(PublishRequest, Self)>> {
+        /// The batch body with each event's payload left as text.
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
-        struct Shape<'a> {
-            #[serde(rename = "type")]
-            event_type: String,
-            #[serde(default, borrow)]
-            data: Option<&'a RawValue>,
-            #[serde(default, borrow)]
-            metadata: Option<&'a RawValue>,
-            #[serde(default)]
-            id: Option<String>,
-            #[serde(default)]
-            idempotency_key: Option<String>,
+        struct Batch<'a> {
+            #[serde(borrow)]
+            events: Vec<Shape<'a>>,
         }
-        let s: Shape<'_> = serde_json::from_slice(body).ok()?;
+        let batch: Batch<'_> = serde_json::from_slice(body).ok()?;
+        batch.events.into_iter().map(Self::from_shape).collect()
+    }
+
+    fn from_shape(s: Shape<'_>) -> Option<(PublishRequest, Self)> {
         let metadata = match s.metadata {
             Some(m) if !m.get().starts_with('{') => return None,
             Some(m) => Some(compact(m.get())?),
@@ -337,6 +355,24 @@ impl RawPayload {
         req.id = s.id;
         req.idempotency_key = s.idempotency_key;
         Some((req, Self { data, metadata }))
+    }
+
+    /// The length of `req`'s JSON with this payload, as the tree's
+    /// serialisation counts it (the batch limit per event).
+    pub fn request_len(&self, req: &PublishRequest) -> usize {
+        let quoted = |s: &str| serde_json::to_string(s).map_or(0, |q| q.len());
+        let mut n = r#"{"type":,"data":}"#.len() + quoted(&req.event_type);
+        n += self.data.as_ref().map_or(4, String::len);
+        if let Some(m) = &self.metadata {
+            n += r#","metadata":"#.len() + m.len();
+        }
+        if let Some(id) = &req.id {
+            n += r#","id":"#.len() + quoted(id);
+        }
+        if let Some(k) = &req.idempotency_key {
+            n += r#","idempotency_key":"#.len() + quoted(k);
+        }
+        n
     }
 
     /// `data` as text (none when absent or `null`).
@@ -500,6 +536,34 @@ mod tests {
             "]".repeat(RAW_MAX_DEPTH)
         );
         assert!(RawPayload::parse(ok.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn a_batch_is_kept_as_text_only_when_every_event_can_be() {
+        let ok = br#"{"events": [{"type": "a.b", "data": {"x": 1}}, {"type": "c.d"}]}"#;
+        let kept = RawPayload::parse_batch(ok).unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].1.data_text(), Some(r#"{"x":1}"#));
+        let one_odd = br#"{"events": [{"type": "a.b"}, {"type": "c.d", "metadata": 1}]}"#;
+        assert!(RawPayload::parse_batch(one_odd).is_none());
+        assert!(RawPayload::parse_batch(br#"{"events": [], "x": 1}"#).is_none());
+    }
+
+    #[test]
+    fn the_request_length_is_counted_as_the_tree_serialises_it() {
+        for body in [
+            r#"{"type": "a.b"}"#,
+            r#"{"type": "a.b", "data": {"x": [1, "é"]}, "metadata": {"m": true}}"#,
+            r#"{"type": "a.b", "data": null, "id": "e\"1", "idempotency_key": "k"}"#,
+        ] {
+            let (req, raw) = RawPayload::parse(body.as_bytes()).unwrap();
+            let tree: PublishRequest = serde_json::from_str(body).unwrap();
+            assert_eq!(
+                raw.request_len(&req),
+                serde_json::to_vec(&tree).unwrap().len(),
+                "{body}"
+            );
+        }
     }
 
     #[test]

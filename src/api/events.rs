@@ -167,19 +167,27 @@ pub(super) async fn publish_batch(
 ) -> Result<HttpResponse, ApiError> {
     let d = &hub.config().delivery;
     let body = read_limited(&req, payload, d.max_batch_bytes).await?;
-    let batch: Batch = parse(&body)?;
-    if batch.events.is_empty() || batch.events.len() > d.max_batch_events {
+    // Payloads stay text when every event's can (see `publish`).
+    let (events, raw): (Vec<PublishRequest>, Vec<Option<RawPayload>>) =
+        match RawPayload::parse_batch(&body) {
+            Some(kept) => kept.into_iter().map(|(e, r)| (e, Some(r))).unzip(),
+            None => (parse::<Batch>(&body)?.events, Vec::new()),
+        };
+    if events.is_empty() || events.len() > d.max_batch_events {
         return Err(ApiError::invalid(vec![(
             "events".into(),
             format!("must hold 1..={} events", d.max_batch_events),
         )]));
     }
     // Each event on its own must respect the single-event limit.
-    let too_big: Vec<(String, String)> = batch
-        .events
+    let size = |i: usize, e: &PublishRequest| match raw.get(i) {
+        Some(Some(r)) => r.request_len(e),
+        _ => serde_json::to_vec(e).map_or(0, |v| v.len()),
+    };
+    let too_big: Vec<(String, String)> = events
         .iter()
         .enumerate()
-        .filter(|(_, e)| serde_json::to_vec(e).map_or(0, |v| v.len()) > d.max_event_bytes)
+        .filter(|(i, e)| size(*i, e) > d.max_event_bytes)
         .map(|(i, _)| {
             (
                 format!("events[{i}]"),
@@ -191,15 +199,14 @@ pub(super) async fn publish_batch(
         return Err(ApiError::invalid(too_big));
     }
     let tp = traceparent_header(&req);
-    let events = batch
-        .events
+    let events = events
         .into_iter()
         .map(|e| match &tp {
             Some(tp) => e.with_traceparent(tp.clone()),
             None => e,
         })
         .collect();
-    let (receipts, checked) = app.publish_checked(events, true).await?;
+    let (receipts, checked) = app.publish_raw(events, raw, true).await?;
     Ok(accepted(&checked).json(BatchReceipt { events: receipts }))
 }
 
