@@ -279,7 +279,7 @@ impl Event {
 /// the payload — a catalogued type's schema, an endpoint's filter. Building
 /// the tree for every publish (an ordered map, a string per key and per
 /// number) was ~12 % of the engine's CPU per event (docs/BENCHMARKS.md).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RawPayload {
     /// `data`'s text; none when absent or `null`.
     data: Option<String>,

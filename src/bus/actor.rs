@@ -308,12 +308,8 @@ impl Bus {
             if let Some(s) = &span {
                 s.record("event_id", event.id.as_str());
             }
-            if let Some(r) = &raw {
-                if self.filters_read(&apps, &event.event_type) {
-                    r.fill(&mut event.data, &mut event.metadata);
-                }
-            }
-            let subject = Subject::of(&event);
+            // A payload kept as text gets its tree when a filter first reads it.
+            let mut tree_missing = raw.is_some();
             let mut targets: Vec<(&str, &str)> = Vec::new();
             for a in &apps {
                 let Some(subs) = self.subs.get(*a) else {
@@ -329,10 +325,16 @@ impl Bus {
                     if reg.record.spec.status == Status::Disabled {
                         continue;
                     }
-                    // Filtered out: no delivery at all, only counted.
-                    if reg.filter.as_ref().is_some_and(|f| !f.matches(&subject)) {
-                        *filtered.entry(id.to_string()).or_default() += 1;
-                        continue;
+                    if let Some(f) = &reg.filter {
+                        if let (true, Some(r)) = (tree_missing, &raw) {
+                            r.fill(&mut event.data, &mut event.metadata);
+                            tree_missing = false;
+                        }
+                        // Filtered out: no delivery at all, only counted.
+                        if !f.matches(&Subject::of(&event)) {
+                            *filtered.entry(id.to_string()).or_default() += 1;
+                            continue;
+                        }
                     }
                     targets.push((id, reg.record.app.as_str()));
                 }
@@ -408,18 +410,6 @@ impl Bus {
             });
         }
         (changes, receipts, fanout, filtered)
-    }
-
-    /// Whether an endpoint of `apps` that `event_type` matches has a
-    /// payload filter (which reads the event's tree).
-    fn filters_read(&self, apps: &[&str], event_type: &str) -> bool {
-        apps.iter().any(|a| {
-            self.subs.get(*a).is_some_and(|subs| {
-                subs.matching(event_type)
-                    .into_iter()
-                    .any(|id| self.endpoints.get(id).is_some_and(|r| r.filter.is_some()))
-            })
-        })
     }
 
     /// Sum the healthy endpoints' backlog again (see `pressure`).
