@@ -84,7 +84,7 @@ pub mod transform;
 mod builder;
 mod hub;
 mod scoped;
-mod server;
+pub mod server;
 
 pub use api::ApiError;
 pub use builder::HookbusBuilder;

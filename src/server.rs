@@ -39,6 +39,7 @@ pub async fn run(
     }
     let listen = hub.config().server.listen.clone();
     let workers = hub.config().server.http_workers;
+    let max_connections = max_connections(descriptor_limit(), workers);
     let app_hub = hub.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -46,6 +47,7 @@ pub async fn run(
             .configure(crate::api::configure(app_hub.clone()))
     })
     .workers(workers)
+    .max_connections(max_connections)
     .disable_signals()
     .shutdown_timeout(10)
     .bind(&listen)?
@@ -59,6 +61,58 @@ pub async fn run(
     let _ = served.await;
     hub.shutdown().await;
     Ok(())
+}
+
+/// The process's soft limit on open file descriptors (`RLIMIT_NOFILE`);
+/// 1,024 (Linux's usual default) when it cannot be read.
+pub fn descriptor_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the valid struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur
+}
+
+/// Raise the soft descriptor limit to the hard one, as Go's runtime and
+/// nginx do: the usual soft default (1,024) is what a few hundred
+/// publishers' connections and RocksDB's files use up. Returns the limits
+/// before and after when it changed. For `hookbus serve`, not the library:
+/// a host decides its own process's limits.
+pub fn raise_descriptor_limit() -> Option<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the valid struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= lim.rlim_max {
+            return None;
+        }
+        let before = lim.rlim_cur;
+        lim.rlim_cur = lim.rlim_max;
+        (libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0).then_some((before, lim.rlim_max))
+    }
+}
+
+/// Connections each HTTP worker accepts at once: half of the `descriptors`
+/// the process may open, shared by the workers, within [16, 25,000] (25,000
+/// is actix's own default). The other half stays for RocksDB's files (a
+/// WAL and SST files it must be able to open at any time: when it cannot,
+/// writes and flushes fail) and for the delivery connections to receivers.
+/// Past the cap, new publishers wait in the listen backlog instead of
+/// taking the store's descriptors.
+///
+/// # Examples
+/// ```
+/// assert_eq!(hookbus::server::max_connections(1024, 1), 512);
+/// assert_eq!(hookbus::server::max_connections(1 << 20, 2), 25_000);
+/// ```
+pub fn max_connections(descriptors: u64, workers: usize) -> usize {
+    (descriptors / 2 / workers.max(1) as u64).clamp(16, 25_000) as usize
 }
 
 /// The span of each HTTP request `hookbus serve` answers: method, path,

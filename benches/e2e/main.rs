@@ -290,6 +290,19 @@ async fn hookbus_throughput(
     )
 }
 
+/// `hookbus serve` with one endpoint for `sink` (fan-out 1, no script),
+/// warmed up; the server comes first so it stops before its directory goes.
+async fn one_endpoint_server(label: &str, sink: &Sink) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        label,
+        dir.path(),
+        &endpoints_toml(std::slice::from_ref(&sink.url), false),
+    );
+    warm_up(&server, sink, 1).await;
+    (server, dir)
+}
+
 async fn warm_up(server: &Server, sink: &Sink, fan_out: u64) {
     sink.reset(false);
     publish_all(&server.base, 100).await;
@@ -301,13 +314,7 @@ async fn warm_up(server: &Server, sink: &Sink, fan_out: u64) {
 /// publishes paced at half of it; latency from just before the request to
 /// the sink's receipt, by event id.
 async fn latency(sink: &Sink) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        "latency",
-        dir.path(),
-        &endpoints_toml(std::slice::from_ref(&sink.url), false),
-    );
-    warm_up(&server, sink, 1).await;
+    let (server, _dir) = one_endpoint_server("latency", sink).await;
     let client = awc::Client::builder()
         .connector(awc::Connector::new().limit(0))
         .timeout(Duration::from_secs(30))

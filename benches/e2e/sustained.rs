@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::support::*;
 use super::{
-    IN_FLIGHT, bare_awc, endpoints_toml, scale, scaled, single_publishes, wait_count, warm_up,
+    IN_FLIGHT, bare_awc, one_endpoint_server, scale, scaled, single_publishes, wait_count,
 };
 
 /// Trials of the search.
@@ -49,13 +49,7 @@ struct Trial {
 
 pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
     let (rate_b, _) = bare_awc(sink, body, IN_FLIGHT, scaled(40_000));
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        "sustained",
-        dir.path(),
-        &endpoints_toml(std::slice::from_ref(&sink.url), false),
-    );
-    warm_up(&server, sink, 1).await;
+    let (server, _dir) = one_endpoint_server("sustained", sink).await;
     sink.reset(false);
     let (accepted, took) = single_publishes(&server.base, Duration::from_secs(2)).await;
     wait_count(sink, accepted, Duration::from_secs(300)).await;
@@ -125,13 +119,7 @@ pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
 /// (each build settling on its own rates) does not.
 pub async fn paced(sink: &Sink, body: &bytes::Bytes, rate: f64) {
     let (rate_b, cpu_b) = bare_awc(sink, body, IN_FLIGHT, scaled(40_000));
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        "paced",
-        dir.path(),
-        &endpoints_toml(std::slice::from_ref(&sink.url), false),
-    );
-    warm_up(&server, sink, 1).await;
+    let (server, _dir) = one_endpoint_server("paced", sink).await;
     let window = Duration::from_secs_f64((5.0 * scale()).max(2.0));
     let trials: usize = std::env::var("HOOKBUS_BENCH_PACE_TRIALS")
         .ok()

@@ -504,6 +504,13 @@ pub async fn main(cli: Cli) -> ExitCode {
 
 async fn serve(config: Option<PathBuf>, log_format: LogFormat) -> ExitCode {
     init_logging(log_format);
+    if let Some((before, after)) = crate::server::raise_descriptor_limit() {
+        tracing::info!(
+            before,
+            after,
+            "File descriptor limit raised from {before} to {after}."
+        );
+    }
     let cfg = match Config::load(config.as_deref()) {
         Ok(c) => c,
         Err(e) => {

@@ -176,35 +176,14 @@ async fn shutdown_lets_in_flight_attempts_finish_and_records_them() {
     );
 }
 
-/// Start the server with every file it writes capped at `limit` bytes
-/// (RLIMIT_FSIZE, SIGXFSZ ignored): once the write-ahead log reaches the cap,
-/// writes fail with EFBIG, as they would with ENOSPC on a full disk.
-fn spawn_with_file_size_limit(server: &ServerConfig, limit: u64) -> std::process::Child {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = server.command();
-    // SAFETY: only async-signal-safe libc calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit {
-                rlim_cur: limit,
-                rlim_max: limit,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
-    cmd.spawn().unwrap()
-}
-
 #[actix_web::test]
 async fn a_full_disk_answers_503_and_loses_nothing_acknowledged() {
     let rx = TestReceiver::start(503);
     let dir = tempfile::tempdir().unwrap();
     let server = ServerConfig::write(dir.path(), &patient_endpoint("receiver", &rx.url, "200ms"));
-    let mut child = spawn_with_file_size_limit(&server, 2 << 20);
+    // Once the write-ahead log reaches the cap, writes fail with EFBIG, as
+    // they would with ENOSPC on a full disk.
+    let mut child = server.spawn_with_rlimit(libc::RLIMIT_FSIZE, 2 << 20, 2 << 20);
     wait_healthy(&server.base).await;
     let client = awc::Client::new();
     let mut acked = HashSet::new();

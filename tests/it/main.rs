@@ -9,6 +9,7 @@ mod cluster;
 mod cluster_nodes;
 mod crash;
 mod delivery;
+mod descriptors;
 mod durability;
 mod embedding;
 mod faults;

@@ -65,6 +65,53 @@ impl ServerConfig {
     pub fn spawn(&self) -> Child {
         self.command().spawn().unwrap()
     }
+
+    /// [`Self::spawn`] with the limit of `resource` (`libc::RLIMIT_*`) set to
+    /// `soft`/`hard`, and SIGXFSZ ignored (so a file-size limit fails writes
+    /// with EFBIG, as a full disk would, instead of killing the process).
+    pub fn spawn_with_rlimit(
+        &self,
+        resource: libc::__rlimit_resource_t,
+        soft: u64,
+        hard: u64,
+    ) -> Child {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = self.command();
+        // SAFETY: only async-signal-safe libc calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(resource, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        cmd.spawn().unwrap()
+    }
+}
+
+/// A server process killed when dropped, so a failing assertion does not
+/// leave it running (it would hold the test's stderr open, and the test
+/// harness would wait for it).
+pub struct Running(pub Child);
+
+impl Running {
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Wait until `base/readyz` answers 2xx (20 s at most).
