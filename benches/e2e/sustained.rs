@@ -47,6 +47,19 @@ struct Trial {
     switches: f64,
 }
 
+impl Trial {
+    /// The trial's verdict as printed.
+    fn verdict(&self) -> &'static str {
+        if self.flat {
+            "flat"
+        } else if self.publisher_short {
+            "pace not kept (publishers short or acknowledgements late)"
+        } else {
+            "backlog growing"
+        }
+    }
+}
+
 pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
     let (rate_b, _) = bare_awc(sink, body, IN_FLIGHT, scaled(40_000));
     let (server, _dir) = one_endpoint_server("sustained", sink).await;
@@ -74,13 +87,7 @@ pub async fn sustained(sink: &Sink, body: &bytes::Bytes) {
             t.end_backlog,
             t.worst_backlog,
             t.cpu_us,
-            if t.flat {
-                "flat"
-            } else if t.publisher_short {
-                "pace not kept (publishers short or acknowledgements late)"
-            } else {
-                "backlog growing"
-            }
+            t.verdict()
         );
         publisher_bound |= t.publisher_short;
         delivery_bound |= !t.flat && !t.publisher_short;
@@ -136,13 +143,7 @@ pub async fn paced(sink: &Sink, body: &bytes::Bytes, rate: f64) {
             t.acknowledged,
             t.end_backlog,
             t.worst_backlog,
-            if t.flat {
-                "flat"
-            } else if t.publisher_short {
-                "publishers short"
-            } else {
-                "backlog growing"
-            },
+            t.verdict(),
             t.cpu_us,
             t.switches,
             t.syscalls,
