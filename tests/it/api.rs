@@ -128,6 +128,43 @@ async fn bad_publishes_get_problem_json_and_nothing_is_stored() {
     hub.shutdown().await;
 }
 
+/// The per-event limit of a batch counts an event as its request's compact
+/// JSON (the publisher's whitespace does not count): exactly the limit
+/// passes, one byte more is refused by index, and nothing is stored.
+#[actix_web::test]
+async fn a_batch_event_over_max_event_bytes_is_named_and_nothing_is_stored() {
+    let (mut cfg, _dir) = test_config();
+    cfg.delivery.max_event_bytes = 1024;
+    let hub = hookbus::Hookbus::start(cfg).await.unwrap();
+    let base = serve_api(&hub);
+    let url = format!("{base}/v1/events/batch");
+    // `{"type":"a.b","data":"y…","id":"eN"}` is 34 bytes plus the y's.
+    let event = |n: usize, id: &str| {
+        format!(
+            r#"  {{ "type" : "a.b",  "data" : "{}", "id": "{id}" }}"#,
+            "y".repeat(n)
+        )
+    };
+    let batch = |a: String, b: String| format!(r#"{{"events": [{a}, {b}]}}"#);
+    let (s, _, resp) = post(&url, &batch(event(10, "e1"), event(990, "e2")), &[]).await;
+    assert_eq!(s, 202, "{resp}");
+    let (s, _, resp) = post(&url, &batch(event(10, "e3"), event(991, "e4")), &[]).await;
+    assert_eq!(s, 422, "{resp}");
+    let locs: Vec<&str> = resp["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["loc"].as_str().unwrap())
+        .collect();
+    assert_eq!(locs, ["events[1]"]);
+    assert!(hub.store().event("e2").unwrap().is_some());
+    assert!(
+        hub.store().event("e3").unwrap().is_none(),
+        "a refused batch stores nothing"
+    );
+    hub.shutdown().await;
+}
+
 #[actix_web::test]
 async fn batch_publish_commits_all_events_together() {
     let rx = TestReceiver::start(200);

@@ -162,6 +162,51 @@ async fn the_readme_tour_makes_exactly_one_delivery_and_no_warning() {
     );
 }
 
+/// A failed request is logged inside its request span: method, path,
+/// status, request id and the error, and none of the fields the default
+/// tracing-actix-web span formats for every request (docs/BENCHMARKS.md).
+#[actix_web::test]
+async fn a_refused_request_is_logged_with_its_request_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig::write(dir.path(), "");
+    let log = dir.path().join("serve.log");
+    let mut child = serve_logged(&cfg.path, &[], &log);
+    wait_healthy(&cfg.base).await;
+    let resp = awc::Client::new()
+        .post(format!("{}/v1/events", cfg.base))
+        .insert_header(("content-type", "application/json"))
+        .send_body(r#"{"type": "a.b", "data": "#)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let logged = eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("http.status_code=400")
+    })
+    .await;
+    terminate(&mut child).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(logged, "no line for the refused request:\n{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("http.status_code=400"))
+        .unwrap();
+    assert!(
+        line.contains("HTTP request{http.method=POST http.target=/v1/events request_id="),
+        "{line}"
+    );
+    assert!(line.contains("exception.message=malformed JSON"), "{line}");
+    for dropped in [
+        "http.user_agent",
+        "http.client_ip",
+        "otel.name",
+        "http.route",
+    ] {
+        assert!(!line.contains(dropped), "{dropped} in {line}");
+    }
+}
+
 #[actix_web::test]
 async fn the_log_tells_retries_resumed_work_and_what_stays_pending() {
     let dir = tempfile::tempdir().unwrap();
