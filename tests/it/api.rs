@@ -109,12 +109,7 @@ async fn bad_publishes_get_problem_json_and_nothing_is_stored() {
 
     let (s, _, body) = post(&url, r#"{"type": "a..b", "id": "has space"}"#, &[]).await;
     assert_eq!(s, 422);
-    let locs: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["loc"].as_str().unwrap())
-        .collect();
+    let locs = error_locs(&body);
     assert_eq!(locs, ["type", "id"]);
 
     let (s, _, body) = post(&url, r#"{"type": "a.b", "colour": 1}"#, &[]).await;
@@ -150,12 +145,7 @@ async fn a_batch_event_over_max_event_bytes_is_named_and_nothing_is_stored() {
     assert_eq!(s, 202, "{resp}");
     let (s, _, resp) = post(&url, &batch(event(10, "e3"), event(991, "e4")), &[]).await;
     assert_eq!(s, 422, "{resp}");
-    let locs: Vec<&str> = resp["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["loc"].as_str().unwrap())
-        .collect();
+    let locs = error_locs(&resp);
     assert_eq!(locs, ["events[1]"]);
     assert!(hub.store().event("e2").unwrap().is_some());
     assert!(

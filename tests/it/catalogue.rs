@@ -30,15 +30,6 @@ async fn add_type(api: &Api, body: Value) -> (u16, Value) {
     api.call("POST", "/v1/event-types", Some(body)).await
 }
 
-fn locs(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["loc"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[actix_web::test]
 async fn schema_violations_are_refused_with_the_json_pointer_of_each() {
     let (hub, _dir, api) = start(false).await;
@@ -62,7 +53,7 @@ async fn schema_violations_are_refused_with_the_json_pointer_of_each() {
     };
     let (s, p) = publish(json!({"amount": -1, "items": ["a", 2]})).await;
     assert_eq!(s, 422, "{p}");
-    let got = locs(&p);
+    let got = error_locs(&p);
     for want in ["/data", "/data/amount", "/data/items/1"] {
         assert!(got.contains(&want.to_string()), "{want} in {got:?}");
     }
@@ -80,7 +71,7 @@ async fn schema_violations_are_refused_with_the_json_pointer_of_each() {
         )
         .await;
     assert_eq!(s, 422, "{p}");
-    assert_eq!(locs(&p), ["/events/1/data/id"]);
+    assert_eq!(error_locs(&p), ["/events/1/data/id"]);
     // Nothing of a refused batch was accepted.
     let (_, list) = api.call("GET", "/v1/dead-letters", None).await;
     assert!(list["data"].as_array().unwrap().is_empty());
@@ -116,7 +107,7 @@ async fn an_unknown_type_is_refused_when_known_types_are_required() {
         )
         .await;
     assert_eq!(s, 422, "{p}");
-    assert_eq!(locs(&p), ["type"]);
+    assert_eq!(error_locs(&p), ["type"]);
     assert!(
         p["errors"][0]["msg"]
             .as_str()
@@ -132,7 +123,7 @@ async fn an_unknown_type_is_refused_when_known_types_are_required() {
         )
         .await;
     assert_eq!(s, 422, "{p}");
-    assert_eq!(locs(&p), ["events[1].type"]);
+    assert_eq!(error_locs(&p), ["events[1].type"]);
     // In-process publishes are held to the same catalogue.
     let e = hub
         .publish(hookbus::PublishRequest::new("order.shipped", json!({})))
@@ -199,7 +190,7 @@ async fn the_catalogue_is_managed_checked_and_published_in_the_openapi_document(
     ] {
         let (s, p) = add_type(&api, body.clone()).await;
         assert_eq!(s, 422, "{body}: {p}");
-        assert_eq!(locs(&p)[0], loc, "{body}: {p}");
+        assert_eq!(error_locs(&p)[0], loc, "{body}: {p}");
     }
     let (s, _) = add_type(
         &api,

@@ -241,12 +241,7 @@ async fn invalid_filters_are_refused_with_their_location() {
         )
         .await;
     assert_eq!(s, 422, "{p}");
-    let locs: Vec<&str> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["loc"].as_str().unwrap())
-        .collect();
+    let locs = error_locs(&p);
     assert_eq!(
         locs,
         [

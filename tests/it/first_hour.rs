@@ -78,6 +78,18 @@ fn serve_logged(config: &Path, env: &[(&str, &str)], log: &Path) -> Child {
     cmd.spawn().unwrap()
 }
 
+/// Wait up to `timeout` until the text of `log` `shows` what is looked for;
+/// whether it did, and the text as it then is.
+async fn wait_for_log(
+    log: &Path,
+    timeout: Duration,
+    shows: impl Fn(&str) -> bool,
+) -> (bool, String) {
+    let read = || std::fs::read_to_string(log).unwrap_or_default();
+    let ok = eventually(timeout, || shows(&read())).await;
+    (ok, read())
+}
+
 /// SIGTERM, then wait for the exit (the graceful path a user's Ctrl-C takes).
 async fn terminate(child: &mut Child) {
     // SAFETY: plain kill(2) on our own child's pid.
@@ -179,14 +191,11 @@ async fn a_refused_request_is_logged_with_its_request_span() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    let logged = eventually(Duration::from_secs(5), || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("http.status_code=400")
+    let (logged, text) = wait_for_log(&log, Duration::from_secs(5), |t| {
+        t.contains("http.status_code=400")
     })
     .await;
     terminate(&mut child).await;
-    let text = std::fs::read_to_string(&log).unwrap();
     assert!(logged, "no line for the refused request:\n{text}");
     let line = text
         .lines()
@@ -224,15 +233,10 @@ async fn the_log_tells_retries_resumed_work_and_what_stays_pending() {
             .unwrap();
         assert_eq!(resp.status(), 202);
     }
-    let retried = eventually(Duration::from_secs(10), || {
-        std::fs::read_to_string(&log1)
-            .unwrap_or_default()
-            .matches("Attempt failed; retry scheduled")
-            .count()
-            == 3
+    let (retried, text) = wait_for_log(&log1, Duration::from_secs(10), |t| {
+        t.matches("Attempt failed; retry scheduled").count() == 3
     })
     .await;
-    let text = std::fs::read_to_string(&log1).unwrap();
     assert!(retried, "each scheduled retry is logged at info:\n{text}");
     let line = text
         .lines()
@@ -258,13 +262,10 @@ async fn the_log_tells_retries_resumed_work_and_what_stays_pending() {
     let log2 = dir.path().join("second.log");
     let mut child = serve_logged(&cfg.path, &[], &log2);
     wait_healthy(&cfg.base).await;
-    let resumed = eventually(Duration::from_secs(5), || {
-        std::fs::read_to_string(&log2)
-            .unwrap_or_default()
-            .contains("3 pending deliveries resumed, next attempt at ")
+    let (resumed, text) = wait_for_log(&log2, Duration::from_secs(5), |t| {
+        t.contains("3 pending deliveries resumed, next attempt at ")
     })
     .await;
-    let text = std::fs::read_to_string(&log2).unwrap();
     assert!(resumed, "{text}");
     let line = text
         .lines()

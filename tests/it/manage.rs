@@ -66,12 +66,7 @@ async fn invalid_endpoints_get_422_with_field_paths() {
         )
         .await;
     assert_eq!(s, 422);
-    let locs: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["loc"].as_str().unwrap())
-        .collect();
+    let locs = error_locs(&body);
     assert_eq!(locs, ["url", "events[0]", "max_in_flight"]);
     let (s, body) = api
         .call(

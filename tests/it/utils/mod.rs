@@ -256,6 +256,16 @@ pub fn test_config() -> (Config, tempfile::TempDir) {
     (cfg, dir)
 }
 
+/// The `loc` of every entry in a problem's `errors[]`, in order.
+pub fn error_locs(problem: &serde_json::Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["loc"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Start an engine with `endpoints` on a temp dir.
 pub async fn start_hookbus(endpoints: Vec<EndpointSpec>) -> (Hookbus, tempfile::TempDir) {
     let (mut cfg, dir) = test_config();
