@@ -63,18 +63,20 @@ pub async fn run(
     Ok(())
 }
 
-/// The process's soft limit on open file descriptors (`RLIMIT_NOFILE`);
-/// 1,024 (Linux's usual default) when it cannot be read.
-pub fn descriptor_limit() -> u64 {
+/// The process's `RLIMIT_NOFILE` (soft and hard), if it can be read.
+fn nofile() -> Option<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the valid struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    lim.rlim_cur
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim)
+}
+
+/// The process's soft limit on open file descriptors (`RLIMIT_NOFILE`);
+/// 1,024 (Linux's usual default) when it cannot be read.
+pub fn descriptor_limit() -> u64 {
+    nofile().map_or(1024, |lim| lim.rlim_cur)
 }
 
 /// Raise the soft descriptor limit to the hard one, as Go's runtime and
@@ -83,19 +85,11 @@ pub fn descriptor_limit() -> u64 {
 /// before and after when it changed. For `hookbus serve`, not the library:
 /// a host decides its own process's limits.
 pub fn raise_descriptor_limit() -> Option<(u64, u64)> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the valid struct given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= lim.rlim_max {
-            return None;
-        }
-        let before = lim.rlim_cur;
-        lim.rlim_cur = lim.rlim_max;
-        (libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0).then_some((before, lim.rlim_max))
-    }
+    let mut lim = nofile().filter(|lim| lim.rlim_cur < lim.rlim_max)?;
+    let before = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    // SAFETY: setrlimit reads the valid struct it is given.
+    (unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0).then_some((before, lim.rlim_max))
 }
 
 /// Connections each HTTP worker accepts at once: half of the `descriptors`
