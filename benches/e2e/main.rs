@@ -6,7 +6,8 @@
 //!    serve` (fsync group commit), fan-out 1 and 10, with and without a Rhai
 //!    script: deliveries/s, ratio to B-awc, engine CPU µs per delivery.
 //! 2. Sustained: the highest open-loop publish rate delivered with the
-//!    backlog flat (a capacity; the throughput rows are a burst and its drain).
+//!    backlog flat (a capacity; the throughput rows are a burst and its
+//!    drain), for fan-out 1, fan-out 1 + Rhai and fan-out 10.
 //! 3. Latency publish → delivery at 50% of the measured max rate (p50/p99/p99.9), 5 runs.
 //! 4. Ingest: durable `202`s per engine CPU-second vs a bare actix handler.
 //! 5. Isolation: 100 endpoints, one black-holed: healthy deliveries/s vs all healthy.
@@ -17,7 +18,9 @@
 //!
 //! `HOOKBUS_BENCH_PACE=5000` adds trials at that fixed rate (engine CPU,
 //! switches and syscalls per event: the A/B figure between two builds);
-//! `HOOKBUS_BENCH_ONLY=none HOOKBUS_BENCH_PACE=5000` runs only those.
+//! `HOOKBUS_BENCH_ONLY=none HOOKBUS_BENCH_PACE=5000` runs only those;
+//! `HOOKBUS_BENCH_PACE_FAN_OUT=10` and `HOOKBUS_BENCH_PACE_SCRIPT=1` change
+//! their shape (fan-out, the Rhai reshape).
 //! `HOOKBUS_BENCH_SCALE=0.2` shrinks every run (a smoke test);
 //! `HOOKBUS_BENCH_DEBUG=1` also lists when the latency run's late events (> 10 ms)
 //! were sent, to see whether the tail comes in bursts. Results go to
@@ -109,10 +112,14 @@ async fn run_all(sink: Sink, body: Bytes) {
     }
 
     if section("sustained") {
-        println!(
-            "\n## Sustained: highest open-loop rate with the queue flat (single-event publishes, fan-out 1, no script)"
-        );
-        sustained::sustained(&sink, &body).await;
+        // The three sustained figures: fan-out 1, + Rhai, fan-out 10.
+        for (fan_out, script) in [(1, false), (1, true), (10, false)] {
+            println!(
+                "\n## Sustained: highest open-loop rate with the queue flat (single-event publishes, fan-out {fan_out}, {})",
+                if script { "Rhai reshape" } else { "no script" }
+            );
+            sustained::sustained(&sink, &body, fan_out, script).await;
+        }
     }
 
     // Not a section of the default run: an A/B tool (see sustained::paced).
@@ -120,8 +127,17 @@ async fn run_all(sink: Sink, body: Bytes) {
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
     {
-        println!("\n## Paced: single-event publishes at {rate:.0}/s, fan-out 1, no script");
-        sustained::paced(&sink, &body, rate).await;
+        // `HOOKBUS_BENCH_PACE_FAN_OUT=10`, `HOOKBUS_BENCH_PACE_SCRIPT=1`: another shape.
+        let fan_out = std::env::var("HOOKBUS_BENCH_PACE_FAN_OUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let script = std::env::var("HOOKBUS_BENCH_PACE_SCRIPT").is_ok_and(|v| v == "1");
+        println!(
+            "\n## Paced: single-event publishes at {rate:.0}/s, fan-out {fan_out}, {}",
+            if script { "Rhai reshape" } else { "no script" }
+        );
+        sustained::paced(&sink, &body, rate, fan_out, script).await;
     }
 
     if section("latency") {
@@ -270,13 +286,8 @@ async fn hookbus_throughput(
     script: bool,
     deliveries: u64,
 ) -> (f64, f64) {
-    let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..fan_out)
-        .map(|i| format!("{}?ep={i}", sink.url))
-        .collect();
     let label = format!("throughput-{fan_out}{}", if script { "-rhai" } else { "" });
-    let server = Server::start(&label, dir.path(), &endpoints_toml(&urls, script));
-    warm_up(&server, sink, fan_out as u64).await;
+    let (server, _dir) = shaped_server(&label, sink, fan_out, script).await;
     let events = deliveries / fan_out as u64;
     sink.reset(false);
     let (cpu0, t0) = (server.cpu(), Instant::now());
@@ -293,13 +304,23 @@ async fn hookbus_throughput(
 /// `hookbus serve` with one endpoint for `sink` (fan-out 1, no script),
 /// warmed up; the server comes first so it stops before its directory goes.
 async fn one_endpoint_server(label: &str, sink: &Sink) -> (Server, tempfile::TempDir) {
+    shaped_server(label, sink, 1, false).await
+}
+
+/// `hookbus serve` with `fan_out` endpoints for `sink`, each matching every
+/// bench event (and each running the reshape when `script`), warmed up.
+async fn shaped_server(
+    label: &str,
+    sink: &Sink,
+    fan_out: usize,
+    script: bool,
+) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        label,
-        dir.path(),
-        &endpoints_toml(std::slice::from_ref(&sink.url), false),
-    );
-    warm_up(&server, sink, 1).await;
+    let urls: Vec<String> = (0..fan_out)
+        .map(|i| format!("{}?ep={i}", sink.url))
+        .collect();
+    let server = Server::start(label, dir.path(), &endpoints_toml(&urls, script));
+    warm_up(&server, sink, fan_out as u64).await;
     (server, dir)
 }
 
