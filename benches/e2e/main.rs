@@ -30,10 +30,11 @@ mod cluster;
 #[path = "../common.rs"]
 mod common;
 mod dead_letters;
+mod latency;
 mod support;
 mod sustained;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -144,7 +145,7 @@ async fn run_all(sink: Sink, body: Bytes) {
         println!(
             "\n## Latency publish → delivery at 50% of max rate (single-event publishes, fan-out 1, no script)"
         );
-        latency(&sink).await;
+        latency::latency(&sink).await;
     }
     if section("ingest") {
         println!("\n## Ingest: durable 202s per engine CPU-second");
@@ -328,97 +329,6 @@ async fn warm_up(server: &Server, sink: &Sink, fan_out: u64) {
     sink.reset(false);
     publish_all(&server.base, 100).await;
     wait_count(sink, 100 * fan_out, Duration::from_secs(60)).await;
-}
-
-/// The max rate of this workload first (32 publishers in a closed loop, one
-/// event per request, until everything is delivered), then single-event
-/// publishes paced at half of it; latency from just before the request to
-/// the sink's receipt, by event id.
-async fn latency(sink: &Sink) {
-    let (server, _dir) = one_endpoint_server("latency", sink).await;
-    let client = awc::Client::builder()
-        .connector(awc::Connector::new().limit(0))
-        .timeout(Duration::from_secs(30))
-        .finish();
-    sink.reset(false);
-    let t0 = Instant::now();
-    let (published, _) = single_publishes(
-        &server.base,
-        Duration::from_secs_f64(3.0 * scale().max(0.3)),
-    )
-    .await;
-    let done = wait_count(sink, published, Duration::from_secs(120)).await;
-    let max_rate = published as f64 / done.duration_since(t0).as_secs_f64();
-    let rate = max_rate / 2.0;
-    println!("max rate (single-event publishes, all delivered): {max_rate:.0} events/s");
-    // The tail varies from run to run: several runs back to back, each printed.
-    let runs: usize = std::env::var("HOOKBUS_BENCH_LATENCY_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    for run in 1..=runs {
-        latency_run(&server, sink, &client, rate, run).await;
-    }
-}
-
-/// One paced latency run at `rate`.
-async fn latency_run(server: &Server, sink: &Sink, client: &awc::Client, rate: f64, run: usize) {
-    sink.reset(true);
-    let total = (rate * 5.0 * scale()).max(200.0) as u64;
-    let sent = Rc::new(RefCell::new(Vec::with_capacity(total as usize)));
-    let mut tick = actix_rt::time::interval(Duration::from_secs_f64(1.0 / rate));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut tasks = Vec::new();
-    let data = common::order_data();
-    for i in 0..total {
-        tick.tick().await;
-        let id = format!("lat-{run}-{i}");
-        let req = client
-            .post(format!("{}/v1/events", server.base))
-            .send_json(&serde_json::json!({"id": id, "type": "bench.order", "data": data}));
-        sent.borrow_mut().push((id, Instant::now()));
-        tasks.push(actix_rt::spawn(async move {
-            let mut resp = req.await.unwrap();
-            assert_eq!(resp.status(), 202);
-            // Keep the connection alive (see publish_all).
-            let _ = resp.body().await;
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    wait_count(sink, total, Duration::from_secs(60)).await;
-    let arrivals = sink.state.arrivals.lock().unwrap().clone();
-    let mut lat: Vec<Duration> = sent
-        .borrow()
-        .iter()
-        .filter_map(|(id, t)| arrivals.get(id).map(|a| a.saturating_duration_since(*t)))
-        .collect();
-    if std::env::var_os("HOOKBUS_BENCH_DEBUG").is_some() {
-        let start = sent.borrow()[0].1;
-        let mut slow: Vec<(f64, f64)> = sent
-            .borrow()
-            .iter()
-            .filter_map(|(id, t)| {
-                let a = arrivals.get(id)?;
-                let l = a.saturating_duration_since(*t).as_secs_f64() * 1e3;
-                (l > 10.0).then(|| (t.duration_since(start).as_secs_f64(), l))
-            })
-            .collect();
-        slow.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-        for (at, l) in slow.iter().step_by((slow.len() / 40).max(1)) {
-            eprintln!("slow: sent at {at:.3}s latency {l:.1} ms");
-        }
-    }
-    lat.sort();
-    println!(
-        "run {run}: target {rate:.0} events/s, {} events: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-        lat.len(),
-        pct(&lat, 0.5).as_secs_f64() * 1e3,
-        pct(&lat, 0.99).as_secs_f64() * 1e3,
-        pct(&lat, 0.999).as_secs_f64() * 1e3,
-        lat.last().unwrap().as_secs_f64() * 1e3,
-    );
 }
 
 /// The baseline ingest server: parse the JSON, answer 202 with an id. No storage.
