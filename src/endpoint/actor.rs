@@ -49,6 +49,8 @@ pub struct EndpointActor {
     pub(super) pool: Pool,
     /// SSRF policy every connection of this endpoint goes through.
     pub(super) guard: Arc<Guard>,
+    /// The guard's answer for the IP literal in the last URL attempted.
+    pub(super) literal: deliver::LiteralCheck,
     /// One transform batch per endpoint at a time, so a costly script occupies
     /// at most one pool thread and other endpoints' scripts still run.
     pub(super) transform_busy: bool,
@@ -168,6 +170,7 @@ impl EndpointActor {
             transform,
             pool,
             guard,
+            literal: Default::default(),
             transform_busy: false,
             transform_waiting: Default::default(),
             draining: None,

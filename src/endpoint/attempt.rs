@@ -211,6 +211,7 @@ impl EndpointActor {
             attempt,
             status = tracing::field::Empty
         );
+        let refused = self.literal.refusal(&self.guard, &url);
         let guard = self.guard.clone();
         let client = self
             .client
@@ -223,7 +224,7 @@ impl EndpointActor {
         let sending = ctx.spawn(
             tracing::Instrument::instrument(
                 async move {
-                    deliver::send(&client, &guard, method, &url, &headers, body, timeout).await
+                    deliver::send(&client, refused, method, &url, &headers, body, timeout).await
                 },
                 span,
             )

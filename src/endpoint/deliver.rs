@@ -144,8 +144,11 @@ pub fn client(guard: &Arc<Guard>) -> awc::Client {
         .finish()
 }
 
-/// Refuse IP-literal destinations the guard forbids (host names are checked by the resolver).
-fn literal_refusal(guard: &Guard, url: &str) -> Option<String> {
+/// Why `guard` refuses `url`'s host when it is an IP literal (host names are
+/// checked by the resolver when they are looked up). A full URL parse:
+/// callers sending many attempts to one URL keep the answer
+/// ([`LiteralCheck`]) instead of parsing the same URL for every attempt.
+pub fn literal_refusal(guard: &Guard, url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let ip: std::net::IpAddr = match parsed.host()? {
         url::Host::Ipv4(v4) => v4.into(),
@@ -155,10 +158,35 @@ fn literal_refusal(guard: &Guard, url: &str) -> Option<String> {
     guard.check(ip).err()
 }
 
-/// Send one attempt and read at most 4 KiB of the answer, all within `timeout`.
+/// The last URL an endpoint checked with [`literal_refusal`] and the answer:
+/// an endpoint's attempts go to one URL, whose check needs no new parse
+/// until the URL changes (the guard's policy is fixed for the process).
+#[derive(Debug, Default)]
+pub struct LiteralCheck {
+    last: Option<(String, Option<String>)>,
+}
+
+impl LiteralCheck {
+    /// Why `guard` refuses `url` (see [`literal_refusal`]), parsing `url`
+    /// only when it is not the URL asked about last time.
+    pub fn refusal(&mut self, guard: &Guard, url: &str) -> Option<String> {
+        match &self.last {
+            Some((seen, answer)) if seen == url => answer.clone(),
+            _ => {
+                let answer = literal_refusal(guard, url);
+                self.last = Some((url.to_owned(), answer.clone()));
+                answer
+            }
+        }
+    }
+}
+
+/// Send one attempt and read at most 4 KiB of the answer, all within
+/// `timeout`; `refused` is the guard's answer for `url`'s IP literal
+/// ([`literal_refusal`]), which sends nothing.
 pub async fn send(
     client: &awc::Client,
-    guard: &Guard,
+    refused: Option<String>,
     method: Method,
     url: &str,
     headers: &[(String, String)],
@@ -166,7 +194,7 @@ pub async fn send(
     timeout: Duration,
 ) -> AttemptResult {
     let started = Instant::now();
-    if let Some(reason) = literal_refusal(guard, url) {
+    if let Some(reason) = refused {
         return AttemptResult {
             outcome: Outcome::Refused(reason),
             latency: started.elapsed(),
@@ -297,5 +325,40 @@ mod tests {
         spec.signing.scheme = Scheme::None;
         let h = headers(&spec, &signing_keys(&spec), &input(b"{}"));
         assert!(get(&h, "webhook-signature").is_none() && get(&h, "x-webhook-signature").is_none());
+    }
+}
+
+#[cfg(test)]
+mod literal_tests {
+    use super::*;
+    use crate::endpoint::ssrf;
+
+    /// Nothing here connects anywhere: the check reads the URL only.
+    #[test]
+    fn a_remembered_literal_check_answers_as_a_fresh_parse_and_follows_a_url_change() {
+        let allow = ssrf::parse_networks(&["127.0.0.0/8".to_string()]).unwrap();
+        let guard = Guard::new(allow, ssrf::system_lookup());
+        let mut check = LiteralCheck::default();
+        let allowed = "http://127.0.0.1:9/hook";
+        let forbidden = "http://10.0.0.1/hook";
+        for url in [
+            allowed,
+            allowed,
+            forbidden,
+            forbidden,
+            allowed,
+            "http://[::ffff:169.254.169.254]/",
+            "http://example.test/",
+        ] {
+            assert_eq!(
+                check.refusal(&guard, url),
+                literal_refusal(&guard, url),
+                "{url}"
+            );
+        }
+        assert!(check.refusal(&guard, allowed).is_none());
+        assert!(check.refusal(&guard, forbidden).is_some());
+        // Host names are the resolver's to check.
+        assert!(check.refusal(&guard, "http://example.test/").is_none());
     }
 }

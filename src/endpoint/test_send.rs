@@ -103,7 +103,13 @@ impl Handler<SendTest> for EndpointActor {
                 match request {
                     Some(o) => Some(
                         deliver::send(
-                            &client, &guard, o.method, &o.url, &o.headers, o.body, timeout,
+                            &client,
+                            deliver::literal_refusal(&guard, &o.url),
+                            o.method,
+                            &o.url,
+                            &o.headers,
+                            o.body,
+                            timeout,
                         )
                         .await,
                     ),
