@@ -12,8 +12,8 @@
 //! A batch goes to the thread that went idle last (its caches still hold
 //! the engine, the script and the allocator's pages), not to whichever the
 //! OS wakes first — a condvar wakes the longest sleeper, the coldest. With
-//! one endpoint scripting, one or two threads then do the work: 6–8 % less
-//! engine CPU per event than rotating through all eight (docs/BENCHMARKS.md).
+//! one endpoint scripting, one thread then does the work: 6–8 % less engine
+//! CPU per event than rotating through all eight (docs/BENCHMARKS.md).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,21 +123,27 @@ impl Pool {
             engine,
             settings,
             shares: Arc::new(CpuShare::new(settings.shares)),
+            // Every thread listed idle from the start, in a fixed order,
+            // whenever each actually starts.
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
-                idle: Vec::with_capacity(threads),
-                parked: vec![false; threads],
+                idle: (0..threads).collect(),
+                parked: vec![true; threads],
             }),
             wake: (0..threads).map(|_| Condvar::new()).collect(),
             closed: AtomicBool::new(false),
         });
         for i in 0..threads {
-            let shared = shared.clone();
+            let worker = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("hookbus-script-{i}"))
-                .spawn(move || shared.work(i));
+                .spawn(move || worker.work(i));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a transform thread");
+                // Never handed a batch.
+                let mut state = shared.lock();
+                state.idle.retain(|&t| t != i);
+                state.parked[i] = false;
             }
         }
         Self {
@@ -165,24 +171,24 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Thread `me`: take queued batches; when there are none, wait at the
-    /// top of the idle stack until a batch is handed to it.
+    /// Thread `me`: run batches handed to it (or queued while every thread
+    /// was busy); between them, wait on the idle stack. A thread listed
+    /// idle leaves queued batches to the thread they were handed to.
     fn work(&self, me: usize) {
         loop {
             let job = {
                 let mut state = self.lock();
                 loop {
-                    if let Some(job) = state.jobs.pop_front() {
-                        break job;
+                    if !state.parked[me] {
+                        if let Some(job) = state.jobs.pop_front() {
+                            break job;
+                        }
+                        self.park(&mut state, me);
                     }
                     if self.closed.load(Ordering::SeqCst) {
                         return;
                     }
-                    state.idle.push(me);
-                    state.parked[me] = true;
-                    while state.parked[me] && !self.closed.load(Ordering::SeqCst) {
-                        state = self.wake[me].wait(state).unwrap_or_else(|p| p.into_inner());
-                    }
+                    state = self.wake[me].wait(state).unwrap_or_else(|p| p.into_inner());
                 }
             };
             let results = job
@@ -191,8 +197,25 @@ impl Shared {
                 .iter()
                 .map(|event| self.run_one(&job.msg, event))
                 .collect();
+            // Idle (on top of the stack) before the answer goes out, so the
+            // endpoint's next batch, sent as soon as it has the answer, comes
+            // back here; unless batches wait that no idle thread was there for.
+            {
+                let mut state = self.lock();
+                if state.jobs.is_empty() {
+                    self.park(&mut state, me);
+                }
+            }
             // The endpoint may be gone meanwhile; nobody to tell then.
             let _ = job.reply.send(results);
+        }
+    }
+
+    /// List thread `me` as idle, on top, unless it is listed already.
+    fn park(&self, state: &mut State, me: usize) {
+        if !state.parked[me] {
+            state.idle.push(me);
+            state.parked[me] = true;
         }
     }
 
@@ -306,10 +329,9 @@ mod tests {
     #[test]
     fn batches_one_after_another_stay_on_the_threads_that_went_idle_last() {
         // A condvar would hand each batch to the longest-idle thread and
-        // rotate through all eight; the idle stack keeps to the one that just
-        // finished (or, when the next batch comes before it is back, the one
-        // idle before it).
+        // rotate through all eight; a thread back on the idle stack before
+        // it answers gets the next batch.
         let seen = threads_used(8, 40);
-        assert!(seen.len() <= 2, "{seen:?}");
+        assert_eq!(seen.len(), 1, "{seen:?}");
     }
 }
