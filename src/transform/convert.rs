@@ -10,10 +10,7 @@ pub fn to_dynamic(v: &Value) -> Dynamic {
     match v {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Dynamic::from_int(i),
-            None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
-        },
+        Value::Number(n) => number(n),
         Value::String(s) => Dynamic::from(rhai::ImmutableString::from(s.as_str())),
         Value::Array(a) => Dynamic::from_array(a.iter().map(to_dynamic).collect()),
         Value::Object(o) => Dynamic::from_map(
@@ -21,6 +18,133 @@ pub fn to_dynamic(v: &Value) -> Dynamic {
                 .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
                 .collect(),
         ),
+    }
+}
+
+/// A JSON number as a script value: an integer when it fits `i64`, else a float.
+fn number(n: &serde_json::Number) -> Dynamic {
+    match n.as_i64() {
+        Some(i) => Dynamic::from_int(i),
+        None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
+    }
+}
+
+/// JSON text straight into the script value [`to_dynamic`] gives for its
+/// parsed tree, without building the tree: no ordered map per object, no
+/// `String` per key and per number. `None` when `text` is not JSON.
+pub fn text_to_dynamic(text: &[u8]) -> Option<Dynamic> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let value = ScriptValue.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(value)
+}
+
+/// Builds a `Dynamic` as the parser reads.
+struct ScriptValue;
+
+/// serde_json's marker key for a number kept as text (`arbitrary_precision`,
+/// which hookbus builds with): such a number reaches a visitor as a one-entry
+/// map under this key. `text_to_dynamic`'s tests fail if it ever changes.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl<'de> serde::de::DeserializeSeed<'de> for ScriptValue {
+    type Value = Dynamic;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Dynamic, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ScriptValue {
+    type Value = Dynamic;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Dynamic, E> {
+        Ok(Dynamic::UNIT)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Dynamic, E> {
+        Ok(Dynamic::from_bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> Result<Dynamic, E> {
+        Ok(Dynamic::from_int(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> Result<Dynamic, E> {
+        Ok(number(&u.into()))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Dynamic, E> {
+        Ok(Dynamic::from_float(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Dynamic, E> {
+        Ok(Dynamic::from(rhai::ImmutableString::from(s)))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Dynamic, A::Error> {
+        let mut items = rhai::Array::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(ScriptValue)? {
+            items.push(item);
+        }
+        Ok(Dynamic::from_array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Dynamic, A::Error> {
+        let mut out = rhai::Map::new();
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(Key)? {
+            if first && key.as_str() == NUMBER_TOKEN {
+                let text: String = map.next_value()?;
+                let n: serde_json::Number =
+                    serde_json::from_str(&text).map_err(serde::de::Error::custom)?;
+                return Ok(number(&n));
+            }
+            first = false;
+            // A repeated key keeps its last value, as the tree does.
+            out.insert(key, map.next_value_seed(ScriptValue)?);
+        }
+        Ok(Dynamic::from_map(out))
+    }
+}
+
+/// An object key, read straight into a script map key.
+struct Key;
+
+/// The key type of a script map (rhai does not export its name).
+type MapKey = <rhai::Map as KeyOf>::Key;
+
+/// Names a map's key type.
+trait KeyOf {
+    type Key;
+}
+
+impl<K, V> KeyOf for std::collections::BTreeMap<K, V> {
+    type Key = K;
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key {
+    type Value = MapKey;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<MapKey, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key {
+    type Value = MapKey;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<MapKey, E> {
+        Ok(s.into())
     }
 }
 
@@ -90,6 +214,76 @@ impl serde::Serialize for Json<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both paths to a script value, as comparable text (Debug tells an
+    /// integer from a float: `1` vs `1.0`).
+    fn both(text: &str) -> (String, String) {
+        let tree: Value = serde_json::from_str(text).unwrap();
+        let direct = text_to_dynamic(text.as_bytes()).unwrap();
+        (format!("{:?}", to_dynamic(&tree)), format!("{direct:?}"))
+    }
+
+    #[test]
+    fn text_to_dynamic_gives_what_the_tree_path_gives() {
+        for text in [
+            r#"{"i": 7, "neg": -3, "zero": -0, "f": 2.5, "long": 1.50, "exp": 1e3, "negexp": -2E-2,
+                "max": 9223372036854775807, "min": -9223372036854775808,
+                "over": 9223372036854775808, "umax": 18446744073709551615,
+                "huge": 123456789012345678901234567890, "inf": 1e400}"#,
+            r#"{"s": "é \"q\" \\ \n \u0000 \ud83d\ude00", "k\"ey": 1, "": null, "é": true}"#,
+            r#"{"a": [1, [2, [3, []]], {}, {"x": {"y": [null, false]}}], "o": {}}"#,
+            r#"{"dup": 1, "dup": "last"}"#,
+            // serde_json's own marker: read as the number, by both paths
+            // (fails here if the marker ever changes).
+            r#"{"n": {"$serde_json::private::Number": "12"}}"#,
+            r#"[]"#,
+            r#""just a string""#,
+            r#"42"#,
+            r#"-1.25e-7"#,
+            r#"null"#,
+            " { \"spaced\" : [ 1 , 2 ] } ",
+        ] {
+            let (tree, direct) = both(text);
+            assert_eq!(direct, tree, "{text}");
+        }
+        // The marker with a non-number: the tree path refuses it, and so does this.
+        let odd = r#"{"$serde_json::private::Number": "x", "n": 1}"#;
+        assert!(serde_json::from_str::<Value>(odd).is_err());
+        assert!(text_to_dynamic(odd.as_bytes()).is_none());
+        assert!(text_to_dynamic(b"{").is_none());
+        assert!(text_to_dynamic(b"{} trailing").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_text_gives_the_tree_paths_value(v in json()) {
+            let text = serde_json::to_string(&v).unwrap();
+            let (tree, direct) = both(&text);
+            proptest::prop_assert_eq!(direct, tree);
+        }
+    }
+
+    /// Any JSON value, floats and large integers included.
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((any::<String>(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
 
     #[test]
     fn round_trips_json() {

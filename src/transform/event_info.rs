@@ -58,8 +58,9 @@ impl EventInfo {
     pub fn dynamic(&self) -> rhai::Dynamic {
         self.script_value
             .get_or_init(|| {
-                let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
-                crate::transform::convert::to_dynamic(&v)
+                // Not JSON (never, for an accepted event): `()`, as a null would be.
+                crate::transform::convert::text_to_dynamic(&self.body)
+                    .unwrap_or(rhai::Dynamic::UNIT)
             })
             .clone()
     }
