@@ -37,6 +37,9 @@ pub(super) struct Registered {
     pub(super) transform: TransformSlot,
     /// This node drives it (see [`Bus::drives`]).
     pub(super) driving: bool,
+    /// Shared with its actor: set when the bus forgets it, so no attempt
+    /// starts between that and the actor's `Stop`.
+    pub(super) retired: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What the bus needs from the engine around it.
@@ -156,6 +159,7 @@ impl Bus {
     /// gauges (counters are filtered at render). Its rows are the caller's.
     pub(super) fn unregister(&mut self, record: &EndpointRecord) {
         if let Some(reg) = self.detach(record) {
+            reg.retired.store(true, std::sync::atomic::Ordering::SeqCst);
             reg.addr.do_send(Stop);
         }
     }
@@ -169,13 +173,15 @@ impl Bus {
         reg
     }
 
+    /// The endpoint's actor on the next delivery thread, with its retired flag.
     fn spawn_actor(
         &mut self,
         record: Arc<EndpointRecord>,
         transform: TransformSlot,
         dead: u64,
-    ) -> Addr<EndpointActor> {
+    ) -> (Addr<EndpointActor>, Arc<std::sync::atomic::AtomicBool>) {
         let bus = self.me.clone().map(Addr::recipient);
+        let retired = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let deps = Deps {
             store: self.w.store.clone(),
             pool: self.w.pool.clone(),
@@ -185,14 +191,18 @@ impl Bus {
             outcomes: Some(self.w.outcomes.clone()),
             board: Some(self.w.board.clone()),
             driving: self.drives(&record.id),
+            retired: retired.clone(),
         };
         let actor = move |r| EndpointActor::new(r, transform, deps, dead);
         if self.w.workers.is_empty() {
-            return actor(record).start();
+            return (actor(record).start(), retired);
         }
         let w = &self.w.workers[self.next_worker % self.w.workers.len()];
         self.next_worker += 1;
-        EndpointActor::start_in_arbiter(w, move |_| actor(record))
+        (
+            EndpointActor::start_in_arbiter(w, move |_| actor(record)),
+            retired,
+        )
     }
 
     pub(super) fn register(
@@ -226,7 +236,8 @@ impl Bus {
                 reg.filter = filter;
             }
             None => {
-                let addr = self.spawn_actor(record.clone(), transform.clone(), dead_letters);
+                let (addr, retired) =
+                    self.spawn_actor(record.clone(), transform.clone(), dead_letters);
                 let driving = self.drives(&record.id);
                 self.endpoints.insert(
                     record.id.clone(),
@@ -236,6 +247,7 @@ impl Bus {
                         filter,
                         transform,
                         driving,
+                        retired,
                     },
                 );
             }

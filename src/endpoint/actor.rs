@@ -3,6 +3,7 @@
 //! modules next to it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -94,6 +95,8 @@ pub struct EndpointActor {
     /// while it holds the partition's lease). Otherwise no page reads and
     /// no attempts.
     pub(super) driving: bool,
+    /// See [`Deps::retired`].
+    pub(super) retired: Arc<AtomicBool>,
     /// Attempts whose request is on the wire, by queue ticket: a cluster
     /// node that stops driving the endpoint cancels them, so no attempt of
     /// this node overlaps one of the next owner's.
@@ -123,6 +126,10 @@ pub struct Deps {
     /// Whether this node drives the endpoint from the start (true unless a
     /// cluster node without the partition's lease).
     pub driving: bool,
+    /// Set by the bus when it forgets the endpoint (deleted here or on
+    /// another node): no attempt starts after that, though the actor may
+    /// handle its `Stop` only later.
+    pub retired: Arc<AtomicBool>,
 }
 
 pub use super::messages::TransformSlot;
@@ -144,6 +151,7 @@ impl EndpointActor {
             outcomes,
             board,
             driving,
+            retired,
         } = deps;
         let fifo = record.spec.ordering == Ordering::Fifo;
         let label = record.label();
@@ -190,6 +198,7 @@ impl EndpointActor {
             label,
             filtered_flush: false,
             driving,
+            retired,
             sending: std::collections::HashMap::new(),
         }
     }
@@ -255,7 +264,10 @@ impl EndpointActor {
         }
         // Paused and disabled endpoints keep their queue and spend no
         // attempts; nor does a cluster node that does not drive it.
-        if self.driving && self.record.spec.status == Status::Active {
+        if self.driving
+            && self.record.spec.status == Status::Active
+            && !self.retired.load(AtomicOrdering::SeqCst)
+        {
             let limit = match self.record.spec.ordering {
                 Ordering::Fifo => 1,
                 Ordering::None => self.record.spec.max_in_flight as usize,
