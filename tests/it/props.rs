@@ -215,12 +215,34 @@ proptest! {
 /// characters, control characters, quotes and backslashes included.
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     use serde_json::Value;
-    let leaf = prop_oneof![
+    json_tree(prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
         any::<String>().prop_map(Value::from),
-    ];
+    ])
+}
+
+/// Any JSON value, floats and integers beyond `i64` included.
+fn json_value_with_floats() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    json_tree(prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+            .prop_map(Value::from),
+        any::<String>().prop_map(Value::from),
+    ])
+}
+
+/// Arrays and objects (keys of any characters) nested over `leaf`.
+fn json_tree(
+    leaf: impl Strategy<Value = serde_json::Value> + 'static,
+) -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
@@ -253,5 +275,17 @@ proptest! {
         let mut via_text = Event::accept(req);
         via_text.timestamp = via_tree.timestamp.clone();
         prop_assert_eq!(via_text.body_with(&raw), via_tree.body());
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_script_value_read_from_json_text_is_the_one_its_tree_gives(v in json_value_with_floats()) {
+        use hookbus::transform::convert::{text_to_dynamic, to_dynamic};
+        let text = serde_json::to_string(&v).unwrap();
+        let tree: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let direct = text_to_dynamic(text.as_bytes()).unwrap();
+        // Debug tells an integer from a float (`1` vs `1.0`).
+        prop_assert_eq!(format!("{direct:?}"), format!("{:?}", to_dynamic(&tree)));
     }
 }
