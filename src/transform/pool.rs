@@ -108,11 +108,9 @@ struct Shared {
 /// The queue and who is idle, under one lock.
 struct State {
     jobs: VecDeque<Job>,
-    /// Idle threads, the most recently idle last.
+    /// Idle threads, the most recently idle last; a thread leaves it when a
+    /// batch is handed to it (a wake-up while still listed is spurious).
     idle: Vec<usize>,
-    /// Per thread: idle and not yet handed a batch (a wake-up without it
-    /// set is spurious).
-    parked: Vec<bool>,
 }
 
 impl Pool {
@@ -128,7 +126,6 @@ impl Pool {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
                 idle: (0..threads).collect(),
-                parked: vec![true; threads],
             }),
             wake: (0..threads).map(|_| Condvar::new()).collect(),
             closed: AtomicBool::new(false),
@@ -143,7 +140,6 @@ impl Pool {
                 // Never handed a batch.
                 let mut state = shared.lock();
                 state.idle.retain(|&t| t != i);
-                state.parked[i] = false;
             }
         }
         Self {
@@ -159,7 +155,6 @@ impl Pool {
         state.jobs.push_back(Job { msg, reply: tx });
         // None idle: every thread is busy, and the first to finish takes it.
         if let Some(thread) = state.idle.pop() {
-            state.parked[thread] = false;
             shared.wake[thread].notify_one();
         }
         rx
@@ -179,7 +174,7 @@ impl Shared {
             let job = {
                 let mut state = self.lock();
                 loop {
-                    if !state.parked[me] {
+                    if !state.idle.contains(&me) {
                         if let Some(job) = state.jobs.pop_front() {
                             break job;
                         }
@@ -213,9 +208,8 @@ impl Shared {
 
     /// List thread `me` as idle, on top, unless it is listed already.
     fn park(&self, state: &mut State, me: usize) {
-        if !state.parked[me] {
+        if !state.idle.contains(&me) {
             state.idle.push(me);
-            state.parked[me] = true;
         }
     }
 
