@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::support::*;
-use super::{common, one_endpoint_server, scale, single_publishes, wait_count};
+use super::{common, scale, shaped_server, single_publishes, wait_count};
 
 /// A delivery slower than this counts as slow.
 const SLOW: Duration = Duration::from_millis(10);
@@ -28,7 +28,7 @@ const JOB_WINDOW_US: u64 = 100_000;
 /// publishes paced at half of it; latency from just before the request to
 /// the sink's receipt, by event id.
 pub async fn latency(sink: &Sink) {
-    let (server, dir) = one_endpoint_server("latency", sink).await;
+    let (server, dir) = shaped_server("latency", sink, 1, false).await;
     let client = awc::Client::builder()
         .connector(awc::Connector::new().limit(0))
         .timeout(Duration::from_secs(30))

@@ -302,14 +302,9 @@ async fn hookbus_throughput(
     )
 }
 
-/// `hookbus serve` with one endpoint for `sink` (fan-out 1, no script),
-/// warmed up; the server comes first so it stops before its directory goes.
-async fn one_endpoint_server(label: &str, sink: &Sink) -> (Server, tempfile::TempDir) {
-    shaped_server(label, sink, 1, false).await
-}
-
 /// `hookbus serve` with `fan_out` endpoints for `sink`, each matching every
-/// bench event (and each running the reshape when `script`), warmed up.
+/// bench event (and each running the reshape when `script`), warmed up; the
+/// server comes first so it stops before its directory goes.
 async fn shaped_server(
     label: &str,
     sink: &Sink,
