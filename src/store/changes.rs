@@ -16,7 +16,7 @@ use super::records::{
     AppRecord, AttemptRecord, DeadLetter, DeliveryRecord, EndpointTotals, EventTypeRecord,
     IdempotencyRecord, OutboxEntry, TokenRecord,
 };
-use super::{Cf, keys};
+use super::{Cf, codec, keys};
 use crate::model::ReceiptDelivery;
 
 /// Row changes applied together, all or none. Built by the bus and the
@@ -119,7 +119,12 @@ impl Changes {
 
     /// The delivery's current state.
     pub fn delivery(&mut self, d: &DeliveryRecord) -> &mut Self {
-        self.put(Cf::Deliveries, d.id.as_bytes(), d)
+        self.ops.push(Op::Put(
+            Cf::Deliveries,
+            d.id.as_bytes().to_vec(),
+            codec::delivery(d),
+        ));
+        self
     }
 
     /// The delivery leaves its endpoint's queue (finished, or the row outlived it).
@@ -131,7 +136,12 @@ impl Changes {
 
     /// One attempt of a delivery, in its history.
     pub fn attempt(&mut self, delivery_id: &str, a: &AttemptRecord) -> &mut Self {
-        self.put(Cf::Attempts, keys::attempt(delivery_id, a.attempt), a)
+        self.ops.push(Op::Put(
+            Cf::Attempts,
+            keys::attempt(delivery_id, a.attempt),
+            codec::attempt(a),
+        ));
+        self
     }
 
     /// The delivery is dead: listed for replay, and in the indexes by

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
 };
-use serde::de::DeserializeOwned;
 
+use super::codec::{self, DecodeError};
 use super::committer::{Committer, Written};
 use super::crypto::MasterKey;
 use super::op::{Op, cf};
@@ -256,15 +256,17 @@ impl Store {
         self.committer.writable()
     }
 
-    pub(super) fn get_json<T: DeserializeOwned>(
+    /// One row, decoded by `decode` (`codec::json` for most records).
+    pub(super) fn get_row<T>(
         &self,
         c: Cf,
         key: &[u8],
         what: &'static str,
+        decode: fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<Option<T>, StoreError> {
         match self.db.get_pinned_cf(cf(&self.db, c), key)? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
+            Some(v) => decode(&v)
                 .map(Some)
                 .map_err(|source| StoreError::Corrupt { what, source }),
         }
@@ -308,20 +310,19 @@ impl Store {
         Ok(out)
     }
 
-    /// Like [`Store::scan`], decoding each value as JSON.
-    pub(super) fn scan_json<T: DeserializeOwned>(
+    /// Like [`Store::scan`], decoding each value with `decode` (`codec::json` for most records).
+    pub(super) fn scan_rows<T>(
         &self,
         c: Cf,
         prefix: &[u8],
         start: Option<&[u8]>,
         limit: usize,
         what: &'static str,
+        decode: fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, StoreError> {
         self.scan(c, prefix, start, limit)?
             .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt { what, source })
-            })
+            .map(|(_, v)| decode(&v).map_err(|source| StoreError::Corrupt { what, source }))
             .collect()
     }
 
@@ -334,7 +335,7 @@ impl Store {
     /// One endpoint.
     pub fn endpoint(&self, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
         let rec: Option<EndpointRecord> =
-            self.get_json(Cf::Endpoints, id.as_bytes(), "endpoint")?;
+            self.get_row(Cf::Endpoints, id.as_bytes(), "endpoint", codec::json)?;
         rec.map(|r| self.key.open_record(&r).map_err(StoreError::Secret))
             .transpose()
     }
@@ -351,37 +352,63 @@ impl Store {
 
     /// Every endpoint, by id order.
     pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
-        self.scan_json::<EndpointRecord>(Cf::Endpoints, b"", None, usize::MAX, "endpoint")?
-            .iter()
-            .map(|r| self.key.open_record(r).map_err(StoreError::Secret))
-            .collect()
+        self.scan_rows::<EndpointRecord>(
+            Cf::Endpoints,
+            b"",
+            None,
+            usize::MAX,
+            "endpoint",
+            codec::json,
+        )?
+        .iter()
+        .map(|r| self.key.open_record(r).map_err(StoreError::Secret))
+        .collect()
     }
 
     /// An endpoint's totals since creation (zero for one that has done nothing yet).
     pub fn endpoint_totals(&self, id: &str) -> Result<EndpointTotals, StoreError> {
         Ok(self
-            .get_json(Cf::EndpointTotals, id.as_bytes(), "endpoint totals")?
+            .get_row(
+                Cf::EndpointTotals,
+                id.as_bytes(),
+                "endpoint totals",
+                codec::json,
+            )?
             .unwrap_or_default())
     }
 
     /// Every application but the default one (which is implicit), by id.
     pub fn apps(&self) -> Result<Vec<AppRecord>, StoreError> {
-        self.scan_json(Cf::Apps, b"", None, usize::MAX, "app")
+        self.scan_rows(Cf::Apps, b"", None, usize::MAX, "app", codec::json)
     }
 
     /// Every application-scoped token (hashes only).
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        self.scan_json(Cf::Tokens, b"", None, usize::MAX, "token")
+        self.scan_rows(Cf::Tokens, b"", None, usize::MAX, "token", codec::json)
     }
 
     /// The event-type catalogue, by name.
     pub fn event_types(&self) -> Result<Vec<EventTypeRecord>, StoreError> {
-        self.scan_json(Cf::EventTypes, b"", None, usize::MAX, "event type")
+        self.scan_rows(
+            Cf::EventTypes,
+            b"",
+            None,
+            usize::MAX,
+            "event type",
+            codec::json,
+        )
     }
 
     /// Operational events written but not yet published, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.scan_json(Cf::Outbox, b"", None, usize::MAX, "outbox entry")
+        self.scan_rows(
+            Cf::Outbox,
+            b"",
+            None,
+            usize::MAX,
+            "outbox entry",
+            codec::json,
+        )
     }
 
     /// Make the next `n` durable (publish) commits fail as a full disk
@@ -394,33 +421,51 @@ impl Store {
 
     /// One event with its deliveries.
     pub fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
-        self.get_json(Cf::Events, id.as_bytes(), "event")
+        self.get_row(Cf::Events, id.as_bytes(), "event", codec::json)
     }
 
     /// One delivery.
     pub fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
-        self.get_json(Cf::Deliveries, id.as_bytes(), "delivery")
+        self.get_row(
+            Cf::Deliveries,
+            id.as_bytes(),
+            "delivery",
+            codec::read_delivery,
+        )
     }
 
     /// Every attempt of a delivery, in order.
     pub fn attempts(&self, delivery_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
-        self.scan_json(
+        self.scan_rows(
             Cf::Attempts,
             &keys::prefix(delivery_id),
             None,
             usize::MAX,
             "attempt",
+            codec::read_attempt,
         )
     }
 
     /// One dead letter.
     pub fn dead_letter(&self, delivery_id: &str) -> Result<Option<DeadLetter>, StoreError> {
-        self.get_json(Cf::DeadLetters, delivery_id.as_bytes(), "dead letter")
+        self.get_row(
+            Cf::DeadLetters,
+            delivery_id.as_bytes(),
+            "dead letter",
+            codec::json,
+        )
     }
 
     /// Up to `limit` dead letters in delivery-id order.
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        self.scan_json(Cf::DeadLetters, b"", None, limit, "dead letter")
+        self.scan_rows(
+            Cf::DeadLetters,
+            b"",
+            None,
+            limit,
+            "dead letter",
+            codec::json,
+        )
     }
 
     /// The next `limit` queued deliveries of an endpoint with ticket > `after`,
@@ -472,7 +517,7 @@ impl Store {
         window_ms: u64,
     ) -> Result<Option<PublishReceipt>, StoreError> {
         let rec: Option<IdempotencyRecord> =
-            self.get_json(Cf::Idempotency, key.as_bytes(), "idempotency")?;
+            self.get_row(Cf::Idempotency, key.as_bytes(), "idempotency", codec::json)?;
         Ok(rec
             .filter(|r| crate::ids::now_ms().saturating_sub(r.at) < window_ms)
             .map(|r| r.receipt))

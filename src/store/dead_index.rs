@@ -8,7 +8,7 @@ use rocksdb::{Direction, IteratorMode};
 
 use super::op::cf;
 use super::records::DeadLetter;
-use super::{Cf, Store, StoreError, keys};
+use super::{Cf, Store, StoreError, codec, keys};
 
 /// Which dead letters, and which page of them (delivery-id order).
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,12 +46,13 @@ impl Store {
                     k.push(0);
                     k
                 });
-                return self.scan_json(
+                return self.scan_rows(
                     Cf::DeadLetters,
                     b"",
                     start.as_deref(),
                     q.limit,
                     "dead letter",
+                    codec::json,
                 );
             }
         };

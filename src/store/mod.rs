@@ -10,10 +10,10 @@
 //! Column families (keys in `keys.rs`):
 //! - `endpoints`: endpoint id → [`records::EndpointRecord`]
 //! - `events`: event id → [`records::StoredEvent`] (event + its deliveries)
-//! - `deliveries`: delivery id → [`records::DeliveryRecord`]
+//! - `deliveries`: delivery id → [`records::DeliveryRecord`] (binary, see `codec.rs`)
 //! - `queue`: endpoint id ‖ 0 ‖ ticket → delivery id, one row per pending delivery,
 //!   ordered by ticket (a process-monotonic ULID), so paging preserves publish order
-//! - `attempts`: delivery id ‖ 0 ‖ attempt number → [`records::AttemptRecord`]
+//! - `attempts`: delivery id ‖ 0 ‖ attempt number → [`records::AttemptRecord`] (binary)
 //! - `endpoint_deliveries`: endpoint id ‖ 0 ‖ delivery id → empty (history index)
 //! - `dead_letters`: delivery id → [`records::DeadLetter`]
 //! - `endpoint_totals`: endpoint id → [`records::EndpointTotals`] (counts since
@@ -30,6 +30,7 @@
 //! - `idempotency`, `meta`: reserved for idempotency keys and store metadata.
 
 mod changes;
+mod codec;
 mod committer;
 pub mod crypto;
 mod db;
@@ -42,6 +43,7 @@ mod replica;
 pub mod retention;
 
 pub use changes::Changes;
+pub use codec::DecodeError;
 pub use committer::Written;
 pub use db::{ClusterStatus, Store};
 pub use dead_index::DeadLetterQuery;
@@ -64,7 +66,7 @@ pub enum StoreError {
         what: &'static str,
         /// The decoding error.
         #[source]
-        source: serde_json::Error,
+        source: DecodeError,
     },
     /// A sealed secret could not be opened (wrong master key?).
     #[error("{0}")]

@@ -1,4 +1,6 @@
-//! Records kept in the store (JSON-encoded so they stay readable with `ldb`).
+//! Records kept in the store: JSON-encoded so they stay readable with `ldb`,
+//! except the per-delivery rows (delivery state, attempts), which `codec.rs`
+//! writes in a compact binary form.
 
 use serde::{Deserialize, Serialize};
 
