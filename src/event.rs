@@ -396,24 +396,36 @@ impl RawPayload {
 
 /// `json` (checked JSON text) without whitespace outside strings; `None`
 /// when nested deeper than [`RAW_MAX_DEPTH`].
+///
+/// Runs on every published payload, so it copies runs between whitespace
+/// rather than byte by byte, jumps through strings with `memchr`, and
+/// skips the UTF-8 check when nothing was dropped (the common case: a
+/// publisher's serialiser writes compact JSON).
 fn compact(json: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(json.len());
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in json.as_bytes() {
-        if in_string {
-            out.push(b);
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    let bytes = json.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    let (mut depth, mut i, mut run) = (0usize, 0, 0);
+    while let Some(&b) = bytes.get(i) {
         match b {
-            b' ' | b'\t' | b'\n' | b'\r' => continue,
-            b'"' => in_string = true,
+            b'"' => {
+                i += 1;
+                // Checked JSON: every string is closed, and a backslash is
+                // followed by an ASCII character.
+                while let Some(j) = memchr::memchr2(b'"', b'\\', bytes.get(i..).unwrap_or_default())
+                {
+                    i += j + 1;
+                    if bytes[i - 1] == b'"' {
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                let out = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+                out.extend_from_slice(&bytes[run..i]);
+                run = i + 1;
+            }
             b'{' | b'[' => {
                 depth += 1;
                 if depth > RAW_MAX_DEPTH {
@@ -423,11 +435,17 @@ fn compact(json: &str) -> Option<String> {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        out.push(b);
+        i += 1;
     }
-    // Only whole bytes of a valid UTF-8 text were copied or dropped (all
-    // dropped bytes are ASCII whitespace), so this cannot fail.
-    String::from_utf8(out).ok()
+    match out {
+        None => Some(json.to_owned()),
+        Some(mut out) => {
+            out.extend_from_slice(bytes.get(run..).unwrap_or_default());
+            // Only ASCII whitespace between tokens was dropped from valid
+            // UTF-8, so this cannot fail.
+            String::from_utf8(out).ok()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -497,6 +515,11 @@ mod tests {
         assert_eq!(text, tree);
         let (text, tree) = both_ways(r#"{"type": "a.b", "data": [ ], "metadata": {}}"#);
         assert_eq!(text, tree);
+        // Every kind of JSON whitespace, and none at all.
+        let (text, tree) = both_ways("{\"type\":\"a.b\",\"data\":{\t\"a\" :\r\n[1 ,\"\\\\\"]}}");
+        assert_eq!(text, tree);
+        let (text, tree) = both_ways(r#"{"type":"a.b","data":{"a":"\\","b":"\""}}"#);
+        assert_eq!(text, tree);
         // The text keeps an exponent as written, where the tree writes
         // `2e+3`: the same number, and closer to what was published.
         let (text, tree) = both_ways(r#"{"type": "a.b", "data": [2e3, 1E-2]}"#);
@@ -536,6 +559,12 @@ mod tests {
             "]".repeat(RAW_MAX_DEPTH)
         );
         assert!(RawPayload::parse(ok.as_bytes()).is_some());
+        // Brackets inside strings are not nesting.
+        let in_string = format!(
+            r#"{{"type": "a.b", "data": ["{}"]}}"#,
+            "[{".repeat(RAW_MAX_DEPTH)
+        );
+        assert!(RawPayload::parse(in_string.as_bytes()).is_some());
     }
 
     #[test]
