@@ -41,7 +41,7 @@ pub async fn run(
     let workers = hub.config().server.http_workers;
     let max_connections = max_connections(descriptor_limit(), workers);
     let app_hub = hub.clone();
-    let server = HttpServer::new(move || {
+    let bound = HttpServer::new(move || {
         App::new()
             .wrap(tracing_actix_web::TracingLogger::<RequestSpan>::new())
             .configure(crate::api::configure(app_hub.clone()))
@@ -50,8 +50,17 @@ pub async fn run(
     .max_connections(max_connections)
     .disable_signals()
     .shutdown_timeout(10)
-    .bind(&listen)?
-    .run();
+    .bind(&listen);
+    let server = match bound {
+        Ok(bound) => bound.run(),
+        Err(e) => {
+            // Stop the engine before the error ends the process: exiting
+            // with the store still open races RocksDB's static teardown
+            // (an abort, "pthread lock: Invalid argument", after the message).
+            hub.shutdown().await;
+            return Err(e.into());
+        }
+    };
     tracing::info!(%listen, "Listening.");
     let handle = server.handle();
     let served = actix_rt::spawn(server);

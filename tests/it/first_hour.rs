@@ -288,3 +288,17 @@ async fn the_log_tells_retries_resumed_work_and_what_stays_pending() {
         "{text}"
     );
 }
+
+#[test]
+fn serve_on_a_port_in_use_says_so_and_exits_1_without_aborting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServerConfig::write(dir.path(), "");
+    let port = cfg.base.rsplit(':').next().unwrap();
+    // Hold the port the config names.
+    let _taken = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+    let out = cfg.command().stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+    assert!(!stderr.contains("pthread"), "{stderr}");
+}
