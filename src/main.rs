@@ -6,11 +6,13 @@ use clap::Parser;
 
 /// mimalloc's per-thread caches instead of glibc's arenas: engine CPU per
 /// delivery fell by a fifth to a third in interleaved runs (docs/BENCHMARKS.md,
-/// "mimalloc"), for ~70 MiB more resident memory with a 1 M backlog
-/// draining; `MIMALLOC_ARENA_EAGER_COMMIT=0` in the environment gives most
-/// of that back at no measured CPU cost (docs/RELIABILITY.md §3; set from
-/// `main` it comes too late: mimalloc reserves its first arena before
-/// `main` runs). The library leaves the allocator to its host.
+/// "mimalloc"). It is built to commit arena memory as it is used, not
+/// eagerly (`.cargo/config.toml`: its compile-time default, because it
+/// reserves its first arena before `main` runs, too early for an option set
+/// here): a 1 M backlog peaks ~30 MiB lower at no measured CPU cost
+/// (docs/RELIABILITY.md §3); `MIMALLOC_ARENA_EAGER_COMMIT=1` in the
+/// environment restores eager commits. The library leaves the allocator to
+/// its host.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
