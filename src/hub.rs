@@ -28,6 +28,7 @@ use crate::scoped::AppHandle;
 use crate::store::records::AppRecord;
 use crate::store::records::{DeadLetter, EndpointRecord};
 use crate::store::{Store, StoreError};
+use crate::telemetry::board::EndpointRow;
 use crate::transform;
 
 /// How long [`Hookbus::shutdown`] lets in-flight attempts finish.
@@ -325,17 +326,19 @@ impl Hookbus {
     /// attached handle. A host that renders its own handle can append
     /// [`Hookbus::render_engine_metrics`] instead.
     pub fn render_metrics(&self) -> Option<String> {
-        let recorded = self.inner.metrics.get()?.render();
-        Some(self.render_with(&recorded))
+        let handle = self.inner.metrics.get()?;
+        // Endpoints first, then the recorder (see `Scrape::rows`).
+        let rows = self.inner.board.rows();
+        Some(self.render_with(&handle.render(), rows))
     }
 
     /// Only the families hookbus renders from its own state (gauges per
     /// endpoint, `hookbus_oldest_pending_seconds`, build info, process).
     pub fn render_engine_metrics(&self) -> String {
-        self.render_with("")
+        self.render_with("", self.inner.board.rows())
     }
 
-    fn render_with(&self, recorded: &str) -> String {
+    fn render_with(&self, recorded: &str, rows: Vec<(String, EndpointRow)>) -> String {
         let store = &self.inner.store;
         let now = crate::ids::now_ms();
         let oldest = |id: &str| -> f64 {
@@ -350,7 +353,7 @@ impl Hookbus {
         };
         crate::telemetry::render::render(&crate::telemetry::render::Scrape {
             recorded,
-            board: &self.inner.board,
+            rows,
             oldest_pending: &oldest,
             store_writable: store.writable(),
             cluster: store

@@ -1,19 +1,23 @@
 //! The `/metrics` text: the recorder's series for endpoints that exist, the
-//! per-endpoint gauges from the [`Board`], lag from the store, build info and
+//! per-endpoint gauges from the [`Board`](super::board::Board), lag from the store, build info and
 //! process metrics — each family with HELP and TYPE.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use super::board::{Board, EndpointRow};
+use super::board::EndpointRow;
 use super::names;
 
 /// Inputs gathered at scrape time.
 pub struct Scrape<'a> {
     /// The recorder's own rendering (counters, histograms).
     pub recorded: &'a str,
-    /// The engine's endpoints.
-    pub board: &'a Board,
+    /// The engine's endpoints, read from the [`Board`](super::board::Board) *before* `recorded`
+    /// was rendered: an endpoint's series are registered before its row is
+    /// on the board, so every endpoint listed here has all its series in
+    /// `recorded` (read the other way round, a scrape racing an endpoint's
+    /// creation could list it with only some of its series).
+    pub rows: Vec<(String, EndpointRow)>,
     /// Age in seconds of each endpoint's oldest undelivered delivery, by id (0 when none).
     pub oldest_pending: &'a dyn Fn(&str) -> f64,
     /// Whether the store's latest write succeeded.
@@ -133,7 +137,7 @@ fn gauge_family(
 
 /// The whole exposition.
 pub fn render(s: &Scrape<'_>) -> String {
-    let rows = s.board.rows();
+    let rows = &s.rows;
     let live: HashSet<String> = rows.iter().map(|(_, r)| r.name.clone()).collect();
     let mut out = only_live(s.recorded, &live);
     if !out.is_empty() && !out.ends_with("\n\n") {
@@ -143,42 +147,42 @@ pub fn render(s: &Scrape<'_>) -> String {
         &mut out,
         names::QUEUE_DEPTH,
         "Deliveries waiting (memory and store).",
-        &rows,
+        rows,
         |_, r| r.queue_depth as f64,
     );
     gauge_family(
         &mut out,
         names::IN_FLIGHT,
         "Attempts in flight now.",
-        &rows,
+        rows,
         |_, r| r.in_flight as f64,
     );
     gauge_family(
         &mut out,
         names::DEAD_LETTERS,
         "Dead letters in the store.",
-        &rows,
+        rows,
         |_, r| r.dead_letters as f64,
     );
     gauge_family(
         &mut out,
         names::CIRCUIT_STATE,
         "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-        &rows,
+        rows,
         |_, r| r.circuit,
     );
     gauge_family(
         &mut out,
         names::ENDPOINT_STATUS,
         "Endpoint status: 0 active, 1 paused, 2 disabled.",
-        &rows,
+        rows,
         |_, r| f64::from(r.status),
     );
     gauge_family(
         &mut out,
         names::OLDEST_PENDING,
         "Age of the oldest undelivered delivery, seconds (0 when none waits).",
-        &rows,
+        rows,
         |id, _| (s.oldest_pending)(id),
     );
     family(
@@ -214,6 +218,7 @@ pub fn render(s: &Scrape<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::board::Board;
     use super::*;
 
     #[test]
@@ -246,7 +251,7 @@ mod tests {
         );
         let text = render(&Scrape {
             recorded: "",
-            board: &board,
+            rows: board.rows(),
             oldest_pending: &|_| 12.5,
             store_writable: true,
             cluster: None,
@@ -264,7 +269,7 @@ mod tests {
         board.remove("ep_1");
         let text = render(&Scrape {
             recorded: "",
-            board: &board,
+            rows: board.rows(),
             oldest_pending: &|_| 0.0,
             store_writable: true,
             cluster: None,
@@ -278,7 +283,7 @@ mod tests {
         let scrape = |cluster| {
             render(&Scrape {
                 recorded: "",
-                board: &board,
+                rows: board.rows(),
                 oldest_pending: &|_| 0.0,
                 store_writable: true,
                 cluster,
