@@ -91,39 +91,34 @@ pub(super) fn delivery(d: &DeliveryRecord) -> Vec<u8> {
 
 /// A delivery row, binary or as earlier versions wrote it.
 pub(super) fn read_delivery(bytes: &[u8]) -> Result<DeliveryRecord, DecodeError> {
-    let mut r = match Reader::open(bytes)? {
-        Some(r) => r,
-        None => return json(bytes),
-    };
-    let flags = r.byte()?;
-    let status = status_from(r.byte()?)?;
-    let id = r.string()?;
-    let event_id = r.string()?;
-    let endpoint_id = r.string()?;
-    let app = if flags & OTHER_APP != 0 {
-        r.string()?
-    } else {
-        app::default_id()
-    };
-    let d = DeliveryRecord {
-        id,
-        event_id,
-        endpoint_id,
-        app,
-        status,
-        attempts: r.u32()?,
-        created_at: r.uint()?,
-        updated_at: r.uint()?,
-        next_attempt_at: r.opt(flags & NEXT_ATTEMPT_AT != 0, Reader::uint)?,
-        last_delay_ms: r.opt(flags & LAST_DELAY != 0, Reader::uint)?,
-        last_error: r.opt(flags & LAST_ERROR != 0, Reader::string)?,
-        ticket: u128::from_be_bytes(r.array()?),
-        budget_start: r.u32()?,
-        queued_at: r.uint()?,
-        test: flags & TEST != 0,
-    };
-    r.end()?;
-    Ok(d)
+    read(bytes, |r, flags| {
+        let status = status_from(r.byte()?)?;
+        let id = r.string()?;
+        let event_id = r.string()?;
+        let endpoint_id = r.string()?;
+        let app = if flags & OTHER_APP != 0 {
+            r.string()?
+        } else {
+            app::default_id()
+        };
+        Ok(DeliveryRecord {
+            id,
+            event_id,
+            endpoint_id,
+            app,
+            status,
+            attempts: r.u32()?,
+            created_at: r.uint()?,
+            updated_at: r.uint()?,
+            next_attempt_at: r.opt(flags & NEXT_ATTEMPT_AT != 0, Reader::uint)?,
+            last_delay_ms: r.opt(flags & LAST_DELAY != 0, Reader::uint)?,
+            last_error: r.opt(flags & LAST_ERROR != 0, Reader::string)?,
+            ticket: u128::from_be_bytes(r.array()?),
+            budget_start: r.u32()?,
+            queued_at: r.uint()?,
+            test: flags & TEST != 0,
+        })
+    })
 }
 
 fn status_code(s: DeliveryStatus) -> u8 {
@@ -179,24 +174,35 @@ pub(super) fn attempt(a: &AttemptRecord) -> Vec<u8> {
 
 /// An attempt row, binary or as earlier versions wrote it.
 pub(super) fn read_attempt(bytes: &[u8]) -> Result<AttemptRecord, DecodeError> {
-    let mut r = match Reader::open(bytes)? {
-        Some(r) => r,
-        None => return json(bytes),
+    read(bytes, |r, flags| {
+        Ok(AttemptRecord {
+            attempt: r.u32()?,
+            at: r.uint()?,
+            status_code: r.opt(flags & STATUS_CODE != 0, |r| {
+                Ok(u16::from_be_bytes(r.array()?))
+            })?,
+            latency_ms: f64::from_le_bytes(r.array()?),
+            error: r.opt(flags & ERROR != 0, Reader::string)?,
+            response_body: r.string()?,
+            result: r.string()?,
+        })
+    })
+}
+
+/// A row of either record: JSON as an earlier version wrote it, or binary,
+/// whose fields `fields` reads after the flags byte; a binary row must end
+/// where its last field does.
+fn read<T: DeserializeOwned>(
+    bytes: &[u8],
+    fields: impl FnOnce(&mut Reader<'_>, u8) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let Some(mut r) = Reader::open(bytes)? else {
+        return json(bytes);
     };
     let flags = r.byte()?;
-    let a = AttemptRecord {
-        attempt: r.u32()?,
-        at: r.uint()?,
-        status_code: r.opt(flags & STATUS_CODE != 0, |r| {
-            Ok(u16::from_be_bytes(r.array()?))
-        })?,
-        latency_ms: f64::from_le_bytes(r.array()?),
-        error: r.opt(flags & ERROR != 0, Reader::string)?,
-        response_body: r.string()?,
-        result: r.string()?,
-    };
+    let record = fields(&mut r, flags)?;
     r.end()?;
-    Ok(a)
+    Ok(record)
 }
 
 struct Writer(Vec<u8>);
