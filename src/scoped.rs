@@ -114,6 +114,7 @@ impl AppHandle {
                 )
             })
             .collect();
+        let coming = Some(self.hub.store().expect_commit());
         let receipts = self
             .hub
             .ask(Publish {
@@ -122,6 +123,7 @@ impl AppHandle {
                 about: None,
                 spans,
                 app: self.app.id.clone(),
+                coming,
             })
             .await??;
         Ok((receipts, checked))

@@ -531,6 +531,8 @@ impl Bus {
         let about = msg.about;
         let app = msg.app;
         let spans = msg.spans;
+        // Dropped on every early return, and just before the commit below.
+        let coming = msg.coming;
         let is_operational = about.is_some();
         let mut problems = Vec::new();
         let mut ids_seen = HashSet::new();
@@ -635,6 +637,7 @@ impl Bus {
         // Queued with the committer now, in ticket order; the handler returns
         // at once so the bus keeps planning other publishes while this batch
         // waits for its group commit.
+        drop(coming);
         let committed = self.w.store.commit(changes);
         Box::pin(committed.into_actor(self).map(move |res, act, _| {
             for id in &claimed {

@@ -26,6 +26,9 @@ pub struct Publish {
     /// The application published to: only its endpoints receive the events
     /// (operational events also reach the default application's).
     pub app: String,
+    /// This publish announced to the group committer (see
+    /// [`crate::store::Coming`]); `None` when not announced.
+    pub coming: Option<crate::store::Coming>,
 }
 
 pub use crate::model::receipt::{PublishReceipt, ReceiptDelivery};

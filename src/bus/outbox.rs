@@ -34,6 +34,7 @@ impl Bus {
                 about: Some(entry.about.clone()),
                 spans: Vec::new(),
                 app,
+                coming: None,
             },
             Some(id.clone()),
         );

@@ -163,6 +163,13 @@ impl Store {
         })
     }
 
+    /// Announce a publish that will call [`Self::commit`] soon: until the
+    /// guard drops, a group being formed waits for it (briefly) rather than
+    /// paying an fsync of its own. Drop it just before committing.
+    pub(crate) fn expect_commit(&self) -> super::Coming {
+        self.committer.expect()
+    }
+
     /// Write `changes` in one atomic batch through the group committer
     /// (durable per config). Queued at the call, so batches land in call
     /// order; the future resolves once they are durable.

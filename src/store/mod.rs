@@ -44,7 +44,7 @@ pub mod retention;
 
 pub use changes::Changes;
 pub use codec::DecodeError;
-pub use committer::Written;
+pub use committer::{Coming, Written};
 pub use db::{ClusterStatus, Store};
 pub use dead_index::DeadLetterQuery;
 pub use replica::leases::{Owned, partition_of};

@@ -1,76 +1,31 @@
-//! The group committer: one thread turns every concurrent publish into one
-//! RocksDB `WriteBatch` and one fsync, then wakes each publisher.
-//!
-//! Why a dedicated OS thread: the write blocks on fsync for milliseconds; on
-//! an actix arbiter that would stall every actor sharing it. While one group
-//! is being synced, new requests pile up in the channel and form the next
-//! group, so the fsync cost is shared by everyone who published meanwhile.
-//!
-//! Delivery outcomes come here too, as *unsynced* requests: the endpoint
-//! actors never call RocksDB on their threads (they would wait behind the
-//! fsync group and memtable switches, on the threads that run awc). An
-//! unsynced request rides in whatever group forms next; a group with no
-//! durable request in it is written without fsync. One thread writes
-//! everything, so writes land in the order they were queued.
-//!
-//! Where a group goes is a [`Sink`]: the local RocksDB (embedded mode), or
-//! JetStream in cluster mode (the `replica` module), whose answer comes once
-//! the rows are replicated and applied to the local cache.
+//! The handles publishers and actors hold: queue writes, announce
+//! publishes, see what has been written.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Instant;
+use std::time::Duration;
 
-use rocksdb::{DB, WriteBatch, WriteOptions};
+use rocksdb::DB;
 use tokio::sync::oneshot;
 
-use super::StoreError;
-use super::op::Op;
-use crate::telemetry;
+use super::group::{self, MAX_SIBLING_WAIT, Request, Sink, State};
+use crate::store::StoreError;
+use crate::store::op::Op;
 
-/// Where a group of writes goes. Called on the committer thread only.
-pub(crate) trait Sink {
-    /// Write every unit (one request's ops, all or none of each) in order;
-    /// `sync`: a durable request is in the group.
-    fn write(&mut self, units: &[&[Op]], sync: bool) -> Result<(), String>;
-}
+/// A publish on its way to the committer: while any is alive, a group with
+/// a durable request waits for it (up to half a millisecond) instead of
+/// paying an fsync of its own. Taken when a publish starts
+/// ([`crate::store::Store::expect_commit`]) and dropped as it is queued, or
+/// when it fails before that.
+#[derive(Debug)]
+pub struct Coming(pub(super) Arc<AtomicUsize>);
 
-/// The embedded sink: one RocksDB `WriteBatch` per group, fsynced when a
-/// durable request is in it (and durability is `fsync`).
-struct Rocks {
-    db: Weak<DB>,
-    synced: WriteOptions,
-    unsynced: WriteOptions,
-}
-
-impl Sink for Rocks {
-    fn write(&mut self, units: &[&[Op]], sync: bool) -> Result<(), String> {
-        let Some(db) = self.db.upgrade() else {
-            return Err("the store is closed".to_string());
-        };
-        let mut batch = WriteBatch::default();
-        for op in units.iter().flat_map(|u| u.iter()) {
-            op.apply(&db, &mut batch);
-        }
-        let opts = if sync { &self.synced } else { &self.unsynced };
-        db.write_opt(batch, opts).map_err(|e| e.into_string())
+impl Drop for Coming {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
     }
-}
-
-/// Upper bound on requests merged into one group, so one huge group cannot
-/// delay the first publisher's acknowledgement without limit.
-const MAX_GROUP: usize = 1024;
-
-struct Request {
-    ops: Vec<Op>,
-    /// Needs an fsync (per the configured durability) before it is answered.
-    durable: bool,
-    /// Its place in the order of requests (see [`Written`]).
-    seq: u64,
-    /// Who waits for the result; none for a request handed over unawaited.
-    done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
 /// A handed-over write's place in the committer's order: it has been
@@ -92,6 +47,8 @@ pub(crate) struct Committer {
     writable: Arc<AtomicBool>,
     /// Groups still to fail on purpose (tests; see `Store::fail_next_commits`).
     fail_next: Arc<AtomicUsize>,
+    /// Publishes announced and not yet queued (see [`Coming`]).
+    coming: Arc<AtomicUsize>,
 }
 
 impl Committer {
@@ -102,41 +59,50 @@ impl Committer {
     /// database still open at process exit races RocksDB's static teardown).
     pub(crate) fn start(db: &Arc<DB>, sync: bool) -> std::io::Result<Self> {
         let db = Arc::downgrade(db);
-        Self::start_with(move || {
-            let mut synced = WriteOptions::new();
-            synced.set_sync(sync);
-            let mut unsynced = WriteOptions::new();
-            unsynced.set_sync(false);
-            Box::new(Rocks {
-                db,
-                synced,
-                unsynced,
-            })
-        })
+        Self::start_with(move || group::rocks(db, sync))
     }
 
     /// Start the thread writing to the sink `make` builds (on that thread).
     pub(crate) fn start_with(
         make: impl FnOnce() -> Box<dyn Sink> + Send + 'static,
     ) -> std::io::Result<Self> {
+        Self::start_waiting(make, MAX_SIBLING_WAIT)
+    }
+
+    /// [`Self::start_with`], a group waiting at most `max_wait` for
+    /// announced publishes (tests use a long one, to be deterministic).
+    pub(super) fn start_waiting(
+        make: impl FnOnce() -> Box<dyn Sink> + Send + 'static,
+        max_wait: Duration,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Request>();
         let writable = Arc::new(AtomicBool::new(true));
         let fail_next = Arc::new(AtomicUsize::new(0));
         let written = Arc::new(AtomicU64::new(0));
+        let coming = Arc::new(AtomicUsize::new(0));
         let state = State {
             writable: writable.clone(),
             fail_next: fail_next.clone(),
             written: written.clone(),
+            coming: coming.clone(),
+            max_wait,
         };
         thread::Builder::new()
             .name("hookbus-commit".into())
-            .spawn(move || run(make().as_mut(), &rx, &state))?;
+            .spawn(move || group::run(make().as_mut(), &rx, &state))?;
         Ok(Self {
             tx: Arc::new(Mutex::new((1, tx))),
             written,
             writable,
             fail_next,
+            coming,
         })
+    }
+
+    /// Announce a publish that will reach [`Self::commit`] soon.
+    pub(crate) fn expect(&self) -> Coming {
+        self.coming.fetch_add(1, Ordering::AcqRel);
+        Coming(self.coming.clone())
     }
 
     /// Did the latest write succeed?
@@ -241,76 +207,5 @@ impl Committer {
                 Err(_) => Err(StoreError::Closed),
             }
         })
-    }
-}
-
-/// What the thread shares with the handles.
-struct State {
-    writable: Arc<AtomicBool>,
-    fail_next: Arc<AtomicUsize>,
-    written: Arc<AtomicU64>,
-}
-
-fn run(sink: &mut dyn Sink, rx: &mpsc::Receiver<Request>, state: &State) {
-    let State {
-        writable,
-        fail_next,
-        written,
-    } = state;
-    let mut group = Vec::with_capacity(64);
-    while let Ok(first) = rx.recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(r) => group.push(r),
-                Err(_) => break,
-            }
-        }
-        let started = Instant::now();
-        let durable = group.iter().any(|r| r.durable);
-        // The failpoint stands for a failed publish commit: it takes the
-        // group's durable requests; outcomes riding along are written.
-        let injected = durable
-            && fail_next
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                .is_ok();
-        let units: Vec<&[Op]> = group
-            .iter()
-            .filter(|r| !(injected && r.durable))
-            .map(|r| r.ops.as_slice())
-            .collect();
-        let result = sink.write(&units, durable && !injected);
-        drop(units);
-        writable.store(result.is_ok() && !injected, Ordering::Relaxed);
-        // The commit histogram is the publish path's: outcome-only groups
-        // (no fsync) would only dilute it.
-        if durable {
-            telemetry::StoreCommitted {
-                elapsed: started.elapsed(),
-                group: group.len(),
-            }
-            .emit();
-        }
-        if let Some(last) = group.last() {
-            written.store(last.seq, Ordering::Release);
-        }
-        if let Err(e) = &result {
-            let unawaited = group.iter().filter(|r| r.done.is_none()).count();
-            if unawaited > 0 {
-                tracing::error!(error = %e, unawaited,
-                    "Cannot record delivery outcomes; those deliveries will be attempted again.");
-            }
-        }
-        for req in group.drain(..) {
-            // A publisher that gave up waiting is not an error here.
-            if let Some(done) = req.done {
-                let answer = if injected && req.durable {
-                    Err("injected failure (fail_next_commits)".to_string())
-                } else {
-                    result.clone()
-                };
-                let _ = done.send(answer);
-            }
-        }
     }
 }

@@ -1,0 +1,96 @@
+//! The group committer's grouping, with a sink that records group sizes.
+
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{Committer, Sink};
+use crate::store::op::Op;
+
+/// Records the size of every group it is given.
+struct Sizes(Arc<Mutex<Vec<usize>>>);
+
+impl Sink for Sizes {
+    fn write(&mut self, units: &[&[Op]], _sync: bool) -> Result<(), String> {
+        self.0.lock().unwrap().push(units.len());
+        Ok(())
+    }
+}
+
+fn committer(max_wait: Duration) -> (Committer, Arc<Mutex<Vec<usize>>>) {
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sizes(sizes.clone());
+    let c = Committer::start_waiting(move || Box::new(sink), max_wait).unwrap();
+    (c, sizes)
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn a_publish_announced_as_coming_joins_the_group_already_waiting() {
+    let (c, sizes) = committer(Duration::from_secs(10));
+    let coming = c.expect();
+    let first = c.commit(Vec::new());
+    let other = c.clone();
+    let sibling = thread::spawn(move || {
+        // Long after the first request reached the committer thread.
+        thread::sleep(Duration::from_millis(50));
+        drop(coming);
+        block_on(other.commit(Vec::new())).unwrap();
+    });
+    block_on(first).unwrap();
+    sibling.join().unwrap();
+    assert_eq!(*sizes.lock().unwrap(), vec![2]);
+}
+
+#[test]
+fn a_lone_publish_is_written_without_waiting() {
+    let (c, sizes) = committer(Duration::from_secs(10));
+    let started = Instant::now();
+    block_on(c.commit(Vec::new())).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(*sizes.lock().unwrap(), vec![1]);
+}
+
+#[test]
+fn a_publish_that_fails_before_its_commit_releases_the_waiting_group() {
+    let (c, sizes) = committer(Duration::from_secs(10));
+    let coming = c.expect();
+    let first = c.commit(Vec::new());
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        drop(coming);
+    });
+    let started = Instant::now();
+    block_on(first).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(*sizes.lock().unwrap(), vec![1]);
+}
+
+#[test]
+fn a_group_waits_for_a_publish_that_never_comes_only_up_to_the_bound() {
+    let (c, sizes) = committer(Duration::from_millis(100));
+    let _stuck = c.expect();
+    let started = Instant::now();
+    block_on(c.commit(Vec::new())).unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(100), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    assert_eq!(*sizes.lock().unwrap(), vec![1]);
+}
+
+#[test]
+fn outcome_writes_never_wait_for_announced_publishes() {
+    let (c, sizes) = committer(Duration::from_secs(10));
+    let _stuck = c.expect();
+    let started = Instant::now();
+    block_on(c.record(Vec::new()).1).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(*sizes.lock().unwrap(), vec![1]);
+}
