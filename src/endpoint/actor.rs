@@ -87,6 +87,8 @@ pub struct EndpointActor {
     pub(super) board: Option<Arc<crate::telemetry::board::Board>>,
     /// What the board last got (depth, in flight, dead letters, circuit, status, version).
     last_gauges: std::cell::Cell<Option<GaugeKey>>,
+    /// The attempt and delivery series, resolved once (see [`Self::series`]).
+    series: crate::telemetry::EndpointHandles,
     /// The `endpoint` label (name, or `<app uid>/<name>`), kept with the record.
     label: String,
     /// A write of the filtered-out count is scheduled.
@@ -195,6 +197,7 @@ impl EndpointActor {
             outcomes,
             board,
             last_gauges: std::cell::Cell::new(None),
+            series: crate::telemetry::EndpointHandles::new(&label),
             label,
             filtered_flush: false,
             driving,
@@ -206,6 +209,11 @@ impl EndpointActor {
     /// Its `endpoint` label in logs and metrics (see [`EndpointRecord::label`]).
     pub(super) fn name(&self) -> &str {
         &self.label
+    }
+
+    /// The attempt and delivery series under the current name and recorder.
+    pub(super) fn series(&mut self) -> &crate::telemetry::EndpointHandles {
+        self.series.current(&self.label)
     }
 
     /// [`Self::name`], owned (for an event emitted while `self` is borrowed mutably).

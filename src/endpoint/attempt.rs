@@ -325,7 +325,7 @@ impl EndpointActor {
         }
         let label = classify::result_label(&result.outcome);
         AttemptFinished {
-            endpoint: &self.label_owned(),
+            endpoint: self.series(),
             result: label,
             elapsed: result.latency,
             attempt,

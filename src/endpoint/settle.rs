@@ -137,7 +137,7 @@ impl EndpointActor {
             })
             .flatten();
         DeliveryFinished {
-            endpoint: self.name(),
+            endpoint: self.series(),
             outcome: s.outcome,
             end_to_end,
             delivery_id: &item.delivery_id,

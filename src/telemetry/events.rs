@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use metrics::{counter, histogram};
 
+use super::handles::EndpointHandles;
+
 use super::names;
 use crate::model::CircuitState as BreakerState;
 
@@ -119,8 +121,8 @@ impl EndpointSeries<'_> {
 
 /// One HTTP attempt finished.
 pub struct AttemptFinished<'a> {
-    /// Endpoint name.
-    pub endpoint: &'a str,
+    /// The endpoint's series (and its name).
+    pub endpoint: &'a EndpointHandles,
     /// Bounded result label.
     pub result: &'static str,
     /// Attempt duration.
@@ -134,12 +136,9 @@ pub struct AttemptFinished<'a> {
 impl AttemptFinished<'_> {
     /// Record it.
     pub fn emit(self) {
-        counter!(names::DELIVERY_ATTEMPTS, "endpoint" => self.endpoint.to_string(), "result" => self.result)
-            .increment(1);
-        histogram!(names::DELIVERY_DURATION, "endpoint" => self.endpoint.to_string())
-            .record(self.elapsed);
+        self.endpoint.attempt(self.result, self.elapsed);
         tracing::debug!(
-            endpoint = self.endpoint,
+            endpoint = self.endpoint.name(),
             delivery = self.delivery_id,
             attempt = self.attempt,
             result = self.result,
@@ -175,8 +174,8 @@ impl DeliveryOutcome {
 
 /// A delivery reached an outcome.
 pub struct DeliveryFinished<'a> {
-    /// Endpoint name.
-    pub endpoint: &'a str,
+    /// The endpoint's series (and its name).
+    pub endpoint: &'a EndpointHandles,
     /// Outcome.
     pub outcome: DeliveryOutcome,
     /// Publish-to-now, for successes.
@@ -194,15 +193,11 @@ pub struct DeliveryFinished<'a> {
 impl DeliveryFinished<'_> {
     /// Record it.
     pub fn emit(self) {
-        counter!(names::DELIVERIES, "endpoint" => self.endpoint.to_string(), "outcome" => self.outcome.label())
-            .increment(1);
-        if let Some(e2e) = self.end_to_end {
-            histogram!(names::END_TO_END_LATENCY, "endpoint" => self.endpoint.to_string())
-                .record(e2e);
-        }
+        self.endpoint
+            .delivery(self.outcome.label(), self.end_to_end);
         match self.outcome {
             DeliveryOutcome::Dead => tracing::warn!(
-                endpoint = self.endpoint,
+                endpoint = self.endpoint.name(),
                 delivery = self.delivery_id,
                 attempt = self.attempt,
                 reason = self.reason.unwrap_or(""),
@@ -210,7 +205,7 @@ impl DeliveryFinished<'_> {
             ),
             // At info, so an operator sees the backoff without raising the level.
             DeliveryOutcome::Failed => tracing::info!(
-                endpoint = self.endpoint,
+                endpoint = self.endpoint.name(),
                 delivery = self.delivery_id,
                 attempt = self.attempt,
                 reason = self.reason.unwrap_or(""),
@@ -218,7 +213,7 @@ impl DeliveryFinished<'_> {
                 "Attempt failed; retry scheduled."
             ),
             _ => tracing::debug!(
-                endpoint = self.endpoint,
+                endpoint = self.endpoint.name(),
                 delivery = self.delivery_id,
                 outcome = self.outcome.label(),
                 "Delivery finished."

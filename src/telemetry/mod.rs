@@ -6,9 +6,11 @@
 
 pub mod board;
 pub mod events;
+pub mod handles;
 pub mod names;
 pub mod process;
 pub mod recorder;
 pub mod render;
 
 pub use events::*;
+pub use handles::EndpointHandles;
