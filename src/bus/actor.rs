@@ -104,6 +104,8 @@ pub struct Bus {
     next_worker: usize,
     /// Caller-chosen event ids being committed right now (not yet visible in the store).
     committing: HashSet<String>,
+    /// Publishes' deliveries, released to their endpoints in commit order.
+    handoff: super::handoff::InOrder<HashMap<String, Vec<Item>>>,
     /// Its own address, handed to endpoint actors (set in `started`).
     me: Option<Addr<Bus>>,
     /// Cluster mode: the partitions this node drives; `None` (embedded):
@@ -127,6 +129,7 @@ impl Bus {
             deleted_apps: HashSet::new(),
             next_worker: 0,
             committing: HashSet::new(),
+            handoff: Default::default(),
             me: None,
             owned: None,
         }
@@ -639,9 +642,14 @@ impl Bus {
         // waits for its group commit.
         drop(coming);
         let committed = self.w.store.commit(changes);
+        // Numbered in commit order (the commit was queued just now).
+        let handoff = self.handoff.number();
         Box::pin(committed.into_actor(self).map(move |res, act, _| {
             for id in &claimed {
                 act.committing.remove(id);
+            }
+            if res.is_err() {
+                act.hand_over(handoff, None);
             }
             res?;
             for (ep, n) in filtered {
@@ -665,18 +673,38 @@ impl Bus {
                     });
                 }
             }
-            for (ep, items) in fanout {
-                if let Some(reg) = act.endpoints.get(&ep) {
-                    // do_send: the rows are durable, and the actor must see them
-                    // (or know to page them) even when its mailbox is busy.
-                    reg.addr.do_send(Enqueue { items, replayed: 0 });
-                }
-            }
+            act.hand_over(handoff, Some(fanout));
             let mut all: Vec<(usize, PublishReceipt)> = order.into_iter().zip(receipts).collect();
             all.extend(replayed);
             all.sort_by_key(|(i, _)| *i);
             Ok(all.into_iter().map(|(_, r)| r).collect())
         }))
+    }
+}
+
+impl Bus {
+    /// Publish number `n` was committed with these deliveries (`None`: its
+    /// commit failed): send each endpoint what is now ready, in commit order.
+    fn hand_over(&mut self, n: u64, fanout: Option<HashMap<String, Vec<Item>>>) {
+        let mut ready = self.handoff.finish(n, fanout);
+        let merged = if ready.len() == 1 {
+            ready.pop().unwrap_or_default()
+        } else {
+            let mut merged: HashMap<String, Vec<Item>> = HashMap::new();
+            for fanout in ready {
+                for (ep, items) in fanout {
+                    merged.entry(ep).or_default().extend(items);
+                }
+            }
+            merged
+        };
+        for (ep, items) in merged {
+            if let Some(reg) = self.endpoints.get(&ep) {
+                // do_send: the rows are durable, and the actor must see them
+                // (or know to page them) even when its mailbox is busy.
+                reg.addr.do_send(Enqueue { items, replayed: 0 });
+            }
+        }
     }
 }
 

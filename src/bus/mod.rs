@@ -5,6 +5,7 @@ pub mod actor;
 mod cluster;
 pub mod dead_letters;
 pub mod endpoints;
+mod handoff;
 pub mod last_applied;
 pub mod matcher;
 pub mod messages;

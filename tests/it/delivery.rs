@@ -415,6 +415,34 @@ async fn fifo_delivers_in_publish_order_and_a_failing_head_blocks_the_rest() {
 }
 
 #[actix_web::test]
+async fn concurrent_publishes_reach_a_fifo_endpoint_in_the_order_they_were_accepted() {
+    // Publishes committed in one group finish together, and the bus handles
+    // their completions in no fixed order; the endpoint must still see them
+    // in ticket order, which is the order their (monotonic) ids were given.
+    let rx = TestReceiver::start(200);
+    let mut spec = endpoint("fifo", &rx.url, &[]);
+    spec.ordering = hookbus::endpoint::spec::Ordering::Fifo;
+    let (hub, _dir) = start_hookbus(vec![spec]).await;
+    let n = 300;
+    let publishes = (0..n).map(|i| {
+        let hub = hub.clone();
+        async move { hub.publish(PublishRequest::new("x.y", json!({ "i": i }))).await }
+    });
+    let receipts = futures_util::future::join_all(publishes).await;
+    assert!(receipts.iter().all(Result::is_ok));
+    let got = rx.wait_for(n, Duration::from_secs(20)).await;
+    let ids: Vec<String> = got
+        .iter()
+        .map(|g| g.json()["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids.len(), n);
+    assert!(ids == sorted, "delivered out of acceptance order: {ids:?}");
+    hub.shutdown().await;
+}
+
+#[actix_web::test]
 async fn rate_limit_holds_deliveries_to_the_configured_pace() {
     let rx = TestReceiver::start(200);
     let mut spec = endpoint("limited", &rx.url, &[]);
