@@ -60,6 +60,13 @@ impl EndpointHandles {
         self
     }
 
+    /// Make every series exist at 0 (histograms exist once resolved).
+    pub(super) fn touch(&self) {
+        for c in self.attempts.iter().chain(&self.deliveries) {
+            c.increment(0);
+        }
+    }
+
     /// The endpoint's name (the `endpoint` label).
     pub fn name(&self) -> &str {
         &self.name
