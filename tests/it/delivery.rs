@@ -426,7 +426,10 @@ async fn concurrent_publishes_reach_a_fifo_endpoint_in_the_order_they_were_accep
     let n = 300;
     let publishes = (0..n).map(|i| {
         let hub = hub.clone();
-        async move { hub.publish(PublishRequest::new("x.y", json!({ "i": i }))).await }
+        async move {
+            hub.publish(PublishRequest::new("x.y", json!({ "i": i })))
+                .await
+        }
     });
     let receipts = futures_util::future::join_all(publishes).await;
     assert!(receipts.iter().all(Result::is_ok));
