@@ -446,6 +446,24 @@ impl Hookbus {
             .map_err(|_| BusError::Unavailable)
     }
 
+    /// Hand `publish` to the bus and wait for its answer, which comes
+    /// straight from the committer thread once the batch is durable (see
+    /// [`Submit`](crate::bus::messages::Submit)). Waits for room first when
+    /// the bus's mailbox is full, as [`Self::ask`] would.
+    pub(crate) async fn submit(
+        &self,
+        publish: crate::bus::messages::Publish,
+    ) -> Result<Vec<crate::bus::messages::PublishReceipt>, BusError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let msg = crate::bus::messages::Submit { publish, answer };
+        match self.inner.bus.try_send(msg) {
+            Ok(()) => {}
+            Err(SendError::Full(msg)) => self.ask(msg).await?,
+            Err(SendError::Closed(_)) => return Err(BusError::Unavailable),
+        }
+        answered.await.unwrap_or(Err(BusError::Unavailable))
+    }
+
     /// A script is compiled here, on a blocking thread, before the save
     /// reaches the bus: compiling a large script on the bus's thread would
     /// hold up every publish meanwhile.

@@ -10,7 +10,9 @@
 //! whose payload `filter` rejects the event, and writes the event plus one pending
 //! delivery per matched endpoint as a single batch through the store's group
 //! committer (one fsync shared by all concurrent publishers). Only then is the
-//! publish acknowledged (202), and each delivery handed to its endpoint actor.
+//! publish acknowledged (202), and each delivery handed to its endpoint actor:
+//! both straight from the committer thread, in commit order, so the bus is
+//! not woken again to pass the result on (`bus/publish.rs`).
 //!
 //! Every endpoint is an [`endpoint::EndpointActor`] on one of several delivery
 //! threads. It owns a bounded in-memory queue (the rest stays in RocksDB and is

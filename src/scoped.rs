@@ -117,7 +117,7 @@ impl AppHandle {
         let coming = Some(self.hub.store().expect_commit());
         let receipts = self
             .hub
-            .ask(Publish {
+            .submit(Publish {
                 events,
                 raw,
                 about: None,
@@ -125,7 +125,7 @@ impl AppHandle {
                 app: self.app.id.clone(),
                 coming,
             })
-            .await??;
+            .await?;
         Ok((receipts, checked))
     }
 

@@ -31,6 +31,23 @@ pub struct Publish {
     pub coming: Option<crate::store::Coming>,
 }
 
+/// Where a [`Submit`]ted publish's answer goes.
+pub(crate) type Answer = tokio::sync::oneshot::Sender<Result<Vec<PublishReceipt>, BusError>>;
+
+/// A [`Publish`] whose answer goes to `answer` from the thread that wrote
+/// it (the committer's), not back through the bus: the bus handles it and
+/// is done, and is not woken again when the batch is durable. What the
+/// publish path inside the engine sends; [`Publish`] is the same, answered
+/// the actix way.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Submit {
+    /// The publish.
+    pub(crate) publish: Publish,
+    /// Told the receipts (or why not) once they are durable.
+    pub(crate) answer: Answer,
+}
+
 pub use crate::model::receipt::{PublishReceipt, ReceiptDelivery};
 
 /// What a save may do.

@@ -5,14 +5,16 @@ pub mod actor;
 mod cluster;
 pub mod dead_letters;
 pub mod endpoints;
-mod handoff;
 pub mod last_applied;
 pub mod matcher;
 pub mod messages;
 mod outbox;
+mod plan;
 pub mod pressure;
+mod publish;
 
 pub use actor::Bus;
+pub use publish::IDEMPOTENCY_WINDOW_MS;
 
 use actix::prelude::*;
 

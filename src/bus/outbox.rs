@@ -27,7 +27,8 @@ impl Bus {
             .endpoints
             .get(&entry.about)
             .map_or_else(crate::model::app::default_id, |r| r.record.app.clone());
-        let publish = self.publish(
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.publish(
             Publish {
                 events: vec![entry.event.clone()],
                 raw: Vec::new(),
@@ -37,8 +38,10 @@ impl Bus {
                 coming: None,
             },
             Some(id.clone()),
+            answer,
         );
-        ctx.spawn(publish.map(move |res, act, ctx| match res {
+        let publish = answered.into_actor(self);
+        ctx.spawn(publish.map(move |res, act, ctx| match res.unwrap_or(Err(BusError::Unavailable)) {
             Ok(_) => {}
             Err(e @ (BusError::Store(_) | BusError::Unavailable)) => {
                 tracing::warn!(event = %id, event_type = %entry.event.event_type, error = %e,

@@ -169,7 +169,8 @@ impl Store {
 
     /// Announce a publish that will call [`Self::commit`] soon: until the
     /// guard drops, a group being formed waits for it (briefly) rather than
-    /// paying an fsync of its own. Drop it just before committing.
+    /// paying an fsync of its own. Hand it to [`Self::commit_then`] (or drop
+    /// it if the publish fails first).
     pub(crate) fn expect_commit(&self) -> super::Coming {
         self.committer.expect()
     }
@@ -182,6 +183,22 @@ impl Store {
         changes: Changes,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + use<> {
         self.committer.commit(changes.ops)
+    }
+
+    /// [`Store::commit`], then `then` with the result on the committer
+    /// thread, in commit order: for a publish, whose follow-up (answer the
+    /// publisher, hand deliveries to endpoint actors) is only messages to
+    /// other threads, so no thread is woken just to pass the result on.
+    /// `then` must be short and must not block: the next group waits for it.
+    /// `coming` (from [`Self::expect_commit`]) is released as the committer
+    /// takes the batch, so a group waiting for it never misses it.
+    pub(crate) fn commit_then(
+        &self,
+        changes: Changes,
+        coming: Option<super::Coming>,
+        then: impl FnOnce(Result<(), StoreError>) + Send + 'static,
+    ) {
+        self.committer.commit_then(changes.ops, coming, then);
     }
 
     /// Write `changes` atomically, after every write queued before them,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::oneshot;
 
+use crate::store::StoreError;
 use crate::store::op::Op;
 use crate::telemetry;
 
@@ -68,6 +69,37 @@ pub(super) const MAX_SIBLING_WAIT: Duration = Duration::from_micros(500);
 /// (a sibling that failed validation never arrives; its guard only drops).
 const SIBLING_POLL: Duration = Duration::from_micros(100);
 
+/// Who learns a request's result.
+pub(crate) enum Done {
+    /// A future waiting on another thread.
+    Wait(oneshot::Sender<Result<(), String>>),
+    /// Run here, on the committer thread, right after the write. For a
+    /// caller whose next steps are only messages to other threads (a
+    /// publish answering its publisher and handing its deliveries to
+    /// endpoint actors): no thread is woken just to pass the result on.
+    /// It must be short and must not block: the next group waits for it.
+    Then(Box<dyn FnOnce(Result<(), StoreError>) + Send>),
+}
+
+impl Done {
+    fn tell(self, result: Result<(), String>) {
+        match self {
+            // A publisher that gave up waiting is not an error here.
+            Done::Wait(tx) => {
+                let _ = tx.send(result);
+            }
+            Done::Then(f) => {
+                // A panic here would end the thread every write goes through.
+                let run =
+                    std::panic::AssertUnwindSafe(move || f(result.map_err(StoreError::Write)));
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!("A commit's follow-up panicked; its caller is not answered.");
+                }
+            }
+        }
+    }
+}
+
 /// One caller's writes, all or none.
 pub(super) struct Request {
     pub(super) ops: Vec<Op>,
@@ -75,8 +107,11 @@ pub(super) struct Request {
     pub(super) durable: bool,
     /// Its place in the order of requests (see [`super::Written`]).
     pub(super) seq: u64,
-    /// Who waits for the result; none for a request handed over unawaited.
-    pub(super) done: Option<oneshot::Sender<Result<(), String>>>,
+    /// Who learns the result; none for a request handed over unawaited.
+    pub(super) done: Option<Done>,
+    /// Its publish's announcement, released as the committer takes it (so
+    /// the count never says "none coming" while it is still on its way).
+    pub(super) coming: Option<super::Coming>,
 }
 
 /// What the thread shares with the handles.
@@ -96,14 +131,21 @@ fn gather(
     coming: &AtomicUsize,
     max_wait: Duration,
 ) {
+    let take = |group: &mut Vec<Request>, mut r: Request| {
+        drop(r.coming.take());
+        group.push(r);
+    };
     let drain = |group: &mut Vec<Request>| {
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(r) => group.push(r),
+                Ok(r) => take(group, r),
                 Err(_) => break,
             }
         }
     };
+    if let Some(first) = group.first_mut() {
+        drop(first.coming.take());
+    }
     drain(group);
     if !group.iter().any(|r| r.durable) {
         return;
@@ -116,7 +158,7 @@ fn gather(
         }
         match rx.recv_timeout(SIBLING_POLL.min(deadline - now)) {
             Ok(r) => {
-                group.push(r);
+                take(group, r);
                 drain(group);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -173,15 +215,16 @@ pub(super) fn run(sink: &mut dyn Sink, rx: &mpsc::Receiver<Request>, state: &Sta
                     "Cannot record delivery outcomes; those deliveries will be attempted again.");
             }
         }
+        // In queue order: a publish's follow-up hands its deliveries to
+        // endpoint actors in the order the publishes were committed.
         for req in group.drain(..) {
-            // A publisher that gave up waiting is not an error here.
             if let Some(done) = req.done {
                 let answer = if injected && req.durable {
                     Err("injected failure (fail_next_commits)".to_string())
                 } else {
                     result.clone()
                 };
-                let _ = done.send(answer);
+                done.tell(answer);
             }
         }
     }

@@ -10,15 +10,18 @@ use std::time::Duration;
 use rocksdb::DB;
 use tokio::sync::oneshot;
 
-use super::group::{self, MAX_SIBLING_WAIT, Request, Sink, State};
+use super::group::{self, Done, MAX_SIBLING_WAIT, Request, Sink, State};
 use crate::store::StoreError;
 use crate::store::op::Op;
 
 /// A publish on its way to the committer: while any is alive, a group with
 /// a durable request waits for it (up to half a millisecond) instead of
 /// paying an fsync of its own. Taken when a publish starts
-/// ([`crate::store::Store::expect_commit`]) and dropped as it is queued, or
-/// when it fails before that.
+/// ([`crate::store::Store::expect_commit`]); it travels with the publish's
+/// request and the committer drops it as it takes that request into a
+/// group (a publish that fails before that drops it itself). Dropped any
+/// earlier, a waiting group could see "none coming" while the request is
+/// still between the two threads, and be written without it.
 #[derive(Debug)]
 pub struct Coming(pub(super) Arc<AtomicUsize>);
 
@@ -131,6 +134,22 @@ impl Committer {
         self.queue(ops, true).1
     }
 
+    /// [`Self::commit`], then `then` on the committer thread with the
+    /// result (at once, here, if the committer has stopped). See
+    /// [`Done::Then`] for what `then` may do. `coming`, this publish's
+    /// announcement, is released when the committer takes the request.
+    pub(crate) fn commit_then(
+        &self,
+        ops: Vec<Op>,
+        coming: Option<Coming>,
+        then: impl FnOnce(Result<(), StoreError>) + Send + 'static,
+    ) {
+        let done = Some(Done::Then(Box::new(then)));
+        if let Err(Some(Done::Then(then))) = self.try_send(ops, true, done, coming) {
+            then(Err(StoreError::Closed));
+        }
+    }
+
     /// Write `ops` atomically, in order with every other request, without
     /// an fsync of their own (they share one if a durable request is in the
     /// same group). Queued now; the future resolves once they are written.
@@ -154,7 +173,7 @@ impl Committer {
     /// caller outside any async runtime (the retention sweep).
     pub(crate) fn record_blocking(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.send(ops, false, Some(done))?;
+        self.send(ops, false, Some(Done::Wait(done)))?;
         match wait.blocking_recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(msg)) => Err(StoreError::Write(msg)),
@@ -167,12 +186,19 @@ impl Committer {
         self.written.load(Ordering::Acquire) >= w.0
     }
 
-    fn send(
+    fn send(&self, ops: Vec<Op>, durable: bool, done: Option<Done>) -> Result<Written, StoreError> {
+        self.try_send(ops, durable, done, None)
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Queue a request; when the thread has stopped, its `done` comes back.
+    fn try_send(
         &self,
         ops: Vec<Op>,
         durable: bool,
-        done: Option<oneshot::Sender<Result<(), String>>>,
-    ) -> Result<Written, StoreError> {
+        done: Option<Done>,
+        coming: Option<Coming>,
+    ) -> Result<Written, Option<Done>> {
         let mut guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         let seq = guard.0;
         guard
@@ -182,8 +208,9 @@ impl Committer {
                 durable,
                 seq,
                 done,
+                coming,
             })
-            .map_err(|_| StoreError::Closed)?;
+            .map_err(|mpsc::SendError(req)| req.done)?;
         guard.0 += 1;
         Ok(Written(seq))
     }
@@ -197,7 +224,7 @@ impl Committer {
         impl std::future::Future<Output = Result<(), StoreError>> + use<>,
     ) {
         let (done, wait) = oneshot::channel();
-        let queued = self.send(ops, durable, Some(done));
+        let queued = self.send(ops, durable, Some(Done::Wait(done)));
         let number = *queued.as_ref().unwrap_or(&Written(0));
         (number, async move {
             queued?;

@@ -19,6 +19,11 @@
 //! publisher or a closed loop whose every client is already in the group is
 //! not slowed down, while under load one fsync serves more publishes.
 //!
+//! Once a group is written, each request learns its result in queue order:
+//! a waiting future, or a short follow-up run right here (a publish's: answer
+//! the publisher, hand its deliveries to endpoint actors), so no other thread
+//! is woken only to pass a result on.
+//!
 //! Where a group goes is a [`Sink`]: the local RocksDB (embedded mode), or
 //! JetStream in cluster mode (the `replica` module), whose answer comes once
 //! the rows are replicated and applied to the local cache.

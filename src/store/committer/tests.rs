@@ -31,6 +31,16 @@ fn written_alone_without_waiting(started: Instant, sizes: &Mutex<Vec<usize>>) {
     assert_eq!(*sizes.lock().unwrap(), vec![1]);
 }
 
+/// Commit nothing, as a publish that announced itself with `coming`;
+/// returns once written.
+fn commit_announced(c: &Committer, coming: super::Coming) -> Result<(), crate::store::StoreError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    c.commit_then(Vec::new(), Some(coming), move |res| {
+        let _ = tx.send(res);
+    });
+    rx.recv().unwrap()
+}
+
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -48,8 +58,7 @@ fn a_publish_announced_as_coming_joins_the_group_already_waiting() {
     let sibling = thread::spawn(move || {
         // Long after the first request reached the committer thread.
         thread::sleep(Duration::from_millis(50));
-        drop(coming);
-        block_on(other.commit(Vec::new())).unwrap();
+        commit_announced(&other, coming).unwrap();
     });
     block_on(first).unwrap();
     sibling.join().unwrap();
@@ -97,4 +106,31 @@ fn outcome_writes_never_wait_for_announced_publishes() {
     let started = Instant::now();
     block_on(c.record(Vec::new()).1).unwrap();
     written_alone_without_waiting(started, &sizes);
+}
+
+#[test]
+fn follow_ups_run_in_the_order_their_commits_were_queued() {
+    let (c, _) = committer(Duration::from_millis(1));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..200 {
+        let (seen, tx) = (seen.clone(), tx.clone());
+        c.commit_then(Vec::new(), None, move |res| {
+            res.unwrap();
+            seen.lock().unwrap().push(i);
+            let _ = tx.send(());
+        });
+    }
+    for _ in 0..200 {
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    assert_eq!(*seen.lock().unwrap(), (0..200).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_follow_up_that_panics_does_not_stop_the_committer() {
+    let (c, _) = committer(Duration::from_millis(1));
+    c.commit_then(Vec::new(), None, |_| panic!("a follow-up that fails"));
+    block_on(c.commit(Vec::new())).unwrap();
+    assert!(c.writable());
 }
