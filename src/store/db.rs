@@ -50,9 +50,11 @@ fn max_queued_ticket(db: &DB) -> Result<Option<u128>, StoreError> {
 /// Memtable bytes across all column families before RocksDB flushes.
 /// A draining backlog fills it with outcome writes, so it sets most of the
 /// draining RSS peak; a smaller one flushes more often, and the latency
-/// tail follows the flushes. 56 MiB kept a 1 M drain at 142–150 MiB; 48
-/// gave 138 MiB but ~40 % more RocksDB jobs per latency run (docs/RELIABILITY.md §3).
-const MEMTABLE_BUDGET: usize = 56 << 20;
+/// tail follows the flushes. 56 MiB kept a 1 M drain at 142–150 MiB until
+/// publishes were answered from the committer thread (155–158 MiB after);
+/// 52 MiB: 144–149 MiB, RocksDB jobs per latency run within the spread; 48
+/// gave 138 MiB but ~40 % more jobs per latency run (docs/RELIABILITY.md §3).
+const MEMTABLE_BUDGET: usize = 52 << 20;
 /// The block cache shared by every column family. Small on purpose: the
 /// hot rows are in memtables or in the endpoints' memory, and a backlog's
 /// pages are read once, in order, so a bigger cache only held a draining
