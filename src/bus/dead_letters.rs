@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use serde::Deserialize;
 
-use super::{Bus, BusError, commit_then, fail};
+use super::{Bus, BusError, commit_and_enqueue, commit_then, fail};
 use crate::endpoint::messages::{DeadLettersPurged, Enqueue};
 use crate::endpoint::queue::Item;
 use crate::ids::{self, now_ms};
@@ -192,13 +192,14 @@ impl Handler<Replay> for Bus {
         if msg.dry_run || changes.is_empty() {
             return Box::pin(fut::ready(Ok(found)));
         }
-        commit_then(self, changes, move |act| {
-            for (ep, items) in items {
+        let enqueues = items
+            .into_iter()
+            .map(|(ep, items)| {
                 let replayed = items.len() as u64;
-                act.send_to(&ep, Enqueue { items, replayed });
-            }
-            Ok(found)
-        })
+                (ep, Enqueue { items, replayed })
+            })
+            .collect();
+        commit_and_enqueue(self, changes, enqueues, found)
     }
 }
 
@@ -303,15 +304,10 @@ impl Handler<RetryDelivery> for Bus {
         let mut changes = Changes::new();
         let endpoint = d.endpoint_id.clone();
         let item = reopen(d, dead.as_ref(), &mut changes);
-        commit_then(self, changes, move |act| {
-            act.send_to(
-                &endpoint,
-                Enqueue {
-                    items: vec![item],
-                    replayed: u64::from(was_dead),
-                },
-            );
-            Ok(())
-        })
+        let enqueue = Enqueue {
+            items: vec![item],
+            replayed: u64::from(was_dead),
+        };
+        commit_and_enqueue(self, changes, vec![(endpoint, enqueue)], ())
     }
 }

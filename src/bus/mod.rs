@@ -41,6 +41,43 @@ pub(crate) fn commit_then<T: 'static>(
     }))
 }
 
+/// Commit `changes` through the group committer, then, on the committer
+/// thread and in commit order with publishes (see `publish`), hand each
+/// endpoint its `Enqueue`; answers `answer` once durable. For replays and
+/// redrives: their deliveries reach an endpoint in the same order as a
+/// publish's, and the bus is not woken only to send them.
+pub(crate) fn commit_and_enqueue<T: Send + 'static>(
+    bus: &Bus,
+    changes: Changes,
+    enqueues: Vec<(String, crate::endpoint::messages::Enqueue)>,
+    answer: T,
+) -> actix::ResponseActFuture<Bus, Result<T, BusError>> {
+    // Addresses taken now: an endpoint deleted meanwhile has a stopped
+    // actor, which drops the message, as a look-up at the end would skip it.
+    let targets: Vec<_> = enqueues
+        .into_iter()
+        .filter_map(|(ep, m)| bus.endpoints.get(&ep).map(|r| (r.addr.clone(), m)))
+        .collect();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    bus.store().commit_then(changes, None, move |res| {
+        if res.is_ok() {
+            for (addr, m) in targets {
+                addr.do_send(m);
+            }
+        }
+        let _ = tx.send(res.map(|()| answer));
+    });
+    Box::pin(
+        async move {
+            match rx.await {
+                Ok(res) => res.map_err(BusError::from),
+                Err(_) => Err(BusError::Unavailable),
+            }
+        }
+        .into_actor(bus),
+    )
+}
+
 /// Errors from the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
