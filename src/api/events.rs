@@ -37,6 +37,15 @@ async fn read_limited(
 
 /// Parse JSON, telling syntax errors (400) from shape errors (422).
 pub(super) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body parsed here is an object; serde's derive would also read a
+    // struct from an array of its fields in order (`[]` for one whose fields
+    // all have defaults), which no caller means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::invalid(vec![(
+            "body".into(),
+            "must be a JSON object".into(),
+        )]));
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
             ApiError::invalid(vec![("body".into(), e.to_string())])
