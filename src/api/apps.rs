@@ -121,7 +121,7 @@ pub(super) async fn list(
 #[post("/apps")]
 pub(super) async fn create(
     req: HttpRequest,
-    body: web::Json<AppSpec>,
+    body: super::body::Object<AppSpec>,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req)?;
@@ -263,7 +263,7 @@ pub(super) async fn create_token(
     let body: NewTokenBody = if body.iter().all(u8::is_ascii_whitespace) {
         NewTokenBody::default()
     } else {
-        super::events::parse(&body)?
+        super::body::parse(&body)?
     };
     let made = hub
         .directory()

@@ -213,7 +213,7 @@ struct Outcome {
 )]
 #[post("/dead-letters/replay")]
 pub(super) async fn replay(
-    body: web::Json<ReplayBody>,
+    body: super::body::Object<ReplayBody>,
     app: Scope,
 ) -> Result<HttpResponse, ApiError> {
     let body = Filter::from(body.into_inner());

@@ -116,7 +116,7 @@ pub(super) async fn list(
 #[post("/event-types")]
 pub(super) async fn create(
     req: HttpRequest,
-    body: web::Json<EventTypeSpec>,
+    body: super::body::Object<EventTypeSpec>,
     hub: web::Data<Hookbus>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req)?;

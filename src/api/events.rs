@@ -35,26 +35,6 @@ async fn read_limited(
     Ok(body)
 }
 
-/// Parse JSON, telling syntax errors (400) from shape errors (422).
-pub(super) fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // Every body parsed here is an object; serde's derive would also read a
-    // struct from an array of its fields in order (`[]` for one whose fields
-    // all have defaults), which no caller means.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(ApiError::invalid(vec![(
-            "body".into(),
-            "must be a JSON object".into(),
-        )]));
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_data() {
-            ApiError::invalid(vec![("body".into(), e.to_string())])
-        } else {
-            ApiError::Malformed(format!("malformed JSON: {e}"))
-        }
-    })
-}
-
 /// The caller's W3C `traceparent`, if it sent a well-formed one.
 fn traceparent_header(req: &HttpRequest) -> Option<String> {
     let v = req.headers().get("traceparent")?.to_str().ok()?.trim();
@@ -111,7 +91,7 @@ pub(super) async fn publish(
     // (and every error message) goes through the tree parse.
     let (mut event, raw) = match RawPayload::parse(&body) {
         Some((event, raw)) => (event, vec![Some(raw)]),
-        None => (parse::<PublishRequest>(&body)?, Vec::new()),
+        None => (super::body::parse::<PublishRequest>(&body)?, Vec::new()),
     };
     if let Some(key) = idempotency_header(&req)? {
         event.idempotency_key.get_or_insert(key);
@@ -180,7 +160,7 @@ pub(super) async fn publish_batch(
     let (events, raw): (Vec<PublishRequest>, Vec<Option<RawPayload>>) =
         match RawPayload::parse_batch(&body) {
             Some(kept) => kept.into_iter().map(|(e, r)| (e, Some(r))).unzip(),
-            None => (parse::<Batch>(&body)?.events, Vec::new()),
+            None => (super::body::parse::<Batch>(&body)?.events, Vec::new()),
         };
     if events.is_empty() || events.len() > d.max_batch_events {
         return Err(ApiError::invalid(vec![(

@@ -4,6 +4,7 @@
 
 mod apps;
 mod auth;
+mod body;
 pub mod browser;
 mod dashboard;
 mod dead_letters;

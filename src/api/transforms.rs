@@ -48,7 +48,7 @@ struct TestRequest {
 )]
 #[post("/transforms/test")]
 pub(super) async fn test(
-    body: web::Json<TestRequest>,
+    body: super::body::Object<TestRequest>,
     hub: web::Data<Hookbus>,
     app: Scope,
 ) -> Result<HttpResponse, ApiError> {

@@ -245,13 +245,21 @@ async fn an_app_token_reaches_only_its_own_application() {
     assert_eq!(s, 201, "{made}");
     let token = made["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("hbk_"));
-    // A body that is not an object makes no token (serde would read `[]`
-    // as a token body with every field defaulted).
-    for body in [json!([]), json!(["portal"])] {
-        let (s, problem) = admin.call("POST", "/v1/apps/acme/tokens", Some(body)).await;
-        assert_eq!(s, 422, "{problem}");
+    // A body that is not an object creates nothing (serde would read an
+    // array as the struct's fields in order: `[]` as a token body with
+    // every field defaulted, `["initech"]` as an application `initech`).
+    for (path, body) in [
+        ("/v1/apps/acme/tokens", json!([])),
+        ("/v1/apps/acme/tokens", json!(["portal"])),
+        ("/v1/apps", json!(["initech"])),
+        ("/v1/event-types", json!(["order.created"])),
+    ] {
+        let (s, problem) = admin.call("POST", path, Some(body)).await;
+        assert_eq!(s, 422, "{path}: {problem}");
         assert_eq!(problem["errors"][0]["msg"], "must be a JSON object");
     }
+    let (s, _) = admin.call("GET", "/v1/apps/initech", None).await;
+    assert_eq!(s, 404);
     // Listed without the secret; stored only as its hash.
     let (_, list) = admin.call("GET", "/v1/apps/acme/tokens", None).await;
     assert_eq!(list["data"][0]["id"], made["id"]);

@@ -167,7 +167,7 @@ pub(crate) async fn rotate(
     let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RotateBody::default()
     } else {
-        crate::api::events::parse(&body)?
+        crate::api::body::parse(&body)?
     };
     let grace = body.grace.unwrap_or(Dur::secs(86400)).get();
     let (record, secret) = app

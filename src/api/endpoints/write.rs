@@ -35,7 +35,7 @@ struct Created {
 )]
 #[post("/endpoints")]
 pub(crate) async fn create(
-    body: web::Json<EndpointSpec>,
+    body: crate::api::body::Object<EndpointSpec>,
     hub: web::Data<Hookbus>,
     app: Scope,
 ) -> Result<HttpResponse, ApiError> {
