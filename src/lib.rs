@@ -56,7 +56,8 @@
 //! 4. **Actors** — [`endpoint::EndpointActor`] (`actor.rs` wiring, `attempt.rs`
 //!    carrying out a verdict, [`endpoint::test_send`]) reports up through a
 //!    `Recipient<ToBus>` only; [`bus::Bus`] creates and owns the endpoint
-//!    actors, commits publishes, replays and endpoint changes.
+//!    actors, commits publishes, replays and endpoint changes (replays and
+//!    purges a chunk per turn, so publishes are planned between chunks).
 //! 5. **Front ends** — [`Hookbus`] (the handle; one `ask` helper for actor
 //!    calls) and [`AppHandle`] (one application's view: every call scoped
 //!    to it; `Hookbus`'s own calls are the default application's), [`HookbusBuilder`], [`config`], [`api`] by resource

@@ -141,10 +141,12 @@ async fn matching(
     filter: &DeadLetterFilter,
 ) -> Result<Vec<DeadLetter>, ApiError> {
     let endpoint = resolve(app, filter).await?;
-    Ok(
-        dead_letters::matching(hub.store(), filter, endpoint.as_deref())
-            .map_err(crate::bus::BusError::from)?,
-    )
+    let (store, filter) = (hub.store().clone(), filter.clone());
+    // Every match is read: off the HTTP worker, which publishes share.
+    web::block(move || dead_letters::matching(&store, &filter, endpoint.as_deref()))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| crate::bus::BusError::from(e).into())
 }
 
 /// `GET /v1/dead-letters?endpoint=&since=&until=&limit=&cursor=`, oldest delivery first.
@@ -195,6 +197,25 @@ struct Outcome {
     data: Vec<DeadLetterView>,
 }
 
+/// The 200 listing every dead letter replayed or purged, rendered on the
+/// blocking pool: 20,000 of them took the (single) HTTP worker tens of ms,
+/// and the publishes it serves waited (docs/BENCHMARKS.md).
+async fn outcome(dry_run: bool, found: Vec<DeadLetter>) -> Result<HttpResponse, ApiError> {
+    let body = web::block(move || {
+        serde_json::to_vec(&Outcome {
+            dry_run,
+            count: found.len(),
+            data: found.into_iter().map(DeadLetterView::from).collect(),
+        })
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(|_| ApiError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
 /// `POST /v1/dead-letters/replay {endpoint?, since?, until?, ids?, dry_run?}`.
 #[utoipa::path(
     post,
@@ -220,11 +241,7 @@ pub(super) async fn replay(
     let found = app
         .replay_dead_letters(body.to_filter(&app)?, body.dry_run)
         .await?;
-    Ok(HttpResponse::Ok().json(Outcome {
-        dry_run: body.dry_run,
-        count: found.len(),
-        data: found.into_iter().map(DeadLetterView::from).collect(),
-    }))
+    outcome(body.dry_run, found).await
 }
 
 /// `DELETE /v1/dead-letters` with the same filters as query parameters.
@@ -253,9 +270,5 @@ pub(super) async fn purge(
     } else {
         app.purge_dead_letters(q.to_filter(&app)?).await?
     };
-    Ok(HttpResponse::Ok().json(Outcome {
-        dry_run: q.dry_run,
-        count: found.len(),
-        data: found.into_iter().map(DeadLetterView::from).collect(),
-    }))
+    outcome(q.dry_run, found).await
 }

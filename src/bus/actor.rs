@@ -87,6 +87,8 @@ pub struct Bus {
     next_worker: usize,
     /// Caller-chosen event ids and idempotency keys being committed.
     pub(super) committing: Committing,
+    /// Deliveries a replay or retry re-opened whose commit has not landed.
+    pub(super) reopening: HashSet<String>,
     /// Its own address, handed to endpoint actors (set in `started`).
     me: Option<Addr<Bus>>,
     /// Cluster mode: the partitions this node drives; `None` (embedded):
@@ -110,6 +112,7 @@ impl Bus {
             deleted_apps: HashSet::new(),
             next_worker: 0,
             committing: Default::default(),
+            reopening: HashSet::new(),
             me: None,
             owned: None,
         }

@@ -12,6 +12,7 @@ mod outbox;
 mod plan;
 pub mod pressure;
 mod publish;
+mod replays;
 
 pub use actor::Bus;
 pub use publish::IDEMPOTENCY_WINDOW_MS;
@@ -52,19 +53,8 @@ pub(crate) fn commit_and_enqueue<T: Send + 'static>(
     enqueues: Vec<(String, crate::endpoint::messages::Enqueue)>,
     answer: T,
 ) -> actix::ResponseActFuture<Bus, Result<T, BusError>> {
-    // Addresses taken now: an endpoint deleted meanwhile has a stopped
-    // actor, which drops the message, as a look-up at the end would skip it.
-    let targets: Vec<_> = enqueues
-        .into_iter()
-        .filter_map(|(ep, m)| bus.endpoints.get(&ep).map(|r| (r.addr.clone(), m)))
-        .collect();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    bus.store().commit_then(changes, None, move |res| {
-        if res.is_ok() {
-            for (addr, m) in targets {
-                addr.do_send(m);
-            }
-        }
+    hand_over(bus, changes, enqueues, move |res| {
         let _ = tx.send(res.map(|()| answer));
     });
     Box::pin(
@@ -76,6 +66,31 @@ pub(crate) fn commit_and_enqueue<T: Send + 'static>(
         }
         .into_actor(bus),
     )
+}
+
+/// [`commit_and_enqueue`]'s work: once `changes` are durable the committer
+/// thread sends each endpoint its `Enqueue`, then runs `then` (also on a
+/// store error, when nothing is sent).
+pub(crate) fn hand_over(
+    bus: &Bus,
+    changes: Changes,
+    enqueues: Vec<(String, crate::endpoint::messages::Enqueue)>,
+    then: impl FnOnce(Result<(), StoreError>) + Send + 'static,
+) {
+    // Addresses taken now: an endpoint deleted meanwhile has a stopped
+    // actor, which drops the message, as a look-up at the end would skip it.
+    let targets: Vec<_> = enqueues
+        .into_iter()
+        .filter_map(|(ep, m)| bus.endpoints.get(&ep).map(|r| (r.addr.clone(), m)))
+        .collect();
+    bus.store().commit_then(changes, None, move |res| {
+        if res.is_ok() {
+            for (addr, m) in targets {
+                addr.do_send(m);
+            }
+        }
+        then(res);
+    });
 }
 
 /// Errors from the bus.

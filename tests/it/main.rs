@@ -24,6 +24,7 @@ mod playground;
 mod policy;
 mod props;
 mod pushback;
+mod replays;
 mod script_errors;
 mod script_isolation;
 mod scripts;

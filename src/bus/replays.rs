@@ -1,0 +1,319 @@
+//! Replays, purges and manual retries of finished deliveries.
+//!
+//! A replay or purge works through its dead letters a chunk at a time: one
+//! bus turn reads a chunk, re-opens (or forgets) it and queues its commit;
+//! the committer hands the deliveries over and sends the run back through
+//! the bus's mailbox for the next chunk. So publishes queued meanwhile are
+//! planned between chunks instead of waiting for the whole run, and no
+//! group commit carries more than a chunk of it: in one turn and one
+//! batch, a 20,000-entry replay stalled concurrent publishes 0.29 s
+//! (docs/BENCHMARKS.md).
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::dead_letters::{DeadLetterFilter, Purge, Replay, RetryDelivery, page};
+use super::{Bus, BusError, commit_and_enqueue, fail, hand_over};
+use crate::endpoint::messages::{DeadLettersPurged, Enqueue};
+use crate::endpoint::queue::Item;
+use crate::ids::{self, now_ms};
+use crate::store::records::{DeadLetter, DeliveryRecord, DeliveryStatus};
+use crate::store::{Changes, StoreError};
+
+/// Dead letters per bus turn and per commit of a replay or purge. Reading
+/// and re-opening one costs ~10 µs, so a chunk holds the bus a few ms.
+pub(crate) const CHUNK: usize = 256;
+
+/// What a run does with each chunk.
+#[derive(Clone, Copy)]
+enum Work {
+    /// A dry-run replay: only list what would be replayed.
+    List,
+    Replay,
+    Purge,
+}
+
+/// A replay or purge between two chunks.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Run {
+    work: Work,
+    filter: DeadLetterFilter,
+    endpoint_id: Option<String>,
+    /// The last delivery id done: dead letters are read in id order, so a
+    /// delivery that dies again after its replay is not replayed twice.
+    after: Option<String>,
+    found: Vec<DeadLetter>,
+    answer: oneshot::Sender<Result<Vec<DeadLetter>, BusError>>,
+}
+
+impl Run {
+    fn finish(self, res: Result<(), BusError>) {
+        let _ = self.answer.send(res.map(|()| self.found));
+    }
+
+    /// The chunk is done: the next one goes to the back of the bus's mailbox.
+    fn go_on(mut self, done: Vec<DeadLetter>, more: bool, me: &Addr<Bus>) {
+        self.found.extend(done);
+        if more {
+            me.do_send(self);
+        } else {
+            self.finish(Ok(()));
+        }
+    }
+}
+
+/// Deliveries re-opened by a replay or retry are committed: they may be
+/// re-opened again.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Reopened(Vec<String>);
+
+impl Handler<Replay> for Bus {
+    type Result = ResponseFuture<Result<Vec<DeadLetter>, BusError>>;
+
+    /// Put dead letters back in their endpoints' queues with a fresh attempt budget.
+    fn handle(&mut self, msg: Replay, ctx: &mut Context<Self>) -> Self::Result {
+        let work = if msg.dry_run {
+            Work::List
+        } else {
+            Work::Replay
+        };
+        self.start(work, msg.filter, ctx)
+    }
+}
+
+impl Handler<Purge> for Bus {
+    type Result = ResponseFuture<Result<Vec<DeadLetter>, BusError>>;
+
+    /// Delete matching dead letters for good.
+    fn handle(&mut self, msg: Purge, ctx: &mut Context<Self>) -> Self::Result {
+        self.start(Work::Purge, msg.0, ctx)
+    }
+}
+
+impl Handler<Run> for Bus {
+    type Result = ();
+
+    fn handle(&mut self, run: Run, ctx: &mut Context<Self>) {
+        self.chunk(run, ctx.address());
+    }
+}
+
+impl Handler<Reopened> for Bus {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reopened, _: &mut Context<Self>) {
+        for id in msg.0 {
+            self.reopening.remove(&id);
+        }
+    }
+}
+
+impl Bus {
+    fn start(
+        &mut self,
+        work: Work,
+        filter: DeadLetterFilter,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Result<Vec<DeadLetter>, BusError>> {
+        let (answer, rx) = oneshot::channel();
+        let endpoint_id = match &filter.endpoint {
+            None => Ok(None),
+            Some(e) => self
+                .endpoint_id(&filter.app, e)
+                .map(Some)
+                .ok_or_else(|| BusError::NotFound(format!("endpoint `{e}`"))),
+        };
+        match endpoint_id {
+            Err(e) => {
+                let _ = answer.send(Err(e));
+            }
+            Ok(endpoint_id) => {
+                let run = Run {
+                    work,
+                    filter,
+                    endpoint_id,
+                    after: None,
+                    found: Vec::new(),
+                    answer,
+                };
+                self.chunk(run, ctx.address());
+            }
+        }
+        Box::pin(async move { rx.await.unwrap_or(Err(BusError::Unavailable)) })
+    }
+
+    /// Read, apply and commit the run's next chunk; the committer sends the
+    /// run on (or answers it) once the chunk is durable.
+    fn chunk(&mut self, mut run: Run, me: Addr<Bus>) {
+        let read = page(
+            self.store(),
+            &run.filter,
+            run.endpoint_id.as_deref(),
+            run.after.as_deref(),
+            CHUNK,
+        );
+        let chunk = match read {
+            Ok(c) => c,
+            Err(e) => return run.finish(Err(e.into())),
+        };
+        let more = chunk.len() == CHUNK;
+        if let Some(last) = chunk.last() {
+            run.after = Some(last.delivery_id.clone());
+        }
+        // Another run's (or a retry's) deliveries until its commit lands;
+        // dead letters of deleted endpoints have nowhere to go.
+        let chunk: Vec<DeadLetter> = chunk
+            .into_iter()
+            .filter(|d| !self.reopening.contains(&d.delivery_id))
+            .filter(|d| matches!(run.work, Work::Purge) || self.has_endpoint(&d.endpoint_id))
+            .collect();
+        match run.work {
+            Work::List => run.go_on(chunk, more, &me),
+            Work::Replay => match self.reopen_all(&chunk) {
+                Err(e) => run.finish(Err(e.into())),
+                Ok((changes, _)) if changes.is_empty() => run.go_on(chunk, more, &me),
+                Ok((changes, enqueues)) => {
+                    let ids: Vec<String> = chunk.iter().map(|d| d.delivery_id.clone()).collect();
+                    self.reopening.extend(ids.iter().cloned());
+                    hand_over(self, changes, enqueues, move |res| {
+                        me.do_send(Reopened(ids));
+                        match res {
+                            Ok(()) => run.go_on(chunk, more, &me),
+                            Err(e) => run.finish(Err(e.into())),
+                        }
+                    });
+                }
+            },
+            Work::Purge => {
+                if chunk.is_empty() {
+                    return run.go_on(chunk, more, &me);
+                }
+                let mut changes = Changes::new();
+                let mut per: HashMap<&str, u64> = HashMap::new();
+                for d in &chunk {
+                    changes.forget_dead_letter(d);
+                    *per.entry(d.endpoint_id.as_str()).or_default() += 1;
+                }
+                let gauges: Vec<_> = per
+                    .into_iter()
+                    .filter_map(|(ep, n)| self.endpoints.get(ep).map(|r| (r.addr.clone(), n)))
+                    .collect();
+                self.store()
+                    .commit_then(changes, None, move |res| match res {
+                        Ok(()) => {
+                            for (addr, n) in gauges {
+                                addr.do_send(DeadLettersPurged(n));
+                            }
+                            run.go_on(chunk, more, &me);
+                        }
+                        Err(e) => run.finish(Err(e.into())),
+                    });
+            }
+        }
+    }
+
+    /// The chunk's deliveries re-opened: their rows and each endpoint's
+    /// `Enqueue`. A dead letter whose delivery row is gone is skipped.
+    fn reopen_all(
+        &self,
+        chunk: &[DeadLetter],
+    ) -> Result<(Changes, Vec<(String, Enqueue)>), StoreError> {
+        let mut changes = Changes::new();
+        let mut items: HashMap<String, Vec<Item>> = HashMap::new();
+        for dl in chunk {
+            let Some(d) = self.store().delivery(&dl.delivery_id)? else {
+                continue;
+            };
+            let item = reopen(d, Some(dl), &mut changes);
+            items.entry(dl.endpoint_id.clone()).or_default().push(item);
+        }
+        let enqueues = items
+            .into_iter()
+            .map(|(ep, items)| {
+                let replayed = items.len() as u64;
+                (ep, Enqueue { items, replayed })
+            })
+            .collect();
+        Ok((changes, enqueues))
+    }
+}
+
+/// Put a finished delivery back in its endpoint's queue: new ticket, a fresh
+/// `max_attempts` budget, same id (so `webhook-id` stays the event's id).
+fn reopen(mut d: DeliveryRecord, dead: Option<&DeadLetter>, changes: &mut Changes) -> Item {
+    let ticket = u128::from(ids::next_ulid());
+    d.status = DeliveryStatus::Pending;
+    d.budget_start = d.attempts;
+    d.queued_at = now_ms();
+    d.next_attempt_at = None;
+    d.last_delay_ms = None;
+    d.ticket = ticket;
+    d.updated_at = now_ms();
+    changes.requeue(&d);
+    if let Some(dl) = dead {
+        changes.forget_dead_letter(dl);
+    }
+    Item {
+        delivery_id: d.id,
+        ticket,
+        event_id: d.event_id,
+        attempts: d.attempts,
+        last_delay: None,
+        event: None,
+        rendered: None,
+        budget_start: d.attempts,
+        queued_ms: d.queued_at,
+        created_ms: d.created_at,
+    }
+}
+
+impl Handler<RetryDelivery> for Bus {
+    type Result = ResponseActFuture<Self, Result<(), BusError>>;
+
+    /// Re-open one delivery; an open one (or one a replay is re-opening)
+    /// is a conflict.
+    fn handle(&mut self, msg: RetryDelivery, _: &mut Context<Self>) -> Self::Result {
+        let d = match self.store().delivery(&msg.delivery) {
+            Ok(Some(d)) if d.app == msg.app => d,
+            Ok(_) => {
+                return fail(BusError::NotFound(format!("delivery `{}`", msg.delivery)));
+            }
+            Err(e) => return fail(e.into()),
+        };
+        if d.status.is_open() || self.reopening.contains(&d.id) {
+            return fail(BusError::Conflict(format!(
+                "delivery `{}` is still pending",
+                d.id
+            )));
+        }
+        if !self.has_endpoint(&d.endpoint_id) {
+            return fail(BusError::Conflict("its endpoint was deleted".into()));
+        }
+        let dead = match self.store().dead_letter(&d.id) {
+            Ok(dl) => dl,
+            Err(e) => return fail(e.into()),
+        };
+        let was_dead = dead.is_some();
+        let mut changes = Changes::new();
+        let endpoint = d.endpoint_id.clone();
+        let id = d.id.clone();
+        let item = reopen(d, dead.as_ref(), &mut changes);
+        let enqueue = Enqueue {
+            items: vec![item],
+            replayed: u64::from(was_dead),
+        };
+        self.reopening.insert(id.clone());
+        Box::pin(
+            commit_and_enqueue(self, changes, vec![(endpoint, enqueue)], ()).map(
+                move |res, act: &mut Bus, _| {
+                    act.reopening.remove(&id);
+                    res
+                },
+            ),
+        )
+    }
+}
