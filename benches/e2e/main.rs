@@ -14,7 +14,9 @@
 //! 6. Dead-letter queries at 1 M dead letters over 100 endpoints.
 //! 7. Publish latency while a 20,000-entry dead-letter replay runs, against
 //!    the same publisher just before it.
-//! 8. Cluster: the same node on embedded RocksDB, JetStream R1 and R3 (needs
+//! 8. 200 closed-loop publishers' publish latency, receiver answering at once
+//!    vs in 50 ms.
+//! 9. Cluster: the same node on embedded RocksDB, JetStream R1 and R3 (needs
 //!    nats-server, `tools/install-deps.sh`; only with `HOOKBUS_BENCH_ONLY=cluster`
 //!    or `HOOKBUS_BENCH_CLUSTER=1`).
 //!
@@ -31,6 +33,7 @@
 mod cluster;
 #[path = "../common.rs"]
 mod common;
+mod crowd;
 mod dead_letters;
 mod latency;
 mod replay;
@@ -54,7 +57,7 @@ fn scale() -> f64 {
         .unwrap_or(1.0)
 }
 
-/// `HOOKBUS_BENCH_ONLY=throughput,sustained,latency,ingest,isolation,dead_letters,replay` picks sections (default all).
+/// `HOOKBUS_BENCH_ONLY=throughput,sustained,latency,ingest,isolation,dead_letters,replay,crowd` picks sections (default all).
 fn section(name: &str) -> bool {
     std::env::var("HOOKBUS_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s == name))
 }
@@ -161,6 +164,10 @@ async fn run_all(sink: Sink, body: Bytes) {
     if section("dead_letters") {
         println!("\n## Dead-letter queries: 100 endpoints, every delivery refused (400)");
         dead_letters::dead_letter_queries().await;
+    }
+    if section("crowd") {
+        println!("\n## 200 closed-loop publishers: publish latency, receiver fast vs slow");
+        crowd::crowd_latency().await;
     }
     if section("replay") {
         println!("\n## Publishes while a 20,000-entry dead-letter replay runs");

@@ -21,6 +21,8 @@ pub struct SinkState {
     /// Record arrival times by `webhook-id` (latency runs only).
     pub record: AtomicBool,
     pub arrivals: Mutex<HashMap<String, Instant>>,
+    /// How long each answer waits, in ms (0: at once; a slow receiver otherwise).
+    pub delay_ms: AtomicU64,
 }
 
 /// A loopback receiver that answers 200 at once, on its own thread.
@@ -87,6 +89,10 @@ async fn receive(req: HttpRequest, _body: web::Bytes, st: web::Data<SinkState>) 
                 .unwrap()
                 .insert(id.to_string(), Instant::now());
         }
+    }
+    let delay = st.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        actix_rt::time::sleep(Duration::from_millis(delay)).await;
     }
     st.count.fetch_add(1, Ordering::Relaxed);
     let status = st.status.load(Ordering::Relaxed);
