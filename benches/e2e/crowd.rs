@@ -81,8 +81,11 @@ pub async fn crowd_latency() {
             sink.url
         );
         let server = Server::start("crowd", dir.path(), &toml);
-        let (mut tally, elapsed) =
-            crowd(&server.base, Duration::from_secs_f64(5.0 * scale().max(0.2))).await;
+        let (mut tally, elapsed) = crowd(
+            &server.base,
+            Duration::from_secs_f64(5.0 * scale().max(0.2)),
+        )
+        .await;
         tally.times.sort();
         let ms = |p| pct(&tally.times, p).as_secs_f64() * 1e3;
         println!(

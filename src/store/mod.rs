@@ -38,6 +38,7 @@ mod dead_index;
 mod keys;
 mod migrate;
 mod op;
+mod reads;
 pub mod records;
 mod replica;
 pub mod retention;
