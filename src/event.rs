@@ -312,7 +312,7 @@ impl RawPayload {
     /// The payload of a request body, when it can be kept as text: the
     /// request (its `data` and `metadata` left empty) and their texts.
     /// `None` for anything else — malformed or misshapen JSON, metadata
-    /// that is not an object, nesting deeper than [`RAW_MAX_DEPTH`] — so
+    /// that is not an object, nesting deeper than `RAW_MAX_DEPTH` — so
     /// the caller parses the tree, which also words every error as before.
     ///
     /// # Examples

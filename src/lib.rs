@@ -53,8 +53,9 @@
 //!    [`telemetry`] names every metric and event. [`directory`] holds the
 //!    applications (tenants), their hashed API tokens and the event-type
 //!    catalogue with compiled JSON Schemas, in memory over the store.
-//! 4. **Actors** — [`endpoint::EndpointActor`] (`actor.rs` wiring, `attempt.rs`
-//!    carrying out a verdict, [`endpoint::test_send`]) reports up through a
+//! 4. **Actors** — [`endpoint::EndpointActor`] (`actor.rs` wiring, `intake.rs`
+//!    deliveries in from the bus and the durable queue, `attempt.rs` carrying
+//!    out a verdict, `control.rs` the bus's other orders, [`endpoint::test_send`]) reports up through a
 //!    `Recipient<ToBus>` only; [`bus::Bus`] creates and owns the endpoint
 //!    actors, commits publishes, replays and endpoint changes (replays and
 //!    purges a chunk per turn, so publishes are planned between chunks).

@@ -1,4 +1,4 @@
-//! [`run`](crate::run): the `hookbus serve` server — an engine, its HTTP API, and the
+//! [`run`]: the `hookbus serve` server — an engine, its HTTP API, and the
 //! Prometheus upkeep, until a shutdown signal.
 
 use std::future::Future;

@@ -4,16 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 
 use super::breaker::{Breaker, State as BreakerState};
 use super::deliver;
 use super::depth::Depth;
-use super::messages::{
-    DeadLettersPurged, Drain, Enqueue, FilteredOut, GetSnapshot, Reconfigure, Snapshot, Stop,
-};
 use super::queue::{Item, Queue};
 use super::rate::Bucket;
 use super::spec::{Ordering, Status};
@@ -37,7 +34,7 @@ pub struct EndpointActor {
     pub(super) queue: Queue,
     pub(super) breaker: Breaker,
     /// The one pending wake-up and its deadline, so it can be re-armed earlier.
-    timer: Option<(Instant, SpawnHandle)>,
+    pub(super) timer: Option<(Instant, SpawnHandle)>,
     /// Open deliveries, memory and store (the queue-depth gauge), each queue row counted once.
     pub(super) depth: Depth,
     /// Dead letters of this endpoint in the store (the dead-letters gauge).
@@ -74,7 +71,7 @@ pub struct EndpointActor {
     /// store still shows them queued, so page reads and late offers skip them.
     pub(super) unsettled: super::unsettled::Unsettled,
     /// A write dropping stale queue rows is on its way: page reads wait for it.
-    stale_pending: bool,
+    pub(super) stale_pending: bool,
     /// Outcome rows not yet handed to the committer (see `settle.rs`).
     pub(super) outcome_buf: Changes,
     /// Outcomes in `outcome_buf`.
@@ -90,9 +87,9 @@ pub struct EndpointActor {
     /// The attempt and delivery series, resolved once (see [`Self::series`]).
     series: crate::telemetry::EndpointHandles,
     /// The `endpoint` label (name, or `<app uid>/<name>`), kept with the record.
-    label: String,
+    pub(super) label: String,
     /// A write of the filtered-out count is scheduled.
-    filtered_flush: bool,
+    pub(super) filtered_flush: bool,
     /// This node drives the endpoint (always, embedded; in cluster mode
     /// while it holds the partition's lease). Otherwise no page reads and
     /// no attempts.
@@ -317,106 +314,6 @@ impl EndpointActor {
         self.arm(ctx);
     }
 
-    /// Read the next page of the durable queue when there is room.
-    fn page_in(&mut self, ctx: &mut Context<Self>) {
-        if !self.driving {
-            return;
-        }
-        let Some((after, room)) = self.queue.wants_page() else {
-            return;
-        };
-        if self.stale_pending {
-            return;
-        }
-        let rows = match self.store.queue_page(&self.record.id, after, room) {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::error!(endpoint = self.name(), error = %e, "Cannot read the queue; will retry.");
-                return;
-            }
-        };
-        let exhausted = rows.len() < room;
-        let last = rows.last().map(|(t, _)| *t);
-        let now = Instant::now();
-        let now_ms = now_ms();
-        let mut items = Vec::with_capacity(rows.len());
-        let mut stale = Changes::new();
-        let mut stale_rows = 0;
-        self.settle_written();
-        for (ticket, dlv_id) in rows {
-            // Finished here; the row's removal is on its way to the store.
-            if self.unsettled.holds(ticket) {
-                continue;
-            }
-            match self.store.delivery(&dlv_id) {
-                Ok(Some(d)) if d.status.is_open() => {
-                    items.push(Item::from_record(d, ticket, now, now_ms));
-                }
-                // Finished (or vanished) deliveries whose queue row outlived them.
-                Ok(_) => {
-                    stale.dequeue(&self.record.id, ticket);
-                    stale_rows += 1;
-                }
-                Err(e) => {
-                    tracing::error!(endpoint = self.name(), delivery = %dlv_id, error = %e, "Cannot read delivery.")
-                }
-            }
-        }
-        self.queue.add_page(items, last, exhausted);
-        if stale_rows > 0 {
-            self.drop_stale_rows(stale, stale_rows, ctx);
-        }
-    }
-
-    /// Forget the unsettled tickets whose writes the committer has written.
-    pub(super) fn settle_written(&mut self) {
-        let store = &self.store;
-        self.unsettled.settle(|w| store.is_written(w));
-    }
-
-    /// Remove `rows` queue rows that outlived their deliveries, on the
-    /// committer thread. No page read runs until it is written
-    /// (`stale_pending`), so none counts them twice.
-    fn drop_stale_rows(&mut self, stale: Changes, rows: usize, ctx: &mut Context<Self>) {
-        let written = self.store.record(stale);
-        self.writes_pending += 1;
-        self.stale_pending = true;
-        let done = written.into_actor(self).map(
-            move |result, act: &mut Self, ctx| {
-                act.writes_pending -= 1;
-                act.stale_pending = false;
-                match result {
-                    Ok(()) => (0..rows).for_each(|_| act.depth.dequeued()),
-                    // Harmless: the next page read finds the same rows and tries again.
-                    Err(e) => {
-                        tracing::warn!(endpoint = act.name(), error = %e, "Cannot drop finished queue rows.")
-                    }
-                }
-                act.gauges();
-                act.pump(ctx);
-            },
-        );
-        ctx.spawn(done);
-    }
-
-    /// Write the endpoint's totals (outside an outcome), on the committer thread.
-    fn write_totals(&mut self, what: &'static str) {
-        if self.outcome_count > 0 {
-            // The buffered outcomes go with the totals (never ahead of them).
-            return self.flush_outcomes();
-        }
-        let mut changes = Changes::new();
-        changes.totals(&self.record.id, self.stats.totals());
-        let written = self.store.record(changes);
-        let endpoint = self.label_owned();
-        // Queued already (in order with the outcomes); only the error is awaited.
-        actix::spawn(async move {
-            if let Err(e) = written.await {
-                tracing::error!(%endpoint, error = %e, "Cannot write the endpoint's {what}.");
-            }
-        });
-    }
-
     /// Keep exactly one timer, for the earliest of: next retry, breaker reopening.
     /// Paused or disabled endpoints need no timer: resuming reconfigures and pumps.
     fn arm(&mut self, ctx: &mut Context<Self>) {
@@ -483,18 +380,6 @@ impl Actor for EndpointActor {
 }
 
 impl EndpointActor {
-    /// Count the queue rows in the store again (start, or a cluster node
-    /// taking the endpoint over).
-    pub(super) fn rescan_depth(&mut self) {
-        self.depth = match self.store.queue_count(&self.record.id) {
-            Ok((rows, last)) => Depth::scanned(rows, last),
-            Err(e) => {
-                tracing::error!(endpoint = self.name(), error = %e, "Cannot count the queue.");
-                Depth::default()
-            }
-        };
-    }
-
     /// Tell the operator what a (re)start picked up from the store: after a
     /// crash this is the line that says nothing acknowledged was forgotten.
     fn log_resumed(&mut self) {
@@ -516,176 +401,5 @@ impl EndpointActor {
             "{} pending deliveries resumed, next attempt at {next}.",
             self.depth.get()
         );
-    }
-}
-
-impl Handler<Enqueue> for EndpointActor {
-    type Result = ();
-
-    /// Take newly committed deliveries (or leave them in the store if memory is full).
-    fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
-        self.dead_letters = self.dead_letters.saturating_sub(msg.replayed);
-        for item in msg.items {
-            self.accept(item, None);
-        }
-        self.gauges();
-        self.pump(ctx);
-    }
-}
-
-impl EndpointActor {
-    /// Take one committed delivery (due now, or at `due` for a retry).
-    pub(super) fn accept(&mut self, item: Item, due: Option<Instant>) {
-        // Counted once per queue row, however the rest of this goes.
-        self.depth.enqueued(item.ticket);
-        // A page read that ran after the commit may have loaded (or even
-        // finished) it already: only the queue row says it is still open.
-        if self.queue.is_paged_range(item.ticket) {
-            // Finished here, its queue row not yet removed in the store.
-            self.settle_written();
-            if self.unsettled.holds(item.ticket) {
-                return;
-            }
-            if !self
-                .store
-                .is_queued(&self.record.id, item.ticket)
-                .unwrap_or(true)
-            {
-                return;
-            }
-            // Paged in before this message came: keep the publish's event
-            // (and span) rather than the one reloaded from the store.
-            if let Some(event) = &item.event {
-                if self.queue.attach_event(item.ticket, event) {
-                    return;
-                }
-            }
-        }
-        self.queue.offer(item, due);
-    }
-}
-
-impl Handler<DeadLettersPurged> for EndpointActor {
-    type Result = ();
-
-    /// Keep the dead-letter gauge true after a purge.
-    fn handle(&mut self, msg: DeadLettersPurged, _: &mut Context<Self>) {
-        self.dead_letters = self.dead_letters.saturating_sub(msg.0);
-        self.gauges();
-    }
-}
-
-impl Handler<Reconfigure> for EndpointActor {
-    type Result = ();
-
-    /// Switch to a new endpoint version; in-flight attempts finish with the old one.
-    fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
-        if msg.record.version < self.record.version {
-            return;
-        }
-        self.keys = deliver::signing_keys(&msg.record.spec);
-        self.breaker
-            .reconfigure(msg.record.spec.circuit_breaker.clone());
-        self.queue
-            .set_fifo(msg.record.spec.ordering == Ordering::Fifo);
-        let renamed = msg.record.spec.name != self.record.spec.name;
-        self.label = msg.record.label();
-        let resumed =
-            self.record.spec.status == Status::Disabled && msg.record.spec.status == Status::Active;
-        self.record = msg.record;
-        if resumed && self.stats.failing_since().is_some() {
-            // Re-enabled by an operator: `disable_after` gets a whole new window.
-            self.stats.set_failing_since(None);
-            self.write_totals("reset disable_after clock");
-        }
-        if renamed {
-            crate::telemetry::EndpointSeries {
-                endpoint: self.name(),
-            }
-            .emit();
-        }
-        self.transform = msg.transform;
-        self.gauges();
-        self.pump(ctx);
-    }
-}
-
-/// How long filtered-out counts wait before they are written (one write per
-/// burst of filtered events, not one per event).
-const FILTERED_FLUSH: Duration = Duration::from_secs(1);
-
-impl Handler<FilteredOut> for EndpointActor {
-    type Result = ();
-
-    /// Count them; persist the totals shortly (a crash loses at most the
-    /// last second's count, never a delivery).
-    fn handle(&mut self, msg: FilteredOut, ctx: &mut Context<Self>) {
-        self.stats.filtered_out(msg.0);
-        if self.filtered_flush {
-            return;
-        }
-        self.filtered_flush = true;
-        ctx.run_later(FILTERED_FLUSH, |act, _| {
-            if act.filtered_flush {
-                act.filtered_flush = false;
-                act.write_filtered_out();
-            }
-        });
-    }
-}
-
-impl EndpointActor {
-    fn write_filtered_out(&mut self) {
-        self.write_totals("filtered-out count");
-    }
-}
-
-impl Handler<Drain> for EndpointActor {
-    type Result = ResponseFuture<()>;
-
-    /// Stop starting attempts; answer once none is in flight and every
-    /// outcome handed to the committer is written.
-    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.draining.get_or_insert_with(Vec::new).push(tx);
-        if let Some((_, h)) = self.timer.take() {
-            ctx.cancel_future(h);
-        }
-        self.pump(ctx);
-        let store = self.store.clone();
-        Box::pin(async move {
-            let _ = rx.await;
-            // Queued after the last outcome (nothing is in flight now).
-            let _ = store.flush().await;
-        })
-    }
-}
-
-impl Handler<Stop> for EndpointActor {
-    type Result = ();
-
-    /// Stop; pending rows stay durable (and a filtered-out count not yet written is written now).
-    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
-        self.flush_outcomes();
-        if self.filtered_flush {
-            self.filtered_flush = false;
-            self.write_filtered_out();
-        }
-        ctx.stop();
-    }
-}
-
-impl Handler<GetSnapshot> for EndpointActor {
-    type Result = MessageResult<GetSnapshot>;
-
-    /// Report live state.
-    fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(Snapshot {
-            queue_depth: self.depth.get(),
-            in_flight: self.queue.in_flight(),
-            breaker: self.breaker.state(Instant::now()),
-            dead_letters: self.dead_letters,
-            stats: self.stats.view(),
-        })
     }
 }

@@ -1,7 +1,7 @@
 //! The event-type catalogue's schema: a type name (the publish grammar), a
 //! description, an optional JSON Schema (draft 2020-12) for its `data`, a
 //! deprecated flag and an example payload. The schema itself is compiled and
-//! checked by [`crate::catalogue`]; this is the value and its plain checks.
+//! checked by `directory::catalogue`; this is the value and its plain checks.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -17,7 +17,7 @@ use crate::store::op::Op;
 /// A publish on its way to the committer: while any is alive, a group with
 /// a durable request waits for it (up to half a millisecond) instead of
 /// paying an fsync of its own. Taken when a publish starts
-/// ([`crate::store::Store::expect_commit`]); it travels with the publish's
+/// (`Store::expect_commit`); it travels with the publish's
 /// request and the committer drops it as it takes that request into a
 /// group (a publish that fails before that drops it itself). Dropped any
 /// earlier, a waiting group could see "none coming" while the request is
@@ -32,7 +32,7 @@ impl Drop for Coming {
 }
 
 /// A handed-over write's place in the committer's order: it has been
-/// written (or has failed, logged) once [`Committer::is_written`] says so.
+/// written (or has failed, logged) once `Committer::is_written` says so.
 /// Checking costs an atomic load, so an actor need not be woken per write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Written(pub(crate) u64);
