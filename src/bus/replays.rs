@@ -6,7 +6,7 @@
 //! the bus's mailbox for the next chunk. So publishes queued meanwhile are
 //! planned between chunks instead of waiting for the whole run, and no
 //! group commit carries more than a chunk of it: in one turn and one
-//! batch, a 20,000-entry replay stalled concurrent publishes 0.29 s
+//! batch, a 20,000-entry replay stalled concurrent publishes 0.14–0.29 s
 //! (docs/BENCHMARKS.md).
 
 use std::collections::HashMap;
@@ -23,8 +23,15 @@ use crate::store::records::{DeadLetter, DeliveryRecord, DeliveryStatus};
 use crate::store::{Changes, StoreError};
 
 /// Dead letters per bus turn and per commit of a replay or purge. Reading
-/// and re-opening one costs ~10 µs, so a chunk holds the bus a few ms.
-pub(crate) const CHUNK: usize = 256;
+/// and re-opening one costs ~10 µs, so a chunk holds the bus a few ms. A
+/// replayed one writes 5 rows, so a chunk (960) stays one atomic batch in
+/// cluster mode too (JetStream takes at most 1,000 messages per batch;
+/// `replica::rows::MAX_BATCH`).
+pub(crate) const CHUNK: usize = 192;
+/// Rows one replayed dead letter writes: its delivery and queue rows, and
+/// the dead letter with its two index rows gone.
+const ROWS_PER_REPLAY: usize = 5;
+const _: () = assert!(CHUNK * ROWS_PER_REPLAY <= crate::store::MAX_ATOMIC_ROWS);
 
 /// What a run does with each chunk.
 #[derive(Clone, Copy)]
@@ -315,5 +322,47 @@ impl Handler<RetryDelivery> for Bus {
                 },
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replayed_dead_letter_writes_the_rows_a_chunk_is_sized_by() {
+        let d = DeliveryRecord {
+            id: "dlv_1".into(),
+            event_id: "evt_1".into(),
+            endpoint_id: "ep_1".into(),
+            app: crate::model::app::default_id(),
+            status: DeliveryStatus::Dead,
+            attempts: 3,
+            created_at: 1,
+            updated_at: 2,
+            next_attempt_at: None,
+            last_delay_ms: Some(100),
+            last_error: Some("HTTP 500".into()),
+            ticket: 7,
+            budget_start: 0,
+            queued_at: 1,
+            test: false,
+        };
+        let dl = DeadLetter {
+            delivery_id: "dlv_1".into(),
+            endpoint_id: "ep_1".into(),
+            app: crate::model::app::default_id(),
+            event_id: "evt_1".into(),
+            reason: "HTTP 500".into(),
+            attempts: 3,
+            dead_at: 2,
+        };
+        let mut changes = Changes::new();
+        let item = reopen(d, Some(&dl), &mut changes);
+        assert_eq!(changes.len(), ROWS_PER_REPLAY);
+        // A fresh budget, a new ticket, the same delivery.
+        assert_eq!((item.budget_start, item.attempts), (3, 3));
+        assert_ne!(item.ticket, 7);
+        assert_eq!(item.delivery_id, "dlv_1");
     }
 }

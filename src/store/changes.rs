@@ -37,6 +37,11 @@ impl Changes {
         self.ops.is_empty()
     }
 
+    /// How many row writes (puts and deletes) there are.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
     /// Everything in `other` too, in one batch.
     pub fn extend(&mut self, other: Changes) {
         self.ops.extend(other.ops);

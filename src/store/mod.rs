@@ -48,6 +48,9 @@ pub use codec::DecodeError;
 pub use committer::{Coming, Written};
 pub use db::{ClusterStatus, Store};
 pub use dead_index::DeadLetterQuery;
+/// Most rows cluster mode commits as one atomic JetStream batch; a larger
+/// change set is split (see `replica::rows::batches`).
+pub(crate) use replica::MAX_BATCH as MAX_ATOMIC_ROWS;
 pub use replica::leases::{Owned, partition_of};
 pub use replica::{Applied, ClusterAuth, ClusterSettings};
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::utils::*;
 
-/// Ten chunks of `bus::replays::CHUNK` (256), and part of an eleventh.
+/// Thirteen chunks of `bus::replays::CHUNK` (192), and part of a fourteenth.
 const N: usize = 2_600;
 
 /// An endpoint whose receiver refused (404) all `N` events: `N` dead letters.

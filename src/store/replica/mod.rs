@@ -40,6 +40,7 @@ use super::op::Op;
 pub use applier::Applied;
 pub(crate) use applier::{Progress, applied_seq};
 use batch::BatchError;
+pub(crate) use rows::MAX_BATCH;
 
 /// How to reach JetStream and lay out the stream (from `[cluster]`).
 #[derive(Clone, Debug)]
