@@ -120,3 +120,134 @@ async fn a_dry_run_and_a_purge_of_many_chunks_see_every_dead_letter() {
     assert!(gauge, "the endpoint still counts dead letters");
     hub.shutdown().await;
 }
+
+/// `POST /v1/dead-letters/replay {}` on `base`; how many it replayed.
+async fn replay_all(base: &str) -> usize {
+    let mut resp = awc::Client::new()
+        .post(format!("{base}/v1/dead-letters/replay"))
+        .timeout(Duration::from_secs(60))
+        .send_json(&json!({}))
+        .await
+        .unwrap();
+    let body = resp.body().limit(64 << 20).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    body["count"].as_u64().unwrap() as usize
+}
+
+/// Every dead letter's event id, through the API's pages.
+async fn dead_events(api: &Api) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let (s, page) = api
+            .call(
+                "GET",
+                &format!("/v1/dead-letters?limit=1000&cursor={cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{page}");
+        for d in page["data"].as_array().unwrap() {
+            out.insert(d["event_id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => return out,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_replay_killed_midway_leaves_each_dead_letter_replayed_or_still_dead() {
+    if crate::utils::backend::on_jetstream() {
+        return; // kills its own embedded server
+    }
+    const EVENTS: usize = 5_000;
+    let rx = TestReceiver::start(404);
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerConfig::write(
+        dir.path(),
+        &format!(
+            "[[endpoints]]\nname = \"a\"\nurl = \"{}\"\nevents = [\"x.*\"]\nretry = {{ max_attempts = 1 }}\n",
+            rx.url
+        ),
+    );
+    let mut child = Running(server.spawn());
+    wait_healthy(&server.base).await;
+    let api = Api::new(server.base.clone());
+    let mut events = HashSet::new();
+    for from in (0..EVENTS).step_by(100) {
+        let batch: Vec<_> = (from..from + 100)
+            .map(|i| json!({"type": "x.y", "data": {"i": i}}))
+            .collect();
+        let (s, b) = api
+            .call("POST", "/v1/events/batch", Some(json!({ "events": batch })))
+            .await;
+        assert_eq!(s, 202, "{b}");
+        for r in b["events"].as_array().unwrap() {
+            events.insert(r["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(events.len(), EVENTS);
+    let all_dead = eventually_async(Duration::from_secs(60), || async {
+        let (_, stats) = api.call("GET", "/v1/endpoints/a/stats", None).await;
+        stats["dead_letters"] == EVENTS
+    })
+    .await;
+    assert!(all_dead, "the refusals were not all dead-lettered");
+    rx.set_default(Reply::status(200));
+    let refused = rx.count();
+
+    // Killed once the first replayed delivery arrives: the first chunk is
+    // committed, the last is not yet read.
+    let base = server.base.clone();
+    let replay = actix_rt::spawn(async move {
+        let _ = awc::Client::new()
+            .post(format!("{base}/v1/dead-letters/replay"))
+            .send_json(&json!({}))
+            .await;
+    });
+    while rx.count() == refused {
+        actix_rt::time::sleep(Duration::from_micros(100)).await;
+    }
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+    let _ = replay.await;
+
+    let _child = Running(server.spawn());
+    wait_healthy(&server.base).await;
+    // What the committed chunks re-queued is delivered after the restart.
+    let settled = eventually_async(Duration::from_secs(30), || async {
+        let (_, stats) = api.call("GET", "/v1/endpoints/a/stats", None).await;
+        stats["queue_depth"] == 0 && stats["in_flight"] == 0
+    })
+    .await;
+    assert!(settled, "the re-queued deliveries did not drain");
+    let delivered = |rx: &TestReceiver| -> HashSet<String> {
+        rx.received()[refused..]
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(String::from))
+            .collect()
+    };
+    let dead = dead_events(&api).await;
+    let sent = delivered(&rx);
+    assert!(sent.is_disjoint(&dead), "replayed and still a dead letter");
+    assert_eq!(
+        sent.len() + dead.len(),
+        EVENTS,
+        "{} delivered + {} dead",
+        sent.len(),
+        dead.len()
+    );
+    assert!(
+        !dead.is_empty() && !sent.is_empty(),
+        "the kill did not land mid-replay ({} delivered)",
+        sent.len()
+    );
+    // The rest is replayed by running the same replay again.
+    assert_eq!(replay_all(&server.base).await, dead.len());
+    let all = eventually(Duration::from_secs(30), || delivered(&rx).len() == EVENTS).await;
+    assert!(all, "{} of {EVENTS} delivered", delivered(&rx).len());
+    assert_eq!(delivered(&rx), events);
+}
