@@ -374,43 +374,11 @@ fn single_event_body() -> Bytes {
     )
 }
 
+/// 32 keep-alive closed-loop publishers of single events for `window`:
+/// how many were accepted, and how long it took.
 async fn single_publishes(base: &str, window: Duration) -> (u64, Duration) {
-    let client = awc::Client::builder()
-        .connector(awc::Connector::new().limit(0))
-        .timeout(Duration::from_secs(30))
-        .finish();
-    let body = single_event_body();
-    let accepted = Rc::new(Cell::new(0u64));
-    let t0 = Instant::now();
-    let tasks: Vec<_> = (0..32)
-        .map(|_| {
-            let (client, url, body, accepted) = (
-                client.clone(),
-                format!("{base}/v1/events"),
-                body.clone(),
-                accepted.clone(),
-            );
-            actix_rt::spawn(async move {
-                while t0.elapsed() < window {
-                    let mut resp = client
-                        .post(&url)
-                        .insert_header(("content-type", "application/json"))
-                        .send_body(body.clone())
-                        .await
-                        .unwrap();
-                    if resp.status() == 202 {
-                        accepted.set(accepted.get() + 1);
-                    }
-                    // Keep-alive publishers (see publish_all).
-                    let _ = resp.body().await;
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    (accepted.get(), t0.elapsed())
+    let (tally, took) = crowd::closed_loop(base, 32, window).await;
+    (tally.accepted, took)
 }
 
 /// Single-event publishes for a few seconds; (202/s, 202 per server CPU-second).
