@@ -69,17 +69,21 @@ pub(crate) fn commit_and_enqueue<T: Send + 'static>(
 }
 
 /// [`commit_and_enqueue`]'s work: once `changes` are durable the committer
-/// thread sends each endpoint its `Enqueue`, then runs `then` (also on a
-/// store error, when nothing is sent).
-pub(crate) fn hand_over(
+/// thread sends each endpoint its message (an `Enqueue`, a purge's count),
+/// then runs `then` (also on a store error, when nothing is sent).
+pub(crate) fn hand_over<M>(
     bus: &Bus,
     changes: Changes,
-    enqueues: Vec<(String, crate::endpoint::messages::Enqueue)>,
+    messages: Vec<(String, M)>,
     then: impl FnOnce(Result<(), StoreError>) + Send + 'static,
-) {
+) where
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+    crate::endpoint::EndpointActor: actix::Handler<M>,
+{
     // Addresses taken now: an endpoint deleted meanwhile has a stopped
     // actor, which drops the message, as a look-up at the end would skip it.
-    let targets: Vec<_> = enqueues
+    let targets: Vec<_> = messages
         .into_iter()
         .filter_map(|(ep, m)| bus.endpoints.get(&ep).map(|r| (r.addr.clone(), m)))
         .collect();

@@ -200,25 +200,19 @@ impl Bus {
                     return run.go_on(chunk, more, &me);
                 }
                 let mut changes = Changes::new();
-                let mut per: HashMap<&str, u64> = HashMap::new();
+                let mut per: HashMap<String, u64> = HashMap::new();
                 for d in &chunk {
                     changes.forget_dead_letter(d);
-                    *per.entry(d.endpoint_id.as_str()).or_default() += 1;
+                    *per.entry(d.endpoint_id.clone()).or_default() += 1;
                 }
-                let gauges: Vec<_> = per
+                let gauges = per
                     .into_iter()
-                    .filter_map(|(ep, n)| self.endpoints.get(ep).map(|r| (r.addr.clone(), n)))
+                    .map(|(ep, n)| (ep, DeadLettersPurged(n)))
                     .collect();
-                self.store()
-                    .commit_then(changes, None, move |res| match res {
-                        Ok(()) => {
-                            for (addr, n) in gauges {
-                                addr.do_send(DeadLettersPurged(n));
-                            }
-                            run.go_on(chunk, more, &me);
-                        }
-                        Err(e) => run.finish(Err(e.into())),
-                    });
+                hand_over(self, changes, gauges, move |res| match res {
+                    Ok(()) => run.go_on(chunk, more, &me),
+                    Err(e) => run.finish(Err(e.into())),
+                });
             }
         }
     }
