@@ -15,6 +15,8 @@ use crate::utils::*;
 struct Node {
     cfg: ServerConfig,
     child: Option<Child>,
+    /// `RUST_LOG` after a restart.
+    log: &'static str,
     _dir: tempfile::TempDir,
 }
 
@@ -22,6 +24,18 @@ impl Node {
     /// A node named `name` with `partitions` partitions, a 3 s lease, and
     /// `endpoints` TOML; started, and ready.
     async fn start(nats: &NatsCluster, name: &str, partitions: usize, endpoints: &str) -> Self {
+        Self::start_logging(nats, name, partitions, endpoints, "warn").await
+    }
+
+    /// [`Node::start`] logging at `log` (`RUST_LOG`; "error" where thousands
+    /// of dead letters would each log a warning).
+    async fn start_logging(
+        nats: &NatsCluster,
+        name: &str,
+        partitions: usize,
+        endpoints: &str,
+        log: &'static str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let extra = format!(
             "{endpoints}\n[cluster]\nnats_urls = {}\nnode_name = \"{name}\"\nreplicas = 3\n\
@@ -31,13 +45,20 @@ impl Node {
         let cfg = ServerConfig::write(dir.path(), &extra);
         let child = cfg
             .command()
+            .env("RUST_LOG", log)
             .env("HOOKBUS_MASTER_KEY", backend::CLUSTER_MASTER_KEY)
             .spawn()
             .unwrap();
         wait_healthy(&cfg.base).await;
+        let log = if log == "warn" {
+            "warn,hookbus::store::replica=info"
+        } else {
+            log
+        };
         Self {
             cfg,
             child: Some(child),
+            log,
             _dir: dir,
         }
     }
@@ -55,7 +76,7 @@ impl Node {
         let child = self
             .cfg
             .command()
-            .env("RUST_LOG", "warn,hookbus::store::replica=info")
+            .env("RUST_LOG", self.log)
             .env("HOOKBUS_MASTER_KEY", backend::CLUSTER_MASTER_KEY)
             .spawn()
             .unwrap();
@@ -333,4 +354,28 @@ async fn cluster_crash_campaign_loses_nothing_acknowledged() {
         all && lost == 0,
         "{lost} acknowledged events lost (seed {seed})"
     );
+}
+
+#[actix_rt::test]
+async fn a_replay_on_a_node_killed_midway_leaves_each_dead_letter_replayed_or_still_dead() {
+    use crate::replays::{
+        each_replayed_or_still_dead, one_attempt_endpoint, replay_until_first_delivery,
+    };
+    let nats = NatsCluster::start(3).await;
+    let rx = TestReceiver::start(404);
+    let mut a = Node::start_logging(&nats, "a", 1, &one_attempt_endpoint(&rx.url), "error").await;
+    let api = Api::new(a.cfg.base.clone());
+    // A chunk is one atomic JetStream batch (960 rows of at most 1,000).
+    let (events, refused) = replay_until_first_delivery(&api, &rx).await;
+    a.kill(); // SIGKILL
+    a.restart().await;
+    let driving = eventually_async(Duration::from_secs(15), || async {
+        a.owned().await == Some(1)
+    })
+    .await;
+    assert!(
+        driving,
+        "the restarted node did not take its partition back"
+    );
+    each_replayed_or_still_dead(&api, &rx, &events, refused).await;
 }

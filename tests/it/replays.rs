@@ -158,26 +158,25 @@ async fn dead_events(api: &Api) -> HashSet<String> {
     }
 }
 
-#[actix_web::test]
-async fn a_replay_killed_midway_leaves_each_dead_letter_replayed_or_still_dead() {
-    if crate::utils::backend::on_jetstream() {
-        return; // kills its own embedded server
-    }
-    const EVENTS: usize = 5_000;
-    let rx = TestReceiver::start(404);
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerConfig::write(
-        dir.path(),
-        &format!(
-            "[[endpoints]]\nname = \"a\"\nurl = \"{}\"\nevents = [\"x.*\"]\nretry = {{ max_attempts = 1 }}\n",
-            rx.url
-        ),
-    );
-    let mut child = Running(server.spawn());
-    wait_healthy(&server.base).await;
-    let api = Api::new(server.base.clone());
+/// Events a kill-midway run dead-letters and replays: 26 chunks.
+pub const KILLED_EVENTS: usize = 5_000;
+
+/// The endpoint `a` of a kill-midway run: every `x.*` event to `url`, one attempt.
+pub fn one_attempt_endpoint(url: &str) -> String {
+    format!(
+        "[[endpoints]]\nname = \"a\"\nurl = \"{url}\"\nevents = [\"x.*\"]\nretry = {{ max_attempts = 1 }}\n"
+    )
+}
+
+/// Publish `KILLED_EVENTS` to a server whose endpoint `a` refuses them all
+/// (`rx` answers 404), wait until each is a dead letter, fix the receiver,
+/// and send `POST /v1/dead-letters/replay {}` without waiting for its
+/// answer. Returns the event ids and `rx`'s count before the replay, once
+/// the first replayed delivery has arrived: the first chunk is committed,
+/// the last not yet read — the moment to kill the server.
+pub async fn replay_until_first_delivery(api: &Api, rx: &TestReceiver) -> (HashSet<String>, usize) {
     let mut events = HashSet::new();
-    for from in (0..EVENTS).step_by(100) {
+    for from in (0..KILLED_EVENTS).step_by(100) {
         let batch: Vec<_> = (from..from + 100)
             .map(|i| json!({"type": "x.y", "data": {"i": i}}))
             .collect();
@@ -189,20 +188,17 @@ async fn a_replay_killed_midway_leaves_each_dead_letter_replayed_or_still_dead()
             events.insert(r["id"].as_str().unwrap().to_string());
         }
     }
-    assert_eq!(events.len(), EVENTS);
+    assert_eq!(events.len(), KILLED_EVENTS);
     let all_dead = eventually_async(Duration::from_secs(60), || async {
         let (_, stats) = api.call("GET", "/v1/endpoints/a/stats", None).await;
-        stats["dead_letters"] == EVENTS
+        stats["dead_letters"] == KILLED_EVENTS
     })
     .await;
     assert!(all_dead, "the refusals were not all dead-lettered");
     rx.set_default(Reply::status(200));
     let refused = rx.count();
-
-    // Killed once the first replayed delivery arrives: the first chunk is
-    // committed, the last is not yet read.
-    let base = server.base.clone();
-    let replay = actix_rt::spawn(async move {
+    let base = api.base().to_string();
+    actix_rt::spawn(async move {
         let _ = awc::Client::new()
             .post(format!("{base}/v1/dead-letters/replay"))
             .send_json(&json!({}))
@@ -211,12 +207,18 @@ async fn a_replay_killed_midway_leaves_each_dead_letter_replayed_or_still_dead()
     while rx.count() == refused {
         actix_rt::time::sleep(Duration::from_micros(100)).await;
     }
-    child.0.kill().unwrap(); // SIGKILL
-    child.0.wait().unwrap();
-    let _ = replay.await;
+    (events, refused)
+}
 
-    let _child = Running(server.spawn());
-    wait_healthy(&server.base).await;
+/// After the kill and a restart: each event delivered or still a dead
+/// letter, never both, never neither, some of each; then replaying again
+/// delivers the rest.
+pub async fn each_replayed_or_still_dead(
+    api: &Api,
+    rx: &TestReceiver,
+    events: &HashSet<String>,
+    refused: usize,
+) {
     // What the committed chunks re-queued is delivered after the restart.
     let settled = eventually_async(Duration::from_secs(30), || async {
         let (_, stats) = api.call("GET", "/v1/endpoints/a/stats", None).await;
@@ -230,12 +232,12 @@ async fn a_replay_killed_midway_leaves_each_dead_letter_replayed_or_still_dead()
             .filter_map(|r| r.header("webhook-id").map(String::from))
             .collect()
     };
-    let dead = dead_events(&api).await;
-    let sent = delivered(&rx);
+    let dead = dead_events(api).await;
+    let sent = delivered(rx);
     assert!(sent.is_disjoint(&dead), "replayed and still a dead letter");
     assert_eq!(
         sent.len() + dead.len(),
-        EVENTS,
+        KILLED_EVENTS,
         "{} delivered + {} dead",
         sent.len(),
         dead.len()
@@ -246,8 +248,32 @@ async fn a_replay_killed_midway_leaves_each_dead_letter_replayed_or_still_dead()
         sent.len()
     );
     // The rest is replayed by running the same replay again.
-    assert_eq!(replay_all(&server.base).await, dead.len());
-    let all = eventually(Duration::from_secs(30), || delivered(&rx).len() == EVENTS).await;
-    assert!(all, "{} of {EVENTS} delivered", delivered(&rx).len());
-    assert_eq!(delivered(&rx), events);
+    assert_eq!(replay_all(api.base()).await, dead.len());
+    let all = eventually(Duration::from_secs(30), || {
+        delivered(rx).len() == KILLED_EVENTS
+    })
+    .await;
+    assert!(all, "{} of {KILLED_EVENTS} delivered", delivered(rx).len());
+    assert_eq!(&delivered(rx), events);
+}
+
+#[actix_web::test]
+async fn a_replay_killed_midway_leaves_each_dead_letter_replayed_or_still_dead() {
+    if crate::utils::backend::on_jetstream() {
+        return; // kills its own embedded server; `cluster_nodes` has the node's
+    }
+    let rx = TestReceiver::start(404);
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerConfig::write(dir.path(), &one_attempt_endpoint(&rx.url));
+    // Each of the 5,000 dead letters would log a warning.
+    let quiet = || server.command().env("RUST_LOG", "error").spawn().unwrap();
+    let mut child = Running(quiet());
+    wait_healthy(&server.base).await;
+    let api = Api::new(server.base.clone());
+    let (events, refused) = replay_until_first_delivery(&api, &rx).await;
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+    let _child = Running(quiet());
+    wait_healthy(&server.base).await;
+    each_replayed_or_still_dead(&api, &rx, &events, refused).await;
 }
