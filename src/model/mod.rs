@@ -14,6 +14,7 @@ pub mod policy;
 pub mod receipt;
 pub mod redact;
 pub mod spec;
+mod spec_checks;
 pub mod transform;
 
 pub use circuit::CircuitState;
