@@ -1,133 +1,26 @@
-//! Checking an endpoint spec: every problem at once (`EndpointSpec::problems`),
-//! and the URL, header and redaction checks it uses (re-exported by `spec`).
+//! The plain checks an endpoint spec's fields go through (URL, custom
+//! headers, redaction rules), below `spec`, which re-exports them and uses
+//! them in `EndpointSpec::problems`.
 
-use super::filter::Filter;
-use super::pattern::Pattern;
-use super::spec::{Auth, EndpointSpec, Format, RESERVED_HEADERS};
-use crate::sign;
-
-impl EndpointSpec {
-    /// Every problem with this spec, as `(field path, reason)`.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        let mut push = |f: &str, m: String| out.push((f.to_string(), m));
-        if self.name.is_empty() || self.name.len() > 64 {
-            push("name", "must be 1..=64 characters".into());
-        } else if !self
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-        {
-            push(
-                "name",
-                "may only contain letters, digits, `_`, `-` and `.`".into(),
-            );
-        } else if self.name.starts_with("ep_") {
-            push(
-                "name",
-                "must not start with `ep_` (reserved for ids)".into(),
-            );
-        }
-        if let Err(e) = check_url(&self.url) {
-            push("url", e);
-        }
-        for (i, p) in self.events.iter().enumerate() {
-            if let Err(e) = Pattern::parse(p) {
-                push(&format!("events[{i}]"), format!("`{p}`: {e}"));
-            }
-        }
-        for (k, v) in &self.headers {
-            if let Err(e) = check_header(k, v) {
-                push(&format!("headers.{k}"), e);
-            }
-        }
-        match &self.auth {
-            Auth::ApiKey { header, key } => {
-                if let Err(e) = check_header(header, key) {
-                    push("auth.header", e);
-                }
-            }
-            Auth::Bearer { token } if token.is_empty() => {
-                push("auth.token", "must not be empty".into())
-            }
-            // Checked as it will be sent: ASCII spaces and controls would break
-            // the header (or smuggle another), failing every attempt later.
-            Auth::Bearer { token } if token.bytes().any(|b| b <= b' ' || b == 0x7f) => push(
-                "auth.token",
-                "must not contain spaces, line breaks or control characters".into(),
-            ),
-            Auth::Basic { username, password } => {
-                if username.contains(':') || username.chars().any(char::is_control) {
-                    push(
-                        "auth.username",
-                        "must not contain `:` or control characters".into(),
-                    )
-                }
-                if password.chars().any(char::is_control) {
-                    push(
-                        "auth.password",
-                        "must not contain control characters".into(),
-                    )
-                }
-            }
-            _ => {}
-        }
-        for (i, s) in self.signing.secrets.iter().enumerate() {
-            if let Err(e) = sign::key_bytes(self.signing.scheme, s) {
-                push(&format!("signing.secrets[{i}]"), e.to_string());
-            }
-        }
-        if let Some(f) = &self.filter {
-            for (l, m) in Filter::parse(f).err().unwrap_or_default() {
-                push(&l, m);
-            }
-        }
-        if let Some(t) = &self.transform {
-            for (f, m) in t.problems() {
-                push(&f, m);
-            }
-            if self.format != Format::Json {
-                push(
-                    "format",
-                    "use either a built-in `format` or a `transform`, not both".into(),
-                );
-            }
-        }
-        let t = self.timeout.get();
-        if t.is_zero() || t > std::time::Duration::from_secs(300) {
-            push("timeout", "must be between 1ms and 5m".into());
-        }
-        if self.expire_after.get().is_zero() {
-            push("expire_after", "must be greater than zero".into());
-        }
-        if self.max_in_flight == 0 || self.max_in_flight > 1024 {
-            push("max_in_flight", "must be between 1 and 1024".into());
-        }
-        for (f, m) in redact_problems(&self.redact) {
-            push(&f, m);
-        }
-        if let Some(r) = &self.rate_limit {
-            for (f, m) in r.problems() {
-                push(&f, m);
-            }
-        }
-        for (f, m) in self.retry.problems() {
-            push(&format!("retry.{f}"), m);
-        }
-        for (f, m) in self.circuit_breaker.problems() {
-            push(&format!("circuit_breaker.{f}"), m);
-        }
-        if self.success_codes.is_empty()
-            || self.success_codes.iter().any(|c| !(100..=599).contains(c))
-        {
-            push(
-                "success_codes",
-                "must be a non-empty list of HTTP statuses (100–599)".into(),
-            );
-        }
-        out
-    }
-}
+/// Header names hookbus sets itself; endpoint `headers` may not override them.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "x-webhook-event",
+    "x-webhook-attempt",
+    "x-webhook-signature",
+    "x-webhook-timestamp",
+];
 
 /// The delivery URLs hookbus accepts, as a regular expression (also the
 /// OpenAPI pattern of `url`): http(s); a DNS name whose last label starts
