@@ -6,7 +6,7 @@
 //! the bus's mailbox for the next chunk. So publishes queued meanwhile are
 //! planned between chunks instead of waiting for the whole run, and no
 //! group commit carries more than a chunk of it: in one turn and one
-//! batch, a 20,000-entry replay stalled concurrent publishes 0.14–0.29 s
+//! batch, a 20,000-entry replay stalled concurrent publishes 140–155 ms
 //! (docs/BENCHMARKS.md).
 
 use std::collections::HashMap;
