@@ -239,8 +239,7 @@ impl Event {
 
     /// When it was accepted, Unix ms (parsed back from `timestamp`).
     pub fn accepted_ms(&self) -> Option<u64> {
-        let t = humantime::parse_rfc3339(&self.timestamp).ok()?;
-        Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
+        rfc3339_ms(&self.timestamp)
     }
 
     /// The default delivered body: `{"id","type","timestamp","data","metadata"}`.
@@ -446,6 +445,12 @@ fn compact(json: &str) -> Option<String> {
             String::from_utf8(out).ok()
         }
     }
+}
+
+/// An RFC 3339 UTC timestamp (as events carry) in Unix ms.
+pub fn rfc3339_ms(timestamp: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339(timestamp).ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -42,16 +42,11 @@ pub(super) enum Render {
 
 impl EndpointActor {
     fn event_info(&self, event_id: &str) -> Option<Arc<EventInfo>> {
-        let stored = self.store.event(event_id).ok().flatten()?;
-        let accepted_ms = stored.event.accepted_ms().unwrap_or(0);
+        let stored = self.store.event_to_send(event_id).ok().flatten()?;
+        let accepted_ms = stored.accepted_ms().unwrap_or(0);
         Some(Arc::new(
-            EventInfo::new(
-                stored.event.id.clone(),
-                stored.event.event_type.clone(),
-                stored.event.body(),
-                accepted_ms,
-            )
-            .with_trace(stored.traceparent.clone(), None),
+            EventInfo::new(stored.id, stored.event_type, stored.body, accepted_ms)
+                .with_trace(stored.traceparent, None),
         ))
     }
 

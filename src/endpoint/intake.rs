@@ -52,12 +52,16 @@ impl EndpointActor {
         let mut stale = Changes::new();
         let mut stale_rows = 0;
         self.settle_written();
-        for (ticket, dlv_id) in rows {
-            // Finished here; the row's removal is on its way to the store.
-            if self.unsettled.holds(ticket) {
-                continue;
-            }
-            match self.store.delivery(&dlv_id) {
+        // Finished here; the row's removal is on its way to the store.
+        let rows: Vec<(u128, String)> = rows
+            .into_iter()
+            .filter(|(ticket, _)| !self.unsettled.holds(*ticket))
+            .collect();
+        let found = self
+            .store
+            .deliveries(rows.iter().map(|(_, id)| id.as_str()));
+        for ((ticket, dlv_id), found) in rows.into_iter().zip(found) {
+            match found {
                 Ok(Some(d)) if d.status.is_open() => {
                     items.push(Item::from_record(d, ticket, now, now_ms));
                 }

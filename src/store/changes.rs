@@ -387,7 +387,34 @@ mod tests {
             assert_eq!(back, want);
             // Byte for byte what encoding the whole record would write.
             assert_eq!(row, &serde_json::to_vec(&want).unwrap());
+            // What a paged delivery reads: the body it was published with.
+            let send = crate::store::records::EventToSend::from_row(row).unwrap();
+            assert_eq!(send.body, event.body());
+            assert_eq!(
+                (
+                    send.id.as_str(),
+                    send.event_type.as_str(),
+                    send.timestamp.as_str()
+                ),
+                (event.id.as_str(), "order.created", event.timestamp.as_str())
+            );
+            assert_eq!(send.traceparent.as_deref(), trace);
+            assert_eq!(send.accepted_ms(), event.accepted_ms());
         }
+    }
+
+    #[test]
+    fn a_paged_delivery_sends_the_stored_body_text_byte_for_byte() {
+        // As a payload kept as text is stored: escapes and number forms as sent.
+        let body = br#"{"id":"evt_1","type":"a.b","timestamp":"2026-12-07T10:00:00.123Z","data":{"n":1.50,"s":"\u00e9\n","z":[]},"metadata":{}}"#;
+        let mut c = Changes::new();
+        c.event("evt_1", 1, body, &[], None, "app_default");
+        let Op::Put(Cf::Events, _, row) = &c.ops[1] else {
+            unreachable!()
+        };
+        let send = crate::store::records::EventToSend::from_row(row).unwrap();
+        assert_eq!(&send.body[..], &body[..]);
+        assert_eq!(send.accepted_ms(), Some(1_796_637_600_123));
     }
 
     #[test]

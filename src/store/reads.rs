@@ -9,7 +9,7 @@ use super::db::Row;
 use super::op::cf;
 use super::records::{
     AppRecord, AttemptRecord, DeadLetter, DeliveryRecord, EndpointRecord, EndpointTotals,
-    EventTypeRecord, IdempotencyRecord, OutboxEntry, StoredEvent, TokenRecord,
+    EventToSend, EventTypeRecord, IdempotencyRecord, OutboxEntry, StoredEvent, TokenRecord,
 };
 use super::{Cf, Store, StoreError, keys};
 use crate::model::PublishReceipt;
@@ -165,6 +165,11 @@ impl Store {
         self.get_row(Cf::Events, id.as_bytes(), "event", codec::json)
     }
 
+    /// What an attempt sends of one event (see [`EventToSend`]).
+    pub fn event_to_send(&self, id: &str) -> Result<Option<EventToSend>, StoreError> {
+        self.get_row(Cf::Events, id.as_bytes(), "event", EventToSend::from_row)
+    }
+
     /// One delivery.
     pub fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
         self.get_row(
@@ -173,6 +178,31 @@ impl Store {
             "delivery",
             codec::read_delivery,
         )
+    }
+
+    /// Several deliveries in one batched lookup (a page of the durable
+    /// queue), each answer in the order of `ids`.
+    pub fn deliveries<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Result<Option<DeliveryRecord>, StoreError>> {
+        let found = self
+            .db
+            .batched_multi_get_cf(cf(&self.db, Cf::Deliveries), ids, false);
+        found
+            .into_iter()
+            .map(|row| match row? {
+                None => Ok(None),
+                Some(v) => {
+                    codec::read_delivery(&v)
+                        .map(Some)
+                        .map_err(|source| StoreError::Corrupt {
+                            what: "delivery",
+                            source,
+                        })
+                }
+            })
+            .collect()
     }
 
     /// Every attempt of a delivery, in order.

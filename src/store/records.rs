@@ -74,6 +74,65 @@ pub struct StoredEvent {
     pub app: String,
 }
 
+/// What an attempt needs of a stored event: the body as it was stored, with
+/// its id, type and time, read without building a JSON tree of the payload.
+///
+/// Why: a delivery paged in from the durable queue (a backlog, a burst, a
+/// restart) has only its event id; parsing the whole row into a
+/// `serde_json::Value` and serialising it again was most of what such a
+/// delivery cost its delivery thread beyond the HTTP exchange. The stored
+/// `event` field *is* the delivered body (`Changes::event` writes it as
+/// such), so its text is sent as it is: the same bytes as every other attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventToSend {
+    /// The event id.
+    pub id: String,
+    /// The event type.
+    pub event_type: String,
+    /// Its acceptance time as delivered (RFC 3339).
+    pub timestamp: String,
+    /// The default delivered body.
+    pub body: bytes::Bytes,
+    /// The publisher's W3C `traceparent`.
+    pub traceparent: Option<String>,
+}
+
+impl EventToSend {
+    /// Read it from an event row.
+    pub(super) fn from_row(row: &[u8]) -> Result<Self, super::DecodeError> {
+        use serde_json::value::RawValue;
+        #[derive(Deserialize)]
+        struct Row<'a> {
+            #[serde(borrow)]
+            event: &'a RawValue,
+            #[serde(default)]
+            traceparent: Option<String>,
+        }
+        // Only the head of the body: the payload is skipped, not built.
+        #[derive(Deserialize)]
+        struct Head {
+            id: String,
+            #[serde(rename = "type")]
+            event_type: String,
+            timestamp: String,
+        }
+        let row: Row = serde_json::from_slice(row)?;
+        let head: Head = serde_json::from_str(row.event.get())?;
+        Ok(Self {
+            id: head.id,
+            event_type: head.event_type,
+            timestamp: head.timestamp,
+            body: bytes::Bytes::copy_from_slice(row.event.get().as_bytes()),
+            traceparent: row.traceparent,
+        })
+    }
+
+    /// Acceptance time, Unix ms.
+    pub fn accepted_ms(&self) -> Option<u64> {
+        crate::event::rfc3339_ms(&self.timestamp)
+    }
+}
+
 /// serde `skip_serializing_if`: rows of the default application are written
 /// exactly as before applications existed.
 fn is_default_app(id: &str) -> bool {

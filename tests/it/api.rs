@@ -96,6 +96,39 @@ async fn an_http_publish_delivers_its_payload_as_written_and_signed() {
     hub.shutdown().await;
 }
 
+/// Deliveries beyond what an endpoint keeps in memory wait in the store and
+/// are paged in; they send the same bytes as the ones handed over at once
+/// (the payload as written, not re-serialised from a parsed tree, which would
+/// turn `\u00e9` into `é` and change the signed bytes).
+#[actix_web::test]
+async fn deliveries_paged_from_the_store_send_the_payload_as_written() {
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let rx = TestReceiver::start(200);
+    let mut spec = endpoint("a", &rx.url, &["order.*"]);
+    spec.signing.secrets = vec![SECRET.into()];
+    spec.max_in_flight = 1;
+    let (mut cfg, _dir) = test_config();
+    cfg.delivery.queue_memory = 16;
+    cfg.endpoints = vec![spec];
+    let hub = hookbus::Hookbus::start(cfg).await.unwrap();
+    let base = serve_api(&hub);
+    let data = r#"{"n":1.50,"s":"caf\u00e9 \"x\"","big":123456789012345678901234567890}"#;
+    let events: Vec<String> = (0..60)
+        .map(|i| format!(r#"{{"type":"order.created","data":{data},"metadata":{{"i":{i}}}}}"#))
+        .collect();
+    let batch = format!(r#"{{"events":[{}]}}"#, events.join(","));
+    let (status, _, body) = post(&format!("{base}/v1/events/batch"), &batch, &[]).await;
+    assert_eq!(status, 202, "{body}");
+    let got = rx.wait_for(60, Duration::from_secs(20)).await;
+    for (i, g) in got.iter().enumerate() {
+        let text = std::str::from_utf8(&g.body).unwrap();
+        let want = format!(r#","data":{data},"metadata":{{"i":{i}}}}}"#);
+        assert!(text.ends_with(&want), "delivery {i}: {text}");
+        assert!(g.signed_by(SECRET), "delivery {i}");
+    }
+    hub.shutdown().await;
+}
+
 #[actix_web::test]
 async fn bad_publishes_get_problem_json_and_nothing_is_stored() {
     let (hub, _dir) = start_hookbus(vec![]).await;
