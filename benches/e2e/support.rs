@@ -175,7 +175,8 @@ pub fn free_port() -> u16 {
 /// `hookbus serve` on `port` with data in `dir` and `extra` TOML appended.
 ///
 /// With `HOOKBUS_BENCH_PERF_DIR` set, each server runs under
-/// `perf record -g` (cpu-clock), written to `<dir>/<label>.data`.
+/// `perf record -g` (cpu-clock; other sampling options in
+/// `HOOKBUS_BENCH_PERF_ARGS`), written to `<dir>/<label>.data`.
 pub struct Server {
     pub child: Child,
     pub base: String,
@@ -218,8 +219,13 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         let perf = std::env::var("HOOKBUS_BENCH_PERF_DIR").ok().map(|out| {
+            // E.g. `-F 499 --call-graph dwarf` where frame pointers are missing.
+            let args =
+                std::env::var("HOOKBUS_BENCH_PERF_ARGS").unwrap_or_else(|_| "-F 999 -g".into());
             Command::new("perf")
-                .args(["record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p"])
+                .args(["record", "-q", "-e", "cpu-clock"])
+                .args(args.split_whitespace())
+                .arg("-p")
                 .arg(child.id().to_string())
                 .arg("-o")
                 .arg(Path::new(&out).join(format!("{label}.data")))
