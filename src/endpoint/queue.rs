@@ -176,6 +176,16 @@ impl Queue {
         }
     }
 
+    /// The next `limit` ready deliveries (in the order they will be taken)
+    /// still without their event: paged in, their events are read together.
+    pub fn needing_events(&mut self, limit: usize) -> Vec<&mut Item> {
+        self.ready
+            .iter_mut()
+            .filter(|i| i.event.is_none())
+            .take(limit)
+            .collect()
+    }
+
     fn insert(&mut self, item: Item, due: Option<Instant>) {
         if !self.held.insert(item.ticket) {
             return;
@@ -306,6 +316,30 @@ mod tests {
         assert!(!q.attach_event(9, &info), "not held");
         let taken = q.take(Instant::now()).unwrap();
         assert_eq!(taken.event.unwrap().id, "evt_3");
+    }
+
+    #[test]
+    fn events_are_read_ahead_for_the_next_ready_deliveries_without_one() {
+        let mut q = Queue::new(16);
+        let page = (1..=6).map(|t| (item(t), None)).collect();
+        q.add_page(page, Some(6), true);
+        let info = Arc::new(EventInfo::new(
+            "evt_2".into(),
+            "a.b".into(),
+            bytes::Bytes::from_static(b"{}"),
+            0,
+        ));
+        assert!(q.attach_event(2, &info));
+        let first = q.take(Instant::now()).unwrap();
+        assert_eq!(first.ticket, 1);
+        // In the order they will be taken, skipping the one that has its event.
+        let ahead: Vec<u128> = q.needing_events(3).iter().map(|i| i.ticket).collect();
+        assert_eq!(ahead, [3, 4, 5]);
+        for i in q.needing_events(3) {
+            i.event = Some(info.clone());
+        }
+        let rest: Vec<u128> = q.needing_events(10).iter().map(|i| i.ticket).collect();
+        assert_eq!(rest, [6]);
     }
 
     fn item(ticket: u128) -> Item {

@@ -186,21 +186,35 @@ impl Store {
         &self,
         ids: impl IntoIterator<Item = &'a str>,
     ) -> Vec<Result<Option<DeliveryRecord>, StoreError>> {
-        let found = self
-            .db
-            .batched_multi_get_cf(cf(&self.db, Cf::Deliveries), ids, false);
+        self.get_rows(Cf::Deliveries, ids, "delivery", codec::read_delivery)
+    }
+
+    /// [`Self::event_to_send`] for several events in one batched lookup,
+    /// each answer in the order of `ids`.
+    pub fn events_to_send<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Result<Option<EventToSend>, StoreError>> {
+        self.get_rows(Cf::Events, ids, "event", EventToSend::from_row)
+    }
+
+    /// [`Self::get_row`] for several keys in one batched lookup (RocksDB's
+    /// `MultiGet`: one pass over memtables and shared block reads).
+    fn get_rows<'a, T>(
+        &self,
+        c: Cf,
+        keys: impl IntoIterator<Item = &'a str>,
+        what: &'static str,
+        decode: fn(&[u8]) -> Result<T, DecodeError>,
+    ) -> Vec<Result<Option<T>, StoreError>> {
+        let found = self.db.batched_multi_get_cf(cf(&self.db, c), keys, false);
         found
             .into_iter()
             .map(|row| match row? {
                 None => Ok(None),
-                Some(v) => {
-                    codec::read_delivery(&v)
-                        .map(Some)
-                        .map_err(|source| StoreError::Corrupt {
-                            what: "delivery",
-                            source,
-                        })
-                }
+                Some(v) => decode(&v)
+                    .map(Some)
+                    .map_err(|source| StoreError::Corrupt { what, source }),
             })
             .collect()
     }
