@@ -33,7 +33,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub endpoint: Option<String>,
     /// `env` variables for the script, as KEY=VALUE (repeatable).
-    #[arg(long = "env", value_parser = super::parse_kv)]
+    #[arg(long = "env", value_parser = parse_kv)]
     pub env: Vec<(String, String)>,
     /// Config file whose `[transforms]` limits apply offline (defaults otherwise).
     #[arg(short, long)]
@@ -147,4 +147,10 @@ fn report(answer: &Value) -> ExitCode {
         }
         None => ExitCode::SUCCESS,
     }
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
