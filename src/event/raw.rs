@@ -1,276 +1,10 @@
-//! Events: the publish request, its validation, and the body delivered by default.
+//! An HTTP publish's payload kept as text.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::ids;
-
-/// Longest event type accepted, in characters.
-pub const MAX_TYPE_LEN: usize = 256;
-/// Most dot-separated segments in an event type or pattern.
-pub const MAX_SEGMENTS: usize = 16;
-/// Longest caller-supplied event id or idempotency key, in characters.
-pub const MAX_ID_LEN: usize = 128;
-
-/// What a publisher sends to `POST /v1/events` (and what the library's
-/// `publish` takes).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PublishRequest {
-    /// Dot-separated event type, e.g. `order.created`.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// Arbitrary JSON payload; `null` when absent.
-    #[serde(default)]
-    pub data: Value,
-    /// Optional publisher metadata delivered alongside `data`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
-    /// Caller-chosen id; `evt_<ULID>` is generated when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// De-duplication key for retried publishes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
-    /// W3C trace context of the publisher (the `traceparent` header of an
-    /// HTTP publish, or [`PublishRequest::with_traceparent`]); sent on to
-    /// receivers as `traceparent`. Not part of the JSON body.
-    #[serde(skip)]
-    pub traceparent: Option<String>,
-}
-
-impl PublishRequest {
-    /// A request for `event_type` carrying `data`.
-    ///
-    /// # Examples
-    /// ```
-    /// let ev = hookbus::event::PublishRequest::new("order.created", serde_json::json!({"id": 1}));
-    /// assert_eq!(ev.event_type, "order.created");
-    /// ```
-    pub fn new(event_type: impl Into<String>, data: Value) -> Self {
-        Self {
-            event_type: event_type.into(),
-            data,
-            metadata: None,
-            id: None,
-            idempotency_key: None,
-            traceparent: None,
-        }
-    }
-
-    /// A request for `event_type` whose data is `data` serialised to JSON.
-    ///
-    /// # Examples
-    /// ```
-    /// #[derive(serde::Serialize)]
-    /// struct Order { id: u64, total: &'static str }
-    /// let ev = hookbus::PublishRequest::json("order.created", &Order { id: 7, total: "9.90" })?
-    ///     .with_idempotency_key("order-7-created")
-    ///     .with_metadata(serde_json::json!({"source": "shop"}));
-    /// assert_eq!(ev.data["id"], 7);
-    /// # Ok::<(), serde_json::Error>(())
-    /// ```
-    pub fn json<T: Serialize + ?Sized>(
-        event_type: impl Into<String>,
-        data: &T,
-    ) -> Result<Self, serde_json::Error> {
-        Ok(Self::new(event_type, serde_json::to_value(data)?))
-    }
-
-    /// Use this id instead of a generated `evt_<ULID>` (a repeat is a conflict).
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = Some(id.into());
-        self
-    }
-
-    /// Metadata delivered alongside `data` (a JSON object).
-    pub fn with_metadata(mut self, metadata: Value) -> Self {
-        self.metadata = Some(metadata);
-        self
-    }
-
-    /// Repeating this key within 24 h returns the first receipt and delivers nothing new.
-    pub fn with_idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
-        self
-    }
-
-    /// Carry the host's W3C trace context (`00-<trace id>-<span id>-<flags>`)
-    /// to every receiver as the `traceparent` header; ignored unless well formed.
-    pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
-        let tp = traceparent.into();
-        self.traceparent = is_traceparent(&tp).then_some(tp);
-        self
-    }
-
-    /// Every problem with this request, as `(field, reason)` pairs.
-    pub fn problems(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        if let Err(e) = validate_event_type(&self.event_type) {
-            out.push(("type".to_string(), e));
-        }
-        if let Some(id) = &self.id {
-            if let Err(e) = validate_token(id) {
-                out.push(("id".to_string(), e));
-            }
-        }
-        if let Some(key) = &self.idempotency_key {
-            if key.is_empty() || key.chars().count() > MAX_ID_LEN {
-                out.push((
-                    "idempotency_key".to_string(),
-                    format!("must be 1..={MAX_ID_LEN} characters"),
-                ));
-            }
-        }
-        if let Some(m) = &self.metadata {
-            if !m.is_object() {
-                out.push(("metadata".to_string(), "must be a JSON object".to_string()));
-            }
-        }
-        out
-    }
-}
-
-/// A well-formed W3C `traceparent` (version 00): `00-` 32 hex `-` 16 hex `-` 2 hex,
-/// with non-zero ids. Anything else is ignored, as the W3C spec asks.
-pub fn is_traceparent(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('-').collect();
-    let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
-    parts.len() == 4
-        && parts[0] == "00"
-        && hex(parts[1], 32)
-        && hex(parts[2], 16)
-        && hex(parts[3], 2)
-        && parts[1].bytes().any(|b| b != b'0')
-        && parts[2].bytes().any(|b| b != b'0')
-}
-
-/// Whether `t` is in the namespace hookbus keeps for its operational events
-/// (`hookbus.…`), which publishers may not use.
-pub fn is_reserved_type(t: &str) -> bool {
-    t == "hookbus" || t.starts_with("hookbus.")
-}
-
-/// Check an event type: 1–16 dot-separated segments of `[A-Za-z0-9_-]+`,
-/// at most 256 characters.
-///
-/// # Examples
-/// ```
-/// use hookbus::event::validate_event_type;
-/// assert!(validate_event_type("order.created").is_ok());
-/// assert!(validate_event_type("order..created").is_err());
-/// ```
-pub fn validate_event_type(t: &str) -> Result<(), String> {
-    if t.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if t.len() > MAX_TYPE_LEN {
-        return Err(format!("must be at most {MAX_TYPE_LEN} characters"));
-    }
-    let mut n = 0;
-    for seg in t.split('.') {
-        n += 1;
-        if seg.is_empty() {
-            return Err("segments must not be empty (no leading, trailing or double dots)".into());
-        }
-        if !seg.bytes().all(is_segment_byte) {
-            return Err(format!(
-                "segment `{seg}` may only contain letters, digits, `_` and `-`"
-            ));
-        }
-    }
-    if n > MAX_SEGMENTS {
-        return Err(format!("must have at most {MAX_SEGMENTS} segments"));
-    }
-    Ok(())
-}
-
-/// Whether `b` may appear in an event-type segment.
-pub(crate) fn is_segment_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
-
-/// Check a caller-supplied id: 1–128 characters of `[A-Za-z0-9_.:-]`.
-fn validate_token(id: &str) -> Result<(), String> {
-    if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(format!("must be 1..={MAX_ID_LEN} characters"));
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
-    {
-        return Err("may only contain letters, digits, `_`, `-`, `.` and `:`".into());
-    }
-    Ok(())
-}
-
-/// An accepted event, as stored and as delivered (format `json`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Event {
-    /// `evt_<ULID>` or the publisher's id.
-    pub id: String,
-    /// The event type.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// RFC 3339 UTC with milliseconds, fixed at acceptance so retries send identical bytes.
-    pub timestamp: String,
-    /// The publisher's payload.
-    pub data: Value,
-    /// The publisher's metadata (`{}` when absent).
-    pub metadata: Value,
-}
-
-impl Event {
-    /// Accept a validated request now: assign the id and timestamp.
-    pub fn accept(req: PublishRequest) -> Self {
-        Self {
-            id: req.id.unwrap_or_else(ids::event_id),
-            event_type: req.event_type,
-            timestamp: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-            data: req.data,
-            metadata: req
-                .metadata
-                .unwrap_or_else(|| Value::Object(Default::default())),
-        }
-    }
-
-    /// When it was accepted, Unix ms (parsed back from `timestamp`).
-    pub fn accepted_ms(&self) -> Option<u64> {
-        rfc3339_ms(&self.timestamp)
-    }
-
-    /// The default delivered body: `{"id","type","timestamp","data","metadata"}`.
-    pub fn body(&self) -> bytes::Bytes {
-        // Serialising a struct of plain JSON values cannot fail.
-        bytes::Bytes::from(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    /// [`Self::body`] with `data` and `metadata` spliced from the texts the
-    /// publisher sent (the same fields, in the same order).
-    pub fn body_with(&self, raw: &RawPayload) -> bytes::Bytes {
-        let data = raw.data.as_deref().unwrap_or("null");
-        let metadata = raw.metadata.as_deref().unwrap_or("{}");
-        let mut out = Vec::with_capacity(
-            96 + self.id.len() + self.event_type.len() + data.len() + metadata.len(),
-        );
-        // Writing strings into a Vec cannot fail.
-        out.extend_from_slice(b"{\"id\":");
-        let _ = serde_json::to_writer(&mut out, &self.id);
-        out.extend_from_slice(b",\"type\":");
-        let _ = serde_json::to_writer(&mut out, &self.event_type);
-        out.extend_from_slice(b",\"timestamp\":");
-        let _ = serde_json::to_writer(&mut out, &self.timestamp);
-        out.extend_from_slice(b",\"data\":");
-        out.extend_from_slice(data.as_bytes());
-        out.extend_from_slice(b",\"metadata\":");
-        out.extend_from_slice(metadata.as_bytes());
-        out.push(b'}');
-        bytes::Bytes::from(out)
-    }
-}
+use super::request::PublishRequest;
 
 /// An HTTP publish's `data` and `metadata` as the publisher's JSON had
 /// them, kept as text (whitespace outside strings removed): the delivered
@@ -281,9 +15,9 @@ impl Event {
 #[derive(Debug, Clone)]
 pub struct RawPayload {
     /// `data`'s text; none when absent or `null`.
-    data: Option<String>,
+    pub(super) data: Option<String>,
     /// `metadata`'s text (an object); none when absent or `null`.
-    metadata: Option<String>,
+    pub(super) metadata: Option<String>,
 }
 
 /// [`PublishRequest`]'s JSON with the payload left as text.
@@ -447,45 +181,10 @@ fn compact(json: &str) -> Option<String> {
     }
 }
 
-/// An RFC 3339 UTC timestamp (as events carry) in Unix ms.
-pub fn rfc3339_ms(timestamp: &str) -> Option<u64> {
-    let t = humantime::parse_rfc3339(timestamp).ok()?;
-    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accepts_well_formed_types() {
-        let sixteen = vec!["a"; 16].join(".");
-        for t in ["a", "order.created", "A-b_c.9", &sixteen] {
-            assert!(validate_event_type(t).is_ok(), "{t}");
-        }
-    }
-
-    #[test]
-    fn rejects_malformed_types() {
-        let long = "a".repeat(257);
-        let deep = vec!["a"; 17].join(".");
-        for t in ["", ".a", "a.", "a..b", "a b", "a.*", "ä", &long, &deep] {
-            assert!(validate_event_type(t).is_err(), "{t:?}");
-        }
-    }
-
-    #[test]
-    fn body_has_the_documented_fields_and_is_stable() {
-        let ev = Event::accept(PublishRequest::new("a.b", serde_json::json!({"x": 1})));
-        let v: Value = serde_json::from_slice(&ev.body()).unwrap();
-        assert_eq!(v["type"], "a.b");
-        assert_eq!(v["data"]["x"], 1);
-        assert!(v["metadata"].is_object());
-        assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
-        assert_eq!(ev.body(), ev.body());
-        let accepted = ev.accepted_ms().unwrap();
-        assert!(crate::ids::now_ms().abs_diff(accepted) < 5_000);
-    }
+    use crate::event::Event;
 
     /// The same event through the tree and through the text.
     fn both_ways(body: &str) -> (bytes::Bytes, bytes::Bytes) {
@@ -609,14 +308,5 @@ mod tests {
         raw.fill(&mut data, &mut metadata);
         assert_eq!(data, serde_json::json!({"total": 7}));
         assert_eq!(metadata, serde_json::json!({"k": "v"}));
-    }
-
-    #[test]
-    fn reports_every_problem() {
-        let mut r = PublishRequest::new("bad..type", Value::Null);
-        r.id = Some("has space".into());
-        r.metadata = Some(serde_json::json!([1]));
-        let fields: Vec<_> = r.problems().into_iter().map(|p| p.0).collect();
-        assert_eq!(fields, ["type", "id", "metadata"]);
     }
 }
