@@ -112,3 +112,35 @@ pub(crate) async fn publish(
         ))),
     }
 }
+
+/// Longest one try of a batch waits for JetStream's answer.
+const TRY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Publish a batch, trying again while `timeout` allows when an answer does
+/// not come (a stream leader lost with its server: the request went to it).
+/// A batch holds whole rows with their final values, so storing it twice
+/// rewrites the same rows; at worst (another node finished a delivery in
+/// between) a delivery is queued again and sent twice, which at-least-once
+/// allows, and never one is lost.
+pub(super) async fn publish_retrying(
+    client: &Client,
+    msgs: &[Msg],
+    node: &str,
+    ttl: Duration,
+    timeout: Duration,
+) -> Result<u64, String> {
+    let started = std::time::Instant::now();
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        let result = publish(client, msgs, node, ttl, left.min(TRY_TIMEOUT)).await;
+        let time_left = started.elapsed() + TRY_TIMEOUT / 4 < timeout;
+        match result {
+            Err(BatchError::NoAnswer(e)) if time_left => {
+                tracing::debug!(error = %e, "JetStream did not answer in time; trying the batch again.");
+            }
+            // No stream leader right now: an election is under way.
+            Err(BatchError::NoLeader(_)) if time_left => tokio::time::sleep(TRY_TIMEOUT / 4).await,
+            other => return other.map_err(|e| e.to_string()),
+        }
+    }
+}

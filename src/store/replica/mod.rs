@@ -26,11 +26,11 @@ mod batch;
 mod cache;
 pub mod leases;
 mod rows;
+mod start;
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
 use rocksdb::DB;
 use tokio::sync::watch;
 
@@ -38,9 +38,9 @@ use super::StoreError;
 use super::committer::Sink;
 use super::op::Op;
 pub use applier::Applied;
-pub(crate) use applier::{Progress, applied_seq};
-use batch::BatchError;
+pub(crate) use applier::Progress;
 pub(crate) use rows::MAX_BATCH;
+use start::{Tasks, connect_and_catch_up};
 
 /// How to reach JetStream and lay out the stream (from `[cluster]`).
 #[derive(Clone, Debug)]
@@ -88,10 +88,6 @@ impl ClusterSettings {
         format!("{}_rows", self.prefix.to_ascii_uppercase())
     }
 }
-
-/// How long a starting node keeps asking JetStream for the rows stream
-/// (through leader elections) before its start fails.
-const START_PATIENCE: Duration = Duration::from_secs(30);
 
 /// How long a shutting-down node waits for its leases to be given up.
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
@@ -258,7 +254,7 @@ impl Sink for Replica {
         self.inner.handle.block_on(async move {
             let mut last = 0;
             for b in &batches {
-                last = publish_retrying(&client, b, &node, ttl, timeout).await?;
+                last = batch::publish_retrying(&client, b, &node, ttl, timeout).await?;
             }
             // Read-your-writes: the writer's next read on this node sees it.
             tokio::time::timeout(timeout, progress.wait_for(|p| p.seq >= last))
@@ -272,199 +268,4 @@ impl Sink for Replica {
             Ok(())
         })
     }
-}
-
-/// Longest one try of a batch waits for JetStream's answer.
-const TRY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Publish a batch, trying again while `timeout` allows when an answer does
-/// not come (a stream leader lost with its server: the request went to it).
-/// A batch holds whole rows with their final values, so storing it twice
-/// rewrites the same rows; at worst (another node finished a delivery in
-/// between) a delivery is queued again and sent twice, which at-least-once
-/// allows, and never one is lost.
-async fn publish_retrying(
-    client: &async_nats::Client,
-    msgs: &[rows::Msg],
-    node: &str,
-    ttl: Duration,
-    timeout: Duration,
-) -> Result<u64, String> {
-    let started = std::time::Instant::now();
-    loop {
-        let left = timeout.saturating_sub(started.elapsed());
-        let result = batch::publish(client, msgs, node, ttl, left.min(TRY_TIMEOUT)).await;
-        let time_left = started.elapsed() + TRY_TIMEOUT / 4 < timeout;
-        match result {
-            Err(BatchError::NoAnswer(e)) if time_left => {
-                tracing::debug!(error = %e, "JetStream did not answer in time; trying the batch again.");
-            }
-            // No stream leader right now: an election is under way.
-            Err(BatchError::NoLeader(_)) if time_left => tokio::time::sleep(TRY_TIMEOUT / 4).await,
-            other => return other.map_err(|e| e.to_string()),
-        }
-    }
-}
-
-async fn connect(s: &ClusterSettings) -> Result<async_nats::Client, StoreError> {
-    let mut o = async_nats::ConnectOptions::new()
-        .name(format!("hookbus {}", s.node))
-        .connection_timeout(s.timeout)
-        .request_timeout(Some(s.timeout))
-        // Keep trying for ever once connected: NATS coming back must heal
-        // the node without a restart (writes fail with 503 meanwhile).
-        .max_reconnects(None)
-        .require_tls(s.auth.tls_required);
-    if let Some(path) = &s.auth.credentials_file {
-        o = o
-            .credentials_file(path)
-            .await
-            .map_err(|e| StoreError::Cluster(format!("cluster.credentials_file: {e}")))?;
-    }
-    if let Some(t) = &s.auth.token {
-        o = o.token(t.clone());
-    }
-    if let Some((u, p)) = &s.auth.user_password {
-        o = o.user_and_password(u.clone(), p.clone());
-    }
-    if let Some(ca) = &s.auth.tls_ca_file {
-        o = o.add_root_certificates(ca.clone());
-    }
-    if let Some((cert, key)) = &s.auth.tls_client {
-        o = o.add_client_certificate(cert.clone(), key.clone());
-    }
-    o.connect(s.urls.clone()).await.map_err(|e| {
-        StoreError::Cluster(format!(
-            "cannot connect to NATS at {}: {e}",
-            s.urls.join(", ")
-        ))
-    })
-}
-
-/// What start-up hands the replica: the client, the applier's progress and
-/// its feed.
-type Started = (
-    async_nats::Client,
-    watch::Receiver<Progress>,
-    tokio::sync::mpsc::UnboundedReceiver<Applied>,
-    watch::Receiver<leases::Owned>,
-    Tasks,
-    watch::Sender<bool>,
-);
-
-/// The tasks a node runs on the NATS runtime.
-struct Tasks {
-    /// Lease renewals; told to give its leases up before it ends.
-    leases: tokio::task::JoinHandle<()>,
-    /// The cache applier; holds RocksDB while it writes a batch.
-    applier: tokio::task::JoinHandle<()>,
-}
-
-async fn connect_and_catch_up(s: ClusterSettings, db: Weak<DB>) -> Result<Started, StoreError> {
-    let client = connect(&s).await?;
-    let js = jetstream::new(client.clone());
-    let cfg = stream::Config {
-        name: s.stream_name(),
-        subjects: vec![rows::stream_subjects(&s.prefix)],
-        max_messages_per_subject: 1,
-        num_replicas: s.replicas,
-        storage: stream::StorageType::File,
-        discard: stream::DiscardPolicy::Old,
-        allow_atomic_publish: true,
-        allow_message_ttl: true,
-        allow_direct: true,
-        ..Default::default()
-    };
-    // Connected, but JetStream may be electing a stream or meta leader (a
-    // server just restarted, say): keep asking for a while instead of
-    // failing the node's start on the first timeout.
-    let deadline = tokio::time::Instant::now() + START_PATIENCE;
-    let (rows_stream, info) = loop {
-        let opened = async {
-            let mut st = js
-                .get_or_create_stream(cfg.clone())
-                .await
-                .map_err(|e| format!("cannot create or open the rows stream: {e}"))?;
-            let info = st
-                .info()
-                .await
-                .map_err(|e| format!("rows stream info: {e}"))?
-                .clone();
-            Ok::<_, String>((st, info))
-        };
-        match opened.await {
-            Ok(ok) => break ok,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                tracing::warn!(error = %e, "JetStream not answering yet; retrying.");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => return Err(StoreError::Cluster(e)),
-        }
-    };
-    if info.config.num_replicas != s.replicas {
-        tracing::warn!(
-            stream = %info.config.name, has = info.config.num_replicas, configured = s.replicas,
-            "The rows stream exists with another replica count; keeping the stream's."
-        );
-    }
-    let identity = format!(
-        "{} {}",
-        info.config.name,
-        info.created.unix_timestamp_nanos()
-    );
-    let last = info.state.last_sequence;
-    let applied = {
-        let db = db
-            .upgrade()
-            .ok_or_else(|| StoreError::Cluster("the store closed during start-up".into()))?;
-        let stale = cache::stale(&db, &identity, last, s.tombstone_ttl)?;
-        if let Some(why) = stale {
-            tracing::info!(
-                why,
-                "Cluster cache: rebuilding this node's cache from the rows stream."
-            );
-        }
-        cache::adopt(&db, &identity, stale.is_some())?;
-        applied_seq(&db)
-    };
-    let (tx, mut rx) = watch::channel(Progress {
-        seq: applied,
-        caught_up: info.state.messages == 0 || applied >= last,
-    });
-    let (feed_tx, feed_rx) = tokio::sync::mpsc::unbounded_channel();
-    let feed = applier::Feed {
-        node: s.node.clone(),
-        tx: feed_tx,
-    };
-    let applier = tokio::spawn(applier::run(rows_stream, s.prefix.clone(), db, tx, feed));
-    rx.wait_for(|p| p.caught_up)
-        .await
-        .map_err(|_| StoreError::Cluster("the cluster cache stopped during start-up".into()))?;
-    tracing::info!(applied = rx.borrow().seq, "Cluster cache up to date.");
-    let (owned_tx, owned_rx) = watch::channel(leases::Owned {
-        partitions: s.partitions,
-        ..Default::default()
-    });
-    let (release_tx, release_rx) = watch::channel(false);
-    let leases = tokio::spawn(leases::run(
-        js,
-        s.clone(),
-        s.partitions,
-        s.lease_ttl,
-        owned_tx,
-        release_rx,
-    ));
-    // Start driving what this node can hold before the engine starts, so
-    // its first publishes are not handed to actors that are about to be
-    // told they drive (a node that gets nothing still settles in a round).
-    let mut first = owned_rx.clone();
-    let _ = tokio::time::timeout(s.lease_ttl, first.wait_for(|o| o.settled)).await;
-    Ok((
-        client,
-        rx,
-        feed_rx,
-        owned_rx,
-        Tasks { leases, applier },
-        release_tx,
-    ))
 }
