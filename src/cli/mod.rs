@@ -2,9 +2,9 @@
 //! (`check-config`, `transform test`, `verify`) and an API client for a
 //! running server (`endpoints`, `publish`, `deliveries`, `dlq`, `stats`).
 //!
-//! Files: `client` (HTTP calls, failures, exit codes), `endpoint_cmds` and
-//! `history` (the client commands, written for people, `--format json` for
-//! scripts), `output` (tables, blocks), `when` (`--since 1h`), `local`
+//! Files: `client` (HTTP calls, failures, exit codes), `endpoint_cmds`,
+//! `apps_cmds`, `history` and `dlq_cmds` (the client commands, written for
+//! people, `--format json` for scripts), `output` (tables, blocks), `when` (`--since 1h`), `local`
 //! (offline commands), `transform_cmds` (`transform test`, offline or
 //! against a server).
 //!
@@ -15,6 +15,7 @@ mod apps_cmds;
 mod args;
 mod client;
 mod commands;
+mod dlq_cmds;
 mod endpoint_cmds;
 mod history;
 mod local;

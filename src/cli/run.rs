@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::args::{Cli, Command, LogFormat};
 use super::commands::TransformCommand;
-use super::{apps_cmds, endpoint_cmds, history, local, transform_cmds};
+use super::{apps_cmds, dlq_cmds, endpoint_cmds, history, local, transform_cmds};
 use crate::config::Config;
 
 /// Install the global tracing subscriber (the binary's choice, never the library's).
@@ -41,7 +41,7 @@ pub async fn main(cli: Cli) -> ExitCode {
             remote,
         } => history::publish(&remote, &event_type, &data, idempotency_key).await,
         Command::Deliveries(c) => history::deliveries(c).await,
-        Command::Dlq(c) => history::dlq(c).await,
+        Command::Dlq(c) => dlq_cmds::dlq(c).await,
         Command::Stats { endpoint, remote } => history::stats(&remote, endpoint.as_deref()).await,
         Command::Apps(c) => apps_cmds::apps(c).await,
         Command::EventTypes(c) => apps_cmds::event_types(c).await,
