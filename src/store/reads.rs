@@ -165,11 +165,6 @@ impl Store {
         self.get_row(Cf::Events, id.as_bytes(), "event", codec::json)
     }
 
-    /// What an attempt sends of one event (see [`EventToSend`]).
-    pub fn event_to_send(&self, id: &str) -> Result<Option<EventToSend>, StoreError> {
-        self.get_row(Cf::Events, id.as_bytes(), "event", EventToSend::from_row)
-    }
-
     /// One delivery.
     pub fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
         self.get_row(
@@ -189,8 +184,8 @@ impl Store {
         self.get_rows(Cf::Deliveries, ids, "delivery", codec::read_delivery)
     }
 
-    /// [`Self::event_to_send`] for several events in one batched lookup,
-    /// each answer in the order of `ids`.
+    /// What an attempt sends of each event (see [`EventToSend`]), in one
+    /// batched lookup, each answer in the order of `ids`.
     pub fn events_to_send<'a>(
         &self,
         ids: impl IntoIterator<Item = &'a str>,

@@ -79,8 +79,9 @@ pub struct StoredEvent {
 ///
 /// Why: a delivery paged in from the durable queue (a backlog, a burst, a
 /// restart) has only its event id; parsing the whole row into a
-/// `serde_json::Value` and serialising it again was most of what such a
-/// delivery cost its delivery thread beyond the HTTP exchange. The stored
+/// `serde_json::Value` and serialising it again, with the read, took about
+/// a fifth of its delivery thread in a drain (docs/BENCHMARKS.md), and
+/// changed the bytes of a payload kept as text (`\u00e9` became `é`). The stored
 /// `event` field *is* the delivered body (`Changes::event` writes it as
 /// such), so its text is sent as it is: the same bytes as every other attempt.
 #[derive(Clone, Debug, PartialEq)]
