@@ -14,6 +14,15 @@ use super::records::{
 use super::{Cf, Store, StoreError, keys};
 use crate::model::PublishReceipt;
 
+/// A stored value decoded by `decode`; one that does not decode is a corrupt `what`.
+fn decoded<T>(
+    v: &[u8],
+    what: &'static str,
+    decode: fn(&[u8]) -> Result<T, DecodeError>,
+) -> Result<T, StoreError> {
+    decode(v).map_err(|source| StoreError::Corrupt { what, source })
+}
+
 impl Store {
     /// One row, decoded by `decode` (`codec::json` for most records).
     pub(super) fn get_row<T>(
@@ -23,12 +32,10 @@ impl Store {
         what: &'static str,
         decode: fn(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<Option<T>, StoreError> {
-        match self.db.get_pinned_cf(cf(&self.db, c), key)? {
-            None => Ok(None),
-            Some(v) => decode(&v)
-                .map(Some)
-                .map_err(|source| StoreError::Corrupt { what, source }),
-        }
+        self.db
+            .get_pinned_cf(cf(&self.db, c), key)?
+            .map(|v| decoded(&v, what, decode))
+            .transpose()
     }
 
     fn exists(&self, c: Cf, key: &[u8]) -> Result<bool, StoreError> {
@@ -81,7 +88,7 @@ impl Store {
     ) -> Result<Vec<T>, StoreError> {
         self.scan(c, prefix, start, limit)?
             .into_iter()
-            .map(|(_, v)| decode(&v).map_err(|source| StoreError::Corrupt { what, source }))
+            .map(|(_, v)| decoded(&v, what, decode))
             .collect()
     }
 
@@ -205,12 +212,7 @@ impl Store {
         let found = self.db.batched_multi_get_cf(cf(&self.db, c), keys, false);
         found
             .into_iter()
-            .map(|row| match row? {
-                None => Ok(None),
-                Some(v) => decode(&v)
-                    .map(Some)
-                    .map_err(|source| StoreError::Corrupt { what, source }),
-            })
+            .map(|row| row?.map(|v| decoded(&v, what, decode)).transpose())
             .collect()
     }
 
