@@ -179,17 +179,27 @@ impl Bus {
             .filter(|d| matches!(run.work, Work::Purge) || self.has_endpoint(&d.endpoint_id))
             .collect();
         match run.work {
-            Work::List => run.go_on(chunk, more, &me),
-            Work::Replay => match self.reopen_all(&chunk) {
+            // A dry run lists what a replay would re-open, so it reads the
+            // delivery rows too (and leaves what it built unused).
+            Work::List => match reopen_found(chunk, |id| self.store().delivery(id)) {
                 Err(e) => run.finish(Err(e.into())),
-                Ok((changes, _)) if changes.is_empty() => run.go_on(chunk, more, &me),
-                Ok((changes, enqueues)) => {
-                    let ids: Vec<String> = chunk.iter().map(|d| d.delivery_id.clone()).collect();
+                Ok(r) => run.go_on(r.replayed, more, &me),
+            },
+            Work::Replay => match reopen_found(chunk, |id| self.store().delivery(id)) {
+                Err(e) => run.finish(Err(e.into())),
+                Ok(r) if r.changes.is_empty() => run.go_on(r.replayed, more, &me),
+                Ok(Reopening {
+                    changes,
+                    enqueues,
+                    replayed,
+                }) => {
+                    let ids: Vec<String> =
+                        replayed.iter().map(|d| d.delivery_id.clone()).collect();
                     self.reopening.extend(ids.iter().cloned());
                     hand_over(self, changes, enqueues, move |res| {
                         me.do_send(Reopened(ids));
                         match res {
-                            Ok(()) => run.go_on(chunk, more, &me),
+                            Ok(()) => run.go_on(replayed, more, &me),
                             Err(e) => run.finish(Err(e.into())),
                         }
                     });
@@ -216,31 +226,48 @@ impl Bus {
             }
         }
     }
+}
 
-    /// The chunk's deliveries re-opened: their rows and each endpoint's
-    /// `Enqueue`. A dead letter whose delivery row is gone is skipped.
-    fn reopen_all(
-        &self,
-        chunk: &[DeadLetter],
-    ) -> Result<(Changes, Vec<(String, Enqueue)>), StoreError> {
-        let mut changes = Changes::new();
-        let mut items: HashMap<String, Vec<Item>> = HashMap::new();
-        for dl in chunk {
-            let Some(d) = self.store().delivery(&dl.delivery_id)? else {
-                continue;
-            };
-            let item = reopen(d, Some(dl), &mut changes);
-            items.entry(dl.endpoint_id.clone()).or_default().push(item);
-        }
-        let enqueues = items
-            .into_iter()
-            .map(|(ep, items)| {
-                let replayed = items.len() as u64;
-                (ep, Enqueue { items, replayed })
-            })
-            .collect();
-        Ok((changes, enqueues))
+/// A replay chunk re-opened: the rows to commit, each endpoint's `Enqueue`,
+/// and the dead letters it re-opened (what the caller is told was replayed).
+struct Reopening {
+    changes: Changes,
+    enqueues: Vec<(String, Enqueue)>,
+    replayed: Vec<DeadLetter>,
+}
+
+/// Re-open the chunk's deliveries, each read with `delivery`. A dead letter
+/// whose delivery row is gone cannot be re-opened: it is logged and left
+/// where it is, and not reported as replayed.
+fn reopen_found(
+    chunk: Vec<DeadLetter>,
+    mut delivery: impl FnMut(&str) -> Result<Option<DeliveryRecord>, StoreError>,
+) -> Result<Reopening, StoreError> {
+    let mut changes = Changes::new();
+    let mut items: HashMap<String, Vec<Item>> = HashMap::new();
+    let mut replayed = Vec::with_capacity(chunk.len());
+    for dl in chunk {
+        let Some(d) = delivery(&dl.delivery_id)? else {
+            tracing::warn!(delivery = %dl.delivery_id, endpoint = %dl.endpoint_id,
+                "A dead letter has no delivery row; it cannot be replayed and stays.");
+            continue;
+        };
+        let item = reopen(d, Some(&dl), &mut changes);
+        items.entry(dl.endpoint_id.clone()).or_default().push(item);
+        replayed.push(dl);
     }
+    let enqueues = items
+        .into_iter()
+        .map(|(ep, items)| {
+            let replayed = items.len() as u64;
+            (ep, Enqueue { items, replayed })
+        })
+        .collect();
+    Ok(Reopening {
+        changes,
+        enqueues,
+        replayed,
+    })
 }
 
 /// Put a finished delivery back in its endpoint's queue: new ticket, a fresh
@@ -323,10 +350,9 @@ impl Handler<RetryDelivery> for Bus {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_replayed_dead_letter_writes_the_rows_a_chunk_is_sized_by() {
-        let d = DeliveryRecord {
-            id: "dlv_1".into(),
+    fn dead_delivery(id: &str) -> DeliveryRecord {
+        DeliveryRecord {
+            id: id.into(),
             event_id: "evt_1".into(),
             endpoint_id: "ep_1".into(),
             app: crate::model::app::default_id(),
@@ -341,22 +367,60 @@ mod tests {
             budget_start: 0,
             queued_at: 1,
             test: false,
-        };
-        let dl = DeadLetter {
-            delivery_id: "dlv_1".into(),
+        }
+    }
+
+    fn dead_letter(id: &str) -> DeadLetter {
+        DeadLetter {
+            delivery_id: id.into(),
             endpoint_id: "ep_1".into(),
             app: crate::model::app::default_id(),
             event_id: "evt_1".into(),
             reason: "HTTP 500".into(),
             attempts: 3,
             dead_at: 2,
-        };
+        }
+    }
+
+    #[test]
+    fn a_replayed_dead_letter_writes_the_rows_a_chunk_is_sized_by() {
         let mut changes = Changes::new();
-        let item = reopen(d, Some(&dl), &mut changes);
+        let item = reopen(
+            dead_delivery("dlv_1"),
+            Some(&dead_letter("dlv_1")),
+            &mut changes,
+        );
         assert_eq!(changes.len(), ROWS_PER_REPLAY);
         // A fresh budget, a new ticket, the same delivery.
         assert_eq!((item.budget_start, item.attempts), (3, 3));
         assert_ne!(item.ticket, 7);
         assert_eq!(item.delivery_id, "dlv_1");
+    }
+
+    #[test]
+    fn a_dead_letter_without_its_delivery_row_is_not_reported_as_replayed() {
+        let chunk = vec![
+            dead_letter("dlv_1"),
+            dead_letter("dlv_gone"),
+            dead_letter("dlv_2"),
+        ];
+        let r = reopen_found(chunk, |id| {
+            Ok((id != "dlv_gone").then(|| dead_delivery(id)))
+        })
+        .unwrap();
+        let replayed: Vec<_> = r.replayed.iter().map(|d| d.delivery_id.as_str()).collect();
+        assert_eq!(replayed, ["dlv_1", "dlv_2"]);
+        assert_eq!(r.changes.len(), 2 * ROWS_PER_REPLAY);
+        let queued: Vec<_> = r.enqueues[0].1.items.iter().map(|i| &i.delivery_id).collect();
+        assert_eq!(queued, ["dlv_1", "dlv_2"]);
+        assert_eq!(r.enqueues[0].1.replayed, 2);
+    }
+
+    #[test]
+    fn a_chunk_whose_delivery_rows_cannot_be_read_replays_nothing() {
+        let r = reopen_found(vec![dead_letter("dlv_1")], |_| {
+            Err(StoreError::Write("disk gone".into()))
+        });
+        assert!(r.is_err());
     }
 }
