@@ -145,17 +145,22 @@ impl Bus {
     /// gauges (counters are filtered at render). Its rows are the caller's.
     pub(super) fn unregister(&mut self, record: &EndpointRecord) {
         if let Some(reg) = self.detach(record) {
-            reg.retired.store(true, std::sync::atomic::Ordering::SeqCst);
             reg.addr.do_send(Stop);
         }
     }
 
-    /// Forget an endpoint (as [`unregister`](Self::unregister)) but leave
-    /// its actor running: the caller stops it.
+    /// Forget an endpoint (as [`unregister`](Self::unregister)) and retire
+    /// its actor, but leave it running: the caller stops it. Retired here,
+    /// not by the caller, because its `Stop` may wait behind other messages
+    /// and a retry timer could start an attempt in between, after the
+    /// endpoint is already gone from every list.
     pub(super) fn detach(&mut self, record: &EndpointRecord) -> Option<Registered> {
         let reg = self.endpoints.remove(&record.id);
         self.w.board.remove(&record.id);
         self.unindex(record);
+        if let Some(reg) = &reg {
+            reg.retired.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         reg
     }
 
