@@ -193,8 +193,7 @@ impl Bus {
                     enqueues,
                     replayed,
                 }) => {
-                    let ids: Vec<String> =
-                        replayed.iter().map(|d| d.delivery_id.clone()).collect();
+                    let ids: Vec<String> = replayed.iter().map(|d| d.delivery_id.clone()).collect();
                     self.reopening.extend(ids.iter().cloned());
                     hand_over(self, changes, enqueues, move |res| {
                         me.do_send(Reopened(ids));
@@ -404,14 +403,20 @@ mod tests {
             dead_letter("dlv_gone"),
             dead_letter("dlv_2"),
         ];
-        let r = reopen_found(chunk, |id| {
-            Ok((id != "dlv_gone").then(|| dead_delivery(id)))
-        })
+        let r = reopen_found(
+            chunk,
+            |id| Ok((id != "dlv_gone").then(|| dead_delivery(id))),
+        )
         .unwrap();
         let replayed: Vec<_> = r.replayed.iter().map(|d| d.delivery_id.as_str()).collect();
         assert_eq!(replayed, ["dlv_1", "dlv_2"]);
         assert_eq!(r.changes.len(), 2 * ROWS_PER_REPLAY);
-        let queued: Vec<_> = r.enqueues[0].1.items.iter().map(|i| &i.delivery_id).collect();
+        let queued: Vec<_> = r.enqueues[0]
+            .1
+            .items
+            .iter()
+            .map(|i| &i.delivery_id)
+            .collect();
         assert_eq!(queued, ["dlv_1", "dlv_2"]);
         assert_eq!(r.enqueues[0].1.replayed, 2);
     }
