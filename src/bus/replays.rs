@@ -20,7 +20,7 @@ use crate::endpoint::messages::{DeadLettersPurged, Enqueue};
 use crate::endpoint::queue::Item;
 use crate::ids::{self, now_ms};
 use crate::store::records::{DeadLetter, DeliveryRecord, DeliveryStatus};
-use crate::store::{Changes, StoreError};
+use crate::store::{Changes, Store, StoreError};
 
 /// Dead letters per bus turn and per commit of a replay or purge. Reading
 /// and re-opening one costs ~10 µs, so a chunk holds the bus a few ms. A
@@ -181,11 +181,11 @@ impl Bus {
         match run.work {
             // A dry run lists what a replay would re-open, so it reads the
             // delivery rows too (and leaves what it built unused).
-            Work::List => match reopen_found(chunk, |id| self.store().delivery(id)) {
+            Work::List => match reopen_found(chunk, self.store()) {
                 Err(e) => run.finish(Err(e.into())),
                 Ok(r) => run.go_on(r.replayed, more, &me),
             },
-            Work::Replay => match reopen_found(chunk, |id| self.store().delivery(id)) {
+            Work::Replay => match reopen_found(chunk, self.store()) {
                 Err(e) => run.finish(Err(e.into())),
                 Ok(r) if r.changes.is_empty() => run.go_on(r.replayed, more, &me),
                 Ok(Reopening {
@@ -235,18 +235,25 @@ struct Reopening {
     replayed: Vec<DeadLetter>,
 }
 
-/// Re-open the chunk's deliveries, each read with `delivery`. A dead letter
-/// whose delivery row is gone cannot be re-opened: it is logged and left
-/// where it is, and not reported as replayed.
-fn reopen_found(
+/// Re-open the chunk's deliveries, their rows read from `store` in one
+/// batch. A dead letter whose delivery row is gone cannot be re-opened: it
+/// is logged and left where it is, and not reported as replayed.
+fn reopen_found(chunk: Vec<DeadLetter>, store: &Store) -> Result<Reopening, StoreError> {
+    let rows = store.deliveries(chunk.iter().map(|d| d.delivery_id.as_str()));
+    reopen_rows(chunk, rows)
+}
+
+/// [`reopen_found`] with each dead letter's delivery row already read
+/// (`rows[i]` belongs to `chunk[i]`).
+fn reopen_rows(
     chunk: Vec<DeadLetter>,
-    mut delivery: impl FnMut(&str) -> Result<Option<DeliveryRecord>, StoreError>,
+    rows: Vec<Result<Option<DeliveryRecord>, StoreError>>,
 ) -> Result<Reopening, StoreError> {
     let mut changes = Changes::new();
     let mut items: HashMap<String, Vec<Item>> = HashMap::new();
     let mut replayed = Vec::with_capacity(chunk.len());
-    for dl in chunk {
-        let Some(d) = delivery(&dl.delivery_id)? else {
+    for (dl, row) in chunk.into_iter().zip(rows) {
+        let Some(d) = row? else {
             tracing::warn!(delivery = %dl.delivery_id, endpoint = %dl.endpoint_id,
                 "A dead letter has no delivery row; it cannot be replayed and stays.");
             continue;
@@ -403,11 +410,11 @@ mod tests {
             dead_letter("dlv_gone"),
             dead_letter("dlv_2"),
         ];
-        let r = reopen_found(
-            chunk,
-            |id| Ok((id != "dlv_gone").then(|| dead_delivery(id))),
-        )
-        .unwrap();
+        let rows = chunk
+            .iter()
+            .map(|d| Ok((d.delivery_id != "dlv_gone").then(|| dead_delivery(&d.delivery_id))))
+            .collect();
+        let r = reopen_rows(chunk, rows).unwrap();
         let replayed: Vec<_> = r.replayed.iter().map(|d| d.delivery_id.as_str()).collect();
         assert_eq!(replayed, ["dlv_1", "dlv_2"]);
         assert_eq!(r.changes.len(), 2 * ROWS_PER_REPLAY);
@@ -423,9 +430,10 @@ mod tests {
 
     #[test]
     fn a_chunk_whose_delivery_rows_cannot_be_read_replays_nothing() {
-        let r = reopen_found(vec![dead_letter("dlv_1")], |_| {
-            Err(StoreError::Write("disk gone".into()))
-        });
+        let r = reopen_rows(
+            vec![dead_letter("dlv_1")],
+            vec![Err(StoreError::Write("disk gone".into()))],
+        );
         assert!(r.is_err());
     }
 }
