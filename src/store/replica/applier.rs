@@ -14,9 +14,10 @@ use futures_util::StreamExt as _;
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::watch;
 
-use super::super::op::{Op, cf};
+use super::super::op::cf;
 use super::super::{Cf, keys};
-use super::rows::{self, DELETED, END};
+use super::notes::{Applied, Unended};
+use super::rows::{self, DELETED, END, ROWS};
 use crate::ids::now_ms;
 
 /// How long the applier waits for a row before it checks that it is not
@@ -45,50 +46,6 @@ fn read_u64(db: &DB, key: &[u8]) -> u64 {
         .flatten()
         .and_then(|v| v.try_into().ok())
         .map_or(0, u64::from_be_bytes)
-}
-
-/// What other nodes wrote that this node must act on, once it is in the
-/// cache: the in-memory state built from rows (subscription trie, endpoint
-/// actors' queues, the directory) follows the stream through it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Applied {
-    /// New queue rows: endpoint id, ticket, delivery id.
-    pub queued: Vec<(String, u128, String)>,
-    /// Endpoints whose row was written or deleted.
-    pub endpoints: Vec<String>,
-    /// Applications, tokens or event types changed.
-    pub directory: bool,
-}
-
-impl Applied {
-    /// Nothing to act on.
-    pub fn is_empty(&self) -> bool {
-        self.queued.is_empty() && self.endpoints.is_empty() && !self.directory
-    }
-
-    fn note(&mut self, op: &Op) {
-        match op {
-            Op::Put(Cf::Queue, k, v) => {
-                if let (Some((ep, ticket)), Ok(dlv)) =
-                    (keys::split_queue(k), std::str::from_utf8(v))
-                {
-                    self.queued.push((ep.to_string(), ticket, dlv.to_string()));
-                }
-            }
-            Op::Put(Cf::Endpoints, k, _) | Op::Delete(Cf::Endpoints, k) => {
-                self.endpoints.push(String::from_utf8_lossy(k).into_owned());
-            }
-            Op::Put(Cf::Apps | Cf::Tokens | Cf::EventTypes, _, _)
-            | Op::Delete(Cf::Apps | Cf::Tokens | Cf::EventTypes, _) => self.directory = true,
-            _ => {}
-        }
-    }
-
-    fn merge(&mut self, other: Applied) {
-        self.queued.extend(other.queued);
-        self.endpoints.extend(other.endpoints);
-        self.directory |= other.directory;
-    }
 }
 
 /// Where the applier sends what it applied from other nodes.
@@ -222,7 +179,7 @@ async fn follow(
                 op.apply(&db, &mut pend.batch);
                 // While catching up at start nothing is built from rows yet.
                 if progress.borrow().caught_up {
-                    pend.this_batch.note(&op);
+                    pend.this_batch.note(info.stream_sequence, &op);
                 }
             }
             None => {
@@ -233,11 +190,13 @@ async fn follow(
         pend.seq = info.stream_sequence;
         pend.last_pending = info.pending;
         if let Some(origin) = end {
-            let notes = std::mem::take(&mut pend.this_batch);
-            // Its own batches need no notice: its bus acted on them.
-            if origin != feed.node {
-                pend.to_send.merge(notes);
-            }
+            let rows = headers
+                .and_then(|h| h.get(ROWS))
+                .and_then(|v| v.as_str().parse().ok());
+            let notes = pend
+                .this_batch
+                .end(info.stream_sequence, rows, origin, &feed.node);
+            pend.to_send.merge(notes);
             // Whole batches only: JetStream stores a committed batch's rows
             // one after another, so "nothing pending" mid-batch is possible
             // and is no reason to apply half of one. Catching up, batches
@@ -265,7 +224,7 @@ struct Pending {
     seq: u64,
     last_pending: u64,
     /// Notes of the batch being read, and of the batches read but not yet written.
-    this_batch: Applied,
+    this_batch: Unended,
     to_send: Applied,
 }
 
@@ -292,7 +251,7 @@ impl Pending {
         });
         // Rows whose batch END was overwritten: origin unknown, so noticed
         // (acting twice on a row is harmless).
-        self.to_send.merge(std::mem::take(&mut self.this_batch));
+        self.to_send.merge(self.this_batch.take_all());
         if !self.to_send.is_empty() {
             let _ = feed.tx.send(std::mem::take(&mut self.to_send));
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::{Client, HeaderMap};
 use serde::Deserialize;
 
-use super::rows::{DELETED, END, Msg};
+use super::rows::{DELETED, END, Msg, ROWS};
 
 /// The stream's answer to a commit.
 #[derive(Debug, Deserialize)]
@@ -84,6 +84,7 @@ pub(crate) async fn publish(
     let m = &msgs[last];
     let mut h = headers(last, m);
     h.insert(END, node);
+    h.insert(ROWS, msgs.len().to_string().as_str());
     h.insert("Nats-Batch-Commit", "1");
     let request = async_nats::Request::new()
         .headers(h)

@@ -25,6 +25,7 @@ mod applier;
 mod batch;
 mod cache;
 pub mod leases;
+mod notes;
 mod rows;
 mod start;
 
@@ -37,8 +38,8 @@ use tokio::sync::watch;
 use super::StoreError;
 use super::committer::Sink;
 use super::op::Op;
-pub use applier::Applied;
 pub(crate) use applier::Progress;
+pub use notes::Applied;
 pub(crate) use rows::MAX_BATCH;
 use start::{Tasks, connect_and_catch_up};
 

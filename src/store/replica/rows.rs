@@ -19,6 +19,10 @@ pub(crate) const DELETED: &str = "Hb-Del";
 /// only up to such a message, so a reader never sees half a batch. Its
 /// value is the writing node's name.
 pub(crate) const END: &str = "Hb-End";
+/// Header beside [`END`]: how many rows the batch has, so a reader can
+/// tell the batch's rows from those of an earlier batch whose END it never
+/// saw (see `notes`).
+pub(crate) const ROWS: &str = "Hb-Rows";
 
 /// One message to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]

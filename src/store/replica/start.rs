@@ -9,7 +9,8 @@ use async_nats::jetstream::{self, stream};
 use rocksdb::DB;
 use tokio::sync::watch;
 
-use super::applier::{self, Applied, Progress, applied_seq};
+use super::applier::{self, Progress, applied_seq};
+use super::notes::Applied;
 use super::{ClusterSettings, cache, leases, rows};
 use crate::store::StoreError;
 
