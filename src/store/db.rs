@@ -9,6 +9,7 @@ use rocksdb::{
 
 use super::committer::{Committer, Written};
 use super::crypto::MasterKey;
+use super::lifetime::Db;
 use super::op::{Op, cf};
 use super::records::EndpointRecord;
 use super::replica::{Applied, ClusterSettings, Replica};
@@ -60,7 +61,7 @@ const BLOCK_CACHE: usize = 8 << 20;
 /// Shared handle to the embedded store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pub(super) db: Arc<DB>,
+    pub(super) db: Arc<Db>,
     committer: Committer,
     /// Seals endpoint secrets on write, opens them on read.
     pub(super) key: MasterKey,
@@ -68,7 +69,7 @@ pub struct Store {
     replica: Option<Replica>,
 }
 
-fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
+fn open_db(path: &Path) -> Result<Arc<Db>, StoreError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -88,7 +89,9 @@ fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
         o.set_block_based_table_factory(&table);
         ColumnFamilyDescriptor::new(c.name(), o)
     });
-    Ok(Arc::new(DB::open_cf_descriptors(&opts, path, cfs)?))
+    Ok(Arc::new(Db::new(DB::open_cf_descriptors(
+        &opts, path, cfs,
+    )?)))
 }
 
 impl Store {
@@ -118,10 +121,10 @@ impl Store {
     }
 
     fn ready(
-        db: Arc<DB>,
+        db: Arc<Db>,
         key: MasterKey,
         replica: Option<Replica>,
-        committer: impl FnOnce(&Arc<DB>) -> std::io::Result<Committer>,
+        committer: impl FnOnce(&Arc<Db>) -> std::io::Result<Committer>,
     ) -> Result<Self, StoreError> {
         // Deliveries queued by an earlier process keep their place: new
         // tickets sort after theirs even if this machine's clock is behind.

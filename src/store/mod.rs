@@ -36,6 +36,7 @@ pub mod crypto;
 mod db;
 mod dead_index;
 mod keys;
+mod lifetime;
 mod migrate;
 mod op;
 mod reads;

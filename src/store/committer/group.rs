@@ -5,10 +5,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use rocksdb::{DB, WriteBatch, WriteOptions};
+use rocksdb::{WriteBatch, WriteOptions};
 use tokio::sync::oneshot;
 
 use crate::store::StoreError;
+use crate::store::lifetime::Db;
 use crate::store::op::Op;
 use crate::telemetry;
 
@@ -22,7 +23,7 @@ pub(crate) trait Sink {
 /// The embedded sink: one RocksDB `WriteBatch` per group, fsynced when a
 /// durable request is in it (and durability is `fsync`).
 struct Rocks {
-    db: Weak<DB>,
+    db: Weak<Db>,
     synced: WriteOptions,
     unsynced: WriteOptions,
 }
@@ -43,7 +44,7 @@ impl Sink for Rocks {
 
 /// The embedded sink for `db`; `sync`: fsync groups with a durable request
 /// (the configured durability).
-pub(super) fn rocks(db: Weak<DB>, sync: bool) -> Box<dyn Sink> {
+pub(super) fn rocks(db: Weak<Db>, sync: bool) -> Box<dyn Sink> {
     let mut synced = WriteOptions::new();
     synced.set_sync(sync);
     let mut unsynced = WriteOptions::new();

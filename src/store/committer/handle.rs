@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use rocksdb::DB;
 use tokio::sync::oneshot;
 
 use super::group::{self, Done, MAX_SIBLING_WAIT, Request, Sink, State};
 use crate::store::StoreError;
+use crate::store::lifetime::Db;
 use crate::store::op::Op;
 
 /// A publish on its way to the committer: while any is alive, a group with
@@ -60,7 +60,7 @@ impl Committer {
     /// The thread holds only a weak reference: the database closes when the
     /// last `Store` is dropped, on that thread, never later on this one (a
     /// database still open at process exit races RocksDB's static teardown).
-    pub(crate) fn start(db: &Arc<DB>, sync: bool) -> std::io::Result<Self> {
+    pub(crate) fn start(db: &Arc<Db>, sync: bool) -> std::io::Result<Self> {
         let db = Arc::downgrade(db);
         Self::start_with(move || group::rocks(db, sync))
     }

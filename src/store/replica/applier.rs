@@ -14,6 +14,7 @@ use futures_util::StreamExt as _;
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use tokio::sync::watch;
 
+use super::super::lifetime::Db;
 use super::super::op::cf;
 use super::super::{Cf, keys};
 use super::notes::{Applied, Unended};
@@ -71,7 +72,7 @@ pub(crate) struct Progress {
 pub(crate) async fn run(
     stream: Stream,
     prefix: String,
-    db: Weak<DB>,
+    db: Weak<Db>,
     progress: watch::Sender<Progress>,
     feed: Feed,
 ) {
@@ -93,7 +94,7 @@ pub(crate) async fn run(
 async fn follow(
     stream: &Stream,
     prefix: &str,
-    db: &Weak<DB>,
+    db: &Weak<Db>,
     from: u64,
     progress: &watch::Sender<Progress>,
     feed: &Feed,

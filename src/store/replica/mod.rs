@@ -32,11 +32,11 @@ mod start;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rocksdb::DB;
 use tokio::sync::watch;
 
 use super::StoreError;
 use super::committer::Sink;
+use super::lifetime::Db;
 use super::op::Op;
 pub(crate) use applier::Progress;
 pub use notes::Applied;
@@ -130,7 +130,7 @@ impl Replica {
     /// Connect, make sure the stream exists, bring the cache in `db` up to
     /// date (wiping it first when it is stale or copies another stream),
     /// and keep applying. Resolves once the cache has caught up.
-    pub(crate) async fn start(settings: ClusterSettings, db: &Arc<DB>) -> Result<Self, StoreError> {
+    pub(crate) async fn start(settings: ClusterSettings, db: &Arc<Db>) -> Result<Self, StoreError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("hookbus-nats")

@@ -6,9 +6,9 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use rocksdb::DB;
 use tokio::sync::watch;
 
+use super::super::lifetime::Db;
 use super::applier::{self, Progress, applied_seq};
 use super::notes::Applied;
 use super::{ClusterSettings, cache, leases, rows};
@@ -74,7 +74,7 @@ pub(super) struct Tasks {
 
 pub(super) async fn connect_and_catch_up(
     s: ClusterSettings,
-    db: Weak<DB>,
+    db: Weak<Db>,
 ) -> Result<Started, StoreError> {
     let client = connect(&s).await?;
     let js = jetstream::new(client.clone());
