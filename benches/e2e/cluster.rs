@@ -23,8 +23,6 @@ use super::{endpoints_toml, publish_all, scaled, single_publishes, wait_count, w
 #[allow(dead_code)]
 mod nats;
 
-/// What `nats.rs` takes from its parent module in the test suite.
-use super::support::free_port;
 fn which(cmd: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))

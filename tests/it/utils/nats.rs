@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::free_port;
-
 /// Where nats-server is; panics with the way to install it.
 pub fn nats_server_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("HOOKBUS_NATS_SERVER") {
@@ -57,8 +55,35 @@ impl NatsCluster {
     /// Start `n` servers (1 = a single JetStream server, no routes) and wait
     /// until JetStream answers on every one.
     pub async fn start(n: usize) -> Self {
+        // A port found free can be taken again (by a test binding :0)
+        // before the server binds it: then the cluster starts over on
+        // other ports.
+        for attempt in 1.. {
+            let mut cluster = Self::spawn_all(n);
+            match cluster.started(Duration::from_secs(20)).await {
+                Ok(()) => return cluster,
+                Err(log) if attempt < 3 && log.contains("address already in use") => {
+                    eprintln!("nats-server could not bind its port (attempt {attempt}); new ports");
+                }
+                Err(log) => panic!("nats cluster not ready: {log}"),
+            }
+        }
+        unreachable!()
+    }
+
+    /// `n` servers on ports that are distinct and free right now.
+    fn spawn_all(n: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        // Held together while chosen, so no two of them are the same port.
+        let held: Vec<std::net::TcpListener> = (0..2 * n)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let free: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        drop(held);
+        let ports: Vec<(u16, u16)> = free.chunks(2).map(|p| (p[0], p[1])).collect();
         let mut nodes = Vec::new();
         for (i, (port, route)) in ports.iter().enumerate() {
             let name = format!("n{}", i + 1);
@@ -93,8 +118,32 @@ impl NatsCluster {
         for i in 0..n {
             cluster.spawn(i);
         }
-        cluster.wait_ready(Duration::from_secs(20)).await;
         cluster
+    }
+
+    /// Wait until JetStream answers on every server; a server that exited
+    /// meanwhile ends the wait with its log.
+    async fn started(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        for i in 0..self.nodes.len() {
+            loop {
+                if js_answers(&self.nodes[i].url()).await {
+                    break;
+                }
+                let node = &mut self.nodes[i];
+                let exited = node
+                    .child
+                    .as_mut()
+                    .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+                if exited || Instant::now() >= deadline {
+                    let log = std::fs::read_to_string(node.conf.with_extension("log"))
+                        .unwrap_or_default();
+                    return Err(format!("nats-server {}: {log}", node.name));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
     }
 
     fn spawn(&mut self, i: usize) {
