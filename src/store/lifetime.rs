@@ -23,6 +23,7 @@ const EXIT_WAIT: Duration = Duration::from_secs(5);
 static OPEN: Mutex<usize> = Mutex::new(0);
 /// Signalled when a database has finished closing.
 static CLOSED: Condvar = Condvar::new();
+/// The exit handler is registered once per process.
 static AT_EXIT: Once = Once::new();
 
 /// An open RocksDB database that counts as open until it has closed.
@@ -84,6 +85,7 @@ fn wait_until_closed(limit: Duration) -> usize {
     *open
 }
 
+/// The `atexit` handler: a database that is closing finishes first.
 extern "C" fn wait_for_open_databases() {
     let open = wait_until_closed(EXIT_WAIT);
     if open > 0 {
