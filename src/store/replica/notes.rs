@@ -31,25 +31,12 @@ impl Applied {
         self.queued.is_empty() && self.endpoints.is_empty() && !self.directory
     }
 
-    /// What `op` asks of the bus, if anything.
-    pub(super) fn of(op: &Op) -> Self {
-        let mut a = Self::default();
-        match op {
-            Op::Put(Cf::Queue, k, v) => {
-                if let (Some((ep, ticket)), Ok(dlv)) =
-                    (keys::split_queue(k), std::str::from_utf8(v))
-                {
-                    a.queued.push((ep.to_string(), ticket, dlv.to_string()));
-                }
-            }
-            Op::Put(Cf::Endpoints, k, _) | Op::Delete(Cf::Endpoints, k) => {
-                a.endpoints.push(String::from_utf8_lossy(k).into_owned());
-            }
-            Op::Put(Cf::Apps | Cf::Tokens | Cf::EventTypes, _, _)
-            | Op::Delete(Cf::Apps | Cf::Tokens | Cf::EventTypes, _) => a.directory = true,
-            _ => {}
+    fn add(&mut self, note: Note) {
+        match note {
+            Note::Queued(ep, ticket, dlv) => self.queued.push((ep, ticket, dlv)),
+            Note::Endpoint(id) => self.endpoints.push(id),
+            Note::Directory => self.directory = true,
         }
-        a
     }
 
     /// Add `other`'s notices to these.
@@ -60,24 +47,50 @@ impl Applied {
     }
 }
 
+/// What one row asks of the bus.
+#[derive(Debug)]
+enum Note {
+    Queued(String, u128, String),
+    Endpoint(String),
+    Directory,
+}
+
+impl Note {
+    /// What `op` asks of the bus, if anything.
+    fn of(op: &Op) -> Option<Self> {
+        match op {
+            Op::Put(Cf::Queue, k, v) => {
+                let (ep, ticket) = keys::split_queue(k)?;
+                let dlv = std::str::from_utf8(v).ok()?;
+                Some(Note::Queued(ep.to_string(), ticket, dlv.to_string()))
+            }
+            Op::Put(Cf::Endpoints, k, _) | Op::Delete(Cf::Endpoints, k) => {
+                Some(Note::Endpoint(String::from_utf8_lossy(k).into_owned()))
+            }
+            Op::Put(Cf::Apps | Cf::Tokens | Cf::EventTypes, _, _)
+            | Op::Delete(Cf::Apps | Cf::Tokens | Cf::EventTypes, _) => Some(Note::Directory),
+            _ => None,
+        }
+    }
+}
+
 /// Notices of the rows read since the last END, with their stream sequences.
 #[derive(Debug, Default)]
-pub(super) struct Unended(Vec<(u64, Applied)>);
+pub(super) struct Unended(Vec<(u64, Note)>);
 
 impl Unended {
     /// Remember what the row at stream sequence `seq` asks of the bus.
     pub(super) fn note(&mut self, seq: u64, op: &Op) {
-        let a = Applied::of(op);
-        if !a.is_empty() {
-            self.0.push((seq, a));
+        if let Some(n) = Note::of(op) {
+            self.0.push((seq, n));
         }
     }
 
     /// Every notice, whoever wrote the rows (rows applied without an END).
     pub(super) fn take_all(&mut self) -> Applied {
         let mut all = Applied::default();
-        for (_, a) in self.0.drain(..) {
-            all.merge(a);
+        for (_, n) in self.0.drain(..) {
+            all.add(n);
         }
         all
     }
@@ -103,9 +116,9 @@ impl Unended {
         };
         let first = end_seq.saturating_sub(rows.saturating_sub(1));
         let mut before = Applied::default();
-        for (seq, a) in self.0.drain(..) {
+        for (seq, n) in self.0.drain(..) {
             if seq < first {
-                before.merge(a);
+                before.add(n);
             }
         }
         before
